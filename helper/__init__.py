@@ -1,0 +1,5 @@
+"""docker-credential-ecr: a Docker credential helper for Amazon ECR."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,105 @@
+"""The credential store Docker talks to: ECR hosts get tokens, other hosts get stored logins."""
+
+from __future__ import annotations
+
+from helper import registry
+from helper.errors import CacheError, CredentialsNotFound, TokenError
+from helper.token import DEFAULT_LIFETIME, AuthToken, expiry_of_password
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from helper.cache import TokenCache
+    from helper.logins import LoginStore
+    from helper.resolver import Resolver
+
+
+class EcrBackend:
+    """Implements the protocol's Helper over a resolver, a token cache and a login store."""
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        cache: TokenCache | None,
+        logins: LoginStore,
+        identity_tag: str,
+        clock: Callable[[], float],
+        warn: Callable[[str], None],
+        *,
+        ignore_storage: bool = False,
+    ) -> None:
+        self._resolver = resolver
+        self._cache = cache
+        self._logins = logins
+        self._tag = identity_tag
+        self._clock = clock
+        self._warn = warn
+        self._ignore_storage = ignore_storage
+
+    def get(self, server_url: str) -> tuple[str, str]:
+        """Return ``(username, secret)`` for a server, fetching an ECR token when needed."""
+        reg = registry.parse(server_url)
+        if reg is None:
+            found = self._logins.get(server_url)
+            if found is None:
+                raise CredentialsNotFound
+            return found
+        try:
+            token = self._resolver.get(reg, self._key(reg.host))
+        except TokenError:
+            if reg.public:
+                # ECR Public serves anonymous pulls; without a token Docker should try that.
+                raise CredentialsNotFound from None
+            raise
+        return token.user, token.secret
+
+    def add(self, server_url: str, username: str, secret: str) -> None:
+        """Keep a ``docker login``: as the host's token for ECR, as a stored login otherwise."""
+        if self._ignore_storage:
+            return
+        reg = registry.parse(server_url)
+        try:
+            if reg is None:
+                self._logins.put(server_url, username, secret)
+                return
+            if self._cache is None:
+                self._warn(f"caching is disabled, so the login for {reg.host} is not kept")
+                return
+            now = self._clock()
+            expires = expiry_of_password(secret) or now + DEFAULT_LIFETIME
+            token = AuthToken(username, secret, f"https://{reg.host}", now, expires)
+            if token.expired(now):
+                self._warn(f"the password given for {reg.host} has expired; not keeping it")
+                return
+            self._cache.write(self._key(reg.host), token, now)
+        except (OSError, ValueError) as exc:
+            raise CacheError(
+                f"docker-credential-ecr: cannot store the login for {server_url}: {exc}"
+            ) from None
+
+    def delete(self, server_url: str) -> None:
+        """Forget a login and any cached token for the server's host."""
+        if self._ignore_storage:
+            return
+        try:
+            self._logins.erase(server_url)
+            reg = registry.parse(server_url)
+            if reg is not None and self._cache is not None:
+                self._cache.erase_host(reg.host)
+        except OSError as exc:
+            raise CacheError(f"docker-credential-ecr: cannot erase {server_url}: {exc}") from None
+
+    def list(self) -> dict[str, str]:
+        """Return ``{server URL: username}`` for cached tokens and stored logins."""
+        found: dict[str, str] = {}
+        if self._cache is not None:
+            now = self._clock()
+            for _key, token in self._cache.entries():
+                if not token.expired(now):
+                    found[token.endpoint] = token.user
+        found.update(self._logins.entries())
+        return found
+
+    def _key(self, host: str) -> str:
+        return f"{host}~{self._tag}"

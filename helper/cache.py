@@ -1,0 +1,115 @@
+"""The on-disk token cache: one small file per registry host and AWS identity.
+
+Reads take no lock: every write is atomic.  A refresh holds a lock on a
+separate ``.lock`` file, which is never deleted so that every waiter locks the
+same inode.  The file format is plain lines, not JSON, because a cache hit must
+stay cheap to start.
+"""
+
+from __future__ import annotations
+
+import os
+
+from helper import files
+from helper.token import AuthToken
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+_MAGIC = "docker-credential-ecr token v1"
+_SUFFIX = ".token"
+
+
+def encode(token: AuthToken) -> bytes:
+    """Serialise a token to the cache file format.
+
+    >>> decode(encode(AuthToken("AWS", "pw", "https://h", 1.0, 2.5)))
+    AuthToken(user='AWS', endpoint='https://h', requested_at=1.0, expires_at=2.5)
+    """
+    fields = (token.user, token.secret, token.endpoint)
+    if any("\n" in f or "\r" in f for f in fields):
+        raise ValueError("token fields must not contain line breaks")
+    lines = (_MAGIC, repr(token.requested_at), repr(token.expires_at), *fields)
+    return ("\n".join(lines) + "\n").encode()
+
+
+def decode(data: bytes) -> AuthToken | None:
+    """Parse a cache file; anything malformed reads as None (an empty cache).
+
+    >>> decode(b"garbage") is None
+    True
+    """
+    try:
+        magic, requested, expires, user, secret, endpoint, end = data.decode().split("\n")
+        token = AuthToken(user, secret, endpoint, float(requested), float(expires))
+    except ValueError:
+        return None
+    if magic != _MAGIC or end or not secret or not token.expires_at > token.requested_at:
+        return None
+    return token
+
+
+class TokenCache:
+    """Tokens on disk under ``directory``, keyed by ``<host>~<identity tag>``."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.directory, key + _SUFFIX)
+
+    def read(self, key: str) -> AuthToken | None:
+        """Return the cached token for ``key``, or None when absent or unreadable."""
+        data = files.read_private(self._path(key))
+        return None if data is None else decode(data)
+
+    def write(self, key: str, token: AuthToken, now: float) -> None:
+        """Store ``token`` under ``key`` and drop entries that have expired.
+
+        Raises OSError when the cache cannot be written safely.
+        """
+        files.ensure_private_dir(self.directory)
+        files.write_private(self._path(key), encode(token))
+        for other, cached in self._entries():
+            if other != key and not cached.usable(now):
+                files.remove(self._path(other))
+
+    def acquire(self, key: str, timeout: float) -> Callable[[], None]:
+        """Take the refresh lock for ``key`` and return the function that releases it.
+
+        Raises OSError when the lock file cannot be made and TimeoutError when
+        the lock is not had within ``timeout`` seconds.
+        """
+        import filelock
+
+        files.ensure_private_dir(self.directory)
+        lock = filelock.FileLock(os.path.join(self.directory, key + ".lock"), mode=0o600)
+        try:
+            lock.acquire(timeout=timeout)
+        except filelock.Timeout as exc:
+            raise TimeoutError(f"refresh lock for {key} busy for {timeout:g}s") from exc
+        return lock.release
+
+    def erase_host(self, host: str) -> None:
+        """Remove every cached token for ``host``, whatever the identity."""
+        prefix = host + "~"
+        for name in self._names():
+            if name.startswith(prefix):
+                files.remove(os.path.join(self.directory, name))
+
+    def entries(self) -> list[tuple[str, AuthToken]]:
+        """Return ``(key, token)`` for every readable cache entry."""
+        return list(self._entries())
+
+    def _names(self) -> list[str]:
+        try:
+            return [n for n in os.listdir(self.directory) if n.endswith(_SUFFIX)]
+        except OSError:
+            return []
+
+    def _entries(self) -> Iterator[tuple[str, AuthToken]]:
+        for name in self._names():
+            token = self.read(name[: -len(_SUFFIX)])
+            if token is not None:
+                yield name[: -len(_SUFFIX)], token

@@ -1,0 +1,140 @@
+"""Composition root: argv, environment and streams in; settings, cache and fetcher built here."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from helper import __version__, log, protocol
+from helper.errors import NAME, DeadlineExceeded, HelperError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import BinaryIO
+
+    from helper.config import Settings
+    from helper.registry import Registry
+    from helper.token import AuthToken
+
+PACKAGE = "github.com/docker-credential-ecr/docker-credential-ecr"
+USAGE = f"""\
+Usage: {NAME} <get|store|erase|list|version>
+
+A Docker credential helper for Amazon ECR.  Docker runs it; to use it, add to
+~/.docker/config.json:
+
+  "credHelpers": {{"<account>.dkr.ecr.<region>.amazonaws.com": "ecr"}}
+
+or make it the store for every registry with  "credsStore": "ecr".
+
+Environment: AWS_PROFILE and the other AWS SDK variables choose the identity;
+AWS_ECR_CACHE_DIR, AWS_ECR_DISABLE_CACHE, AWS_ECR_IGNORE_CREDS_STORAGE,
+DOCKER_CREDENTIAL_ECR_LOG_LEVEL, DOCKER_CREDENTIAL_ECR_LOG_FILE,
+DOCKER_CREDENTIAL_ECR_{{CONNECT_TIMEOUT,READ_TIMEOUT,MAX_ATTEMPTS,DEADLINE,LOCK_TIMEOUT}}.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the helper with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = sys.stdout
+    if not args:
+        out.write(USAGE)
+        return 1
+    action = args[0]
+    if action in ("-h", "--help", "help"):
+        out.write(USAGE)
+        return 0
+    if action in ("version", "--version", "-v"):
+        out.write(f"{NAME} ({PACKAGE}) {__version__}\n")
+        return 0
+    if action not in protocol.ACTIONS:
+        out.write(f"{NAME}: unknown action: {action}\n")
+        return 1
+    if len(args) > 1:
+        out.write(f"{NAME}: {action} takes no arguments, got {' '.join(args[1:])!r}\n")
+        return 1
+    status = run(action, os.environ, sys.stdin.buffer, sys.stdout.buffer)
+    if status == _ABANDON:
+        # A fetch thread may still be blocked in the network: end now rather
+        # than wait for it at interpreter shutdown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+    return status
+
+
+_ABANDON = -1
+
+
+def run(action: str, environ: Mapping[str, str], stdin: BinaryIO, stdout: BinaryIO) -> int:
+    """Build the helper from ``environ`` and answer one protocol action."""
+    from helper.backend import EcrBackend
+    from helper.cache import TokenCache
+    from helper.config import Settings
+    from helper.logins import LoginStore
+    from helper.resolver import Resolver
+
+    try:
+        settings = Settings(environ)
+    except HelperError as exc:
+        stdout.write(f"{exc}\n".encode())
+        return 1
+    _configure_logging(settings)
+    cache = TokenCache(settings.cache_dir) if settings.cache_enabled else None
+    fetcher = _LazyFetcher(settings)
+    backend = EcrBackend(
+        Resolver(cache, fetcher, time.time, warn, settings.lock_timeout),
+        cache,
+        LoginStore(os.path.join(settings.cache_dir, "logins")),
+        settings.identity_tag(),
+        time.time,
+        warn,
+        ignore_storage=settings.ignore_creds_storage,
+    )
+    status = protocol.handle(backend, action, stdin, stdout)
+    return _ABANDON if fetcher.timed_out else status
+
+
+class _LazyFetcher:
+    """Fetches from AWS, importing boto3 only when a token must really be fetched."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.timed_out = False
+
+    def __call__(self, registry: Registry) -> AuthToken:
+        from helper.ecr import make_fetcher
+
+        try:
+            return make_fetcher(self._settings, time.time)(registry)
+        except DeadlineExceeded:
+            self.timed_out = True
+            raise
+
+
+def warn(message: str) -> None:
+    """Print a one-line warning on stderr (Docker shows stdout only on failure)."""
+    sys.stderr.write(f"{NAME}: warning: {message}\n")
+    log.debug("warning: %s", message)
+
+
+def _configure_logging(settings: Settings) -> None:
+    if not (settings.log_level or settings.log_file):
+        return
+    import logging
+
+    try:
+        handler: logging.Handler = (
+            logging.FileHandler(settings.log_file) if settings.log_file else logging.StreamHandler()
+        )
+    except OSError as exc:
+        warn(f"cannot open the log file: {exc}")
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+    logger = logging.getLogger("helper")
+    logger.addHandler(handler)
+    logger.setLevel(settings.log_level or "INFO")
+    log.enabled = logger.isEnabledFor(logging.DEBUG)

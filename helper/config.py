@@ -1,0 +1,125 @@
+"""Settings, built once from the environment: the only reader of environment variables."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from helper.errors import InputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+APP = "docker-credential-ecr"
+PREFIX = "DOCKER_CREDENTIAL_ECR_"
+
+# Variables that choose which AWS identity boto3 will resolve.  The cache key
+# is derived from their values so that a cache hit never resolves credentials,
+# yet two identities on one host never share a token.
+IDENTITY_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_ROLE_ARN",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+
+_LOG_LEVELS = ("", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+class Settings:
+    """Everything the helper reads from its environment, parsed and checked."""
+
+    __slots__ = (
+        "cache_dir",
+        "cache_enabled",
+        "connect_timeout",
+        "deadline",
+        "identity",
+        "ignore_creds_storage",
+        "lock_timeout",
+        "log_file",
+        "log_level",
+        "max_attempts",
+        "read_timeout",
+    )
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.cache_enabled = not environ.get("AWS_ECR_DISABLE_CACHE")
+        self.cache_dir = environ.get("AWS_ECR_CACHE_DIR") or default_cache_dir(environ)
+        self.ignore_creds_storage = environ.get("AWS_ECR_IGNORE_CREDS_STORAGE", "").lower() in _TRUE
+        self.identity = "\0".join(f"{n}={environ.get(n, '')}" for n in IDENTITY_VARIABLES)
+        self.log_level = environ.get(PREFIX + "LOG_LEVEL", "").strip().upper()
+        if self.log_level not in _LOG_LEVELS:
+            levels = ", ".join(_LOG_LEVELS[1:])
+            raise InputError(f"{APP}: {PREFIX}LOG_LEVEL={self.log_level!r} is not one of {levels}")
+        self.log_file = environ.get(PREFIX + "LOG_FILE", "")
+        self.connect_timeout = _seconds(environ, "CONNECT_TIMEOUT", 2.0)
+        self.read_timeout = _seconds(environ, "READ_TIMEOUT", 5.0)
+        self.deadline = _seconds(environ, "DEADLINE", 25.0)
+        self.lock_timeout = _seconds(environ, "LOCK_TIMEOUT", 12.0)
+        attempts = _seconds(environ, "MAX_ATTEMPTS", 3)
+        if attempts != int(attempts) or attempts < 1:
+            raise InputError(f"{APP}: {PREFIX}MAX_ATTEMPTS must be a whole number >= 1")
+        self.max_attempts = int(attempts)
+
+    def identity_tag(self) -> str:
+        """Return a short, file-name-safe digest of the configured AWS identity.
+
+        Hashing keeps access key ids and profile names out of file names.
+        """
+        if not any(v.partition("=")[2] for v in self.identity.split("\0")):
+            return "default"
+        import hashlib
+
+        return hashlib.sha256(self.identity.encode()).hexdigest()[:16]
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(PREFIX + name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 3600:
+        raise InputError(f"{APP}: {PREFIX}{name}={raw!r} is not a number of seconds in (0, 3600)")
+    return value
+
+
+def default_cache_dir(environ: Mapping[str, str]) -> str:
+    """Return platformdirs' user cache directory for the helper.
+
+    On Linux the rule (``$XDG_CACHE_HOME`` if absolute, else ``~/.cache``) is
+    applied here because importing platformdirs costs more than a whole cache
+    hit; a test checks that both agree.  Elsewhere platformdirs decides.
+    """
+    if sys.platform != "linux":
+        import platformdirs
+
+        return platformdirs.user_cache_dir(APP)
+    xdg = environ.get("XDG_CACHE_HOME", "")
+    if xdg.startswith("/"):
+        return os.path.join(xdg, APP)
+    home = environ.get("HOME", "")
+    if not home.startswith("/"):
+        home = _passwd_home()
+    return os.path.join(home, ".cache", APP)
+
+
+def _passwd_home() -> str:
+    import pwd
+
+    try:
+        home = pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        home = ""
+    if not home.startswith("/"):
+        raise InputError(
+            f"{APP}: no home directory for uid {os.getuid()}; set AWS_ECR_CACHE_DIR or HOME"
+        )
+    return home

@@ -1,0 +1,130 @@
+"""The AWS side: the only module that imports boto3 or botocore.
+
+It turns ``GetAuthorizationToken`` answers into AuthTokens and every AWS or
+network failure into a one-line TokenError.  Each call runs in a worker thread
+so that the whole fetch, credential resolution and retries included, ends by
+the deadline whatever the network does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from helper import __version__, log
+from helper.errors import DeadlineExceeded, TokenError
+from helper.token import AuthToken
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from helper.config import Settings
+    from helper.registry import Registry
+
+NO_CREDENTIALS = (
+    "no AWS credentials found; provide them with AWS_PROFILE, AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, or an instance or task role"
+)
+
+
+def make_fetcher(settings: Settings, clock: Callable[[], float]) -> Callable[[Registry], AuthToken]:
+    """Return a fetcher that gets a registry's token from AWS within the deadline."""
+    config = botocore.config.Config(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+        user_agent_extra=f"docker-credential-ecr/{__version__}",
+    )
+
+    def fetch(registry: Registry) -> AuthToken:
+        return _within_deadline(
+            registry.host, settings.deadline, lambda: _fetch(registry, config, clock)
+        )
+
+    return fetch
+
+
+def _within_deadline(host: str, deadline: float, call: Callable[[], AuthToken]) -> AuthToken:
+    outcome: list[AuthToken | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # handed to the calling thread as is
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="ecr-fetch", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if not outcome:
+        raise DeadlineExceeded(host, f"no answer from AWS within {deadline:g}s")
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _fetch(
+    registry: Registry, config: botocore.config.Config, clock: Callable[[], float]
+) -> AuthToken:
+    requested_at = clock()
+    try:
+        session = boto3.session.Session()
+        cfg = config.merge(
+            botocore.config.Config(
+                use_fips_endpoint=registry.fips, use_dualstack_endpoint=registry.dualstack
+            )
+        )
+        if registry.public:
+            public = session.client("ecr-public", region_name=registry.region, config=cfg)
+            data = public.get_authorization_token()["authorizationData"]
+            encoded, expires, endpoint = (
+                data.get("authorizationToken", ""),
+                data.get("expiresAt"),
+                f"https://{registry.host}",
+            )
+        else:
+            private = session.client("ecr", region_name=registry.region, config=cfg)
+            log.debug("GetAuthorizationToken for %s in %s", registry.account, registry.region)
+            answer = private.get_authorization_token(registryIds=[registry.account])
+            items = answer.get("authorizationData") or [{}]
+            encoded, expires, endpoint = (
+                items[0].get("authorizationToken", ""),
+                items[0].get("expiresAt"),
+                items[0].get("proxyEndpoint") or f"https://{registry.host}",
+            )
+    except botocore.exceptions.NoCredentialsError:
+        raise TokenError(registry.host, NO_CREDENTIALS) from None
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Error")
+        message = error.get("Message", "") or str(exc)
+        raise TokenError(registry.host, f"{code}: {message}") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise TokenError(registry.host, _one_line(str(exc))) from None
+    return _token(registry.host, encoded, expires, endpoint, requested_at)
+
+
+def _token(
+    host: str, encoded: str, expires: datetime | None, endpoint: str, requested_at: float
+) -> AuthToken:
+    try:
+        user, sep, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        sep = secret = user = ""
+    if not sep or not user or not secret:
+        raise TokenError(host, "AWS returned a malformed authorization token")
+    if expires is None:
+        raise TokenError(host, "AWS returned a token without an expiry")
+    return AuthToken(user, secret, endpoint, requested_at, expires.timestamp())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,42 @@
+"""The helper's exceptions: each maps to one line on stdout and exit status 1.
+
+Messages are written for the person at the terminal and must never contain a
+token or secret. ``cli`` is the one place that turns them into output.
+"""
+
+from __future__ import annotations
+
+NAME = "docker-credential-ecr"
+NOT_FOUND = "credentials not found in native keychain"
+
+
+class HelperError(Exception):
+    """Base of every error the helper reports; ``str()`` is the line shown to the user."""
+
+
+class CredentialsNotFound(HelperError, LookupError):
+    """Nothing for this server: Docker matches this exact text and falls back to anonymous."""
+
+    def __init__(self) -> None:
+        super().__init__(NOT_FOUND)
+
+
+class InputError(HelperError, ValueError):
+    """The request on stdin, the arguments or the environment are malformed."""
+
+
+class TokenError(HelperError, RuntimeError):
+    """An ECR token could not be had for a registry that is ours."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        self.host = host
+        self.reason = reason
+        super().__init__(f"{NAME}: cannot get an ECR token for {host}: {reason}")
+
+
+class DeadlineExceeded(TokenError, TimeoutError):
+    """The AWS call did not finish within the ``get`` deadline."""
+
+
+class CacheError(HelperError, OSError):
+    """The on-disk cache or login store cannot be used safely."""

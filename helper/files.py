@@ -1,0 +1,91 @@
+"""Private files: a 0700 directory the user owns, 0600 files written atomically.
+
+Everything here refuses to follow symlinks and to trust files or directories
+that another user owns or can write, because the helper often runs as root and
+its files hold registry credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+READ_LIMIT = 1 << 20
+
+
+def read_private(path: str, limit: int = READ_LIMIT) -> bytes | None:
+    """Return a file's bytes if it is a regular file we own that no one else can read.
+
+    Anything else (missing, a symlink, a directory, foreign or loose
+    permissions, unreadable, larger than ``limit``) reads as None: the caller
+    treats it as absent.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or info.st_mode & 0o077
+            or info.st_size > limit
+        ):
+            return None
+        return os.read(fd, limit + 1)[:limit] if info.st_size else b""
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def ensure_private_dir(path: str) -> None:
+    """Create ``path`` as a 0700 directory, or check and tighten an existing one.
+
+    Raises OSError with a one-line reason when the directory cannot be made
+    safe: a symlink, not a directory, or owned by another user.
+    """
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise OSError(f"{path} is a symlink")
+    if not stat.S_ISDIR(info.st_mode):
+        raise OSError(f"{path} is not a directory")
+    if info.st_uid != os.geteuid():
+        raise OSError(f"{path} is owned by uid {info.st_uid}, not {os.geteuid()}")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+
+
+def write_private(path: str, data: bytes) -> None:
+    """Atomically replace ``path`` with ``data`` as a 0600 file in an already-private directory.
+
+    The data goes to a new temporary file beside ``path`` that is synced and
+    renamed over it, so readers see the old or the new content, never a part.
+    """
+    directory = os.path.dirname(path)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        remove(tmp)
+        raise
+
+
+def remove(path: str) -> None:
+    """Remove a file if it is there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

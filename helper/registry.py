@@ -1,0 +1,120 @@
+"""Pure parsing of a Docker server URL into the ECR registry it names, if any."""
+
+from __future__ import annotations
+
+# Partition DNS suffixes of ECR registry hosts.  IPv4-only hosts use the
+# ``dkr.ecr`` labels under ``amazonaws``-style suffixes; dual-stack hosts use the
+# ``dkr-ecr`` label under ``on.aws``-style ones.  Parsing is by hand, not with
+# ``re``, because this runs on every cache hit and ``re`` is not free to import.
+IPV4_SUFFIXES = frozenset(
+    {
+        "amazonaws.com",
+        "amazonaws.com.cn",
+        "amazonaws.eu",
+        "c2s.ic.gov",
+        "sc2s.sgov.gov",
+        "cloud.adc-e.uk",
+        "csp.hci.ic.gov",
+    }
+)
+DUALSTACK_SUFFIXES = frozenset({"on.aws", "on.amazonwebservices.com.cn"})
+_REGION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+PUBLIC_HOSTS = frozenset({"public.ecr.aws", "ecr-public.aws.com"})
+PUBLIC_REGION = "us-east-1"
+
+
+class Registry:
+    """An ECR registry: private (account and region from the host) or ECR Public."""
+
+    __slots__ = ("account", "dualstack", "fips", "host", "public", "region", "suffix")
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        account: str = "",
+        region: str = PUBLIC_REGION,
+        suffix: str = "",
+        fips: bool = False,
+        dualstack: bool = False,
+        public: bool = False,
+    ) -> None:
+        self.host = host
+        self.account = account
+        self.region = region
+        self.suffix = suffix
+        self.fips = fips
+        self.dualstack = dualstack
+        self.public = public
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Registry) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"Registry({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
+
+
+def host_of(server_url: str) -> str:
+    """Return the lower-cased host of a server URL, without scheme, credentials, port or path.
+
+    >>> host_of(" HTTPS://123456789012.dkr.ecr.us-east-1.amazonaws.com:443/v2/ ")
+    '123456789012.dkr.ecr.us-east-1.amazonaws.com'
+    >>> host_of("localhost:5000")
+    'localhost'
+    """
+    rest = server_url.strip()
+    scheme_end = rest.find("://")
+    if scheme_end != -1:
+        rest = rest[scheme_end + 3 :]
+    rest = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if rest.startswith("["):
+        return rest.split("]", 1)[0] + "]" if "]" in rest else rest
+    return rest.split(":", 1)[0].rstrip(".").lower()
+
+
+def parse(server_url: str) -> Registry | None:
+    """Return the ECR registry a server URL names, or None when it is not ECR.
+
+    >>> parse("public.ecr.aws").public
+    True
+    >>> parse("123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example") is None
+    True
+    """
+    host = host_of(server_url)
+    if host in PUBLIC_HOSTS:
+        return Registry(host, public=True)
+    labels = host.split(".")
+    if len(labels) < 5 or len(labels[0]) != 12 or not labels[0].isdigit():
+        return None
+    account = labels[0]
+    if labels[1] == "dkr" and labels[2] in ("ecr", "ecr-fips"):
+        fips, region, suffix, dualstack = labels[2] == "ecr-fips", labels[3], labels[4:], False
+        known = IPV4_SUFFIXES
+    elif labels[1] in ("dkr-ecr", "dkr-ecr-fips"):
+        fips, region, suffix, dualstack = labels[1] == "dkr-ecr-fips", labels[2], labels[3:], True
+        known = DUALSTACK_SUFFIXES
+    else:
+        return None
+    dns_suffix = ".".join(suffix)
+    if dns_suffix not in known or not _is_region(region):
+        return None
+    return Registry(
+        host, account=account, region=region, suffix=dns_suffix, fips=fips, dualstack=dualstack
+    )
+
+
+def _is_region(label: str) -> bool:
+    """Tell whether a DNS label is shaped like an AWS region name (``us-gov-west-1``)."""
+    return (
+        "-" in label
+        and not label.startswith("-")
+        and not label.endswith("-")
+        and _REGION_CHARS.issuperset(label)
+    )

@@ -1,0 +1,97 @@
+"""The token logic: serve a fresh cached token, else refresh once under a lock.
+
+Seams: the cache, the fetcher (which talks to AWS), the clock and the warning
+sink are all passed in, so tests drive every branch without a network.
+"""
+
+from __future__ import annotations
+
+from helper import log
+from helper.errors import TokenError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Protocol
+
+    from helper.registry import Registry
+    from helper.token import AuthToken
+
+    class Cache(Protocol):
+        """What the resolver needs of a token cache."""
+
+        def read(self, key: str) -> AuthToken | None: ...
+        def write(self, key: str, token: AuthToken, now: float) -> None: ...
+        def acquire(self, key: str, timeout: float) -> Callable[[], None]: ...
+
+    Fetcher = Callable[[Registry], AuthToken]
+
+
+class Resolver:
+    """Find a token for a registry: cache hit, locked refresh, or stale-but-valid fallback."""
+
+    def __init__(
+        self,
+        cache: Cache | None,
+        fetch: Fetcher,
+        clock: Callable[[], float],
+        warn: Callable[[str], None],
+        lock_timeout: float,
+    ) -> None:
+        self._cache = cache
+        self._fetch = fetch
+        self._clock = clock
+        self._warn = warn
+        self._lock_timeout = lock_timeout
+
+    def get(self, registry: Registry, key: str) -> AuthToken:
+        """Return a token that may be served for ``registry``; raise TokenError if there is none."""
+        cache = self._cache
+        if cache is None:
+            return self._fetch_checked(registry)
+        cached = cache.read(key)
+        if cached is not None and cached.fresh(self._clock()):
+            log.debug("cache hit for %s", key)
+            return cached
+        release = self._lock(cache, key)
+        try:
+            # Another process may have refreshed while this one waited.
+            cached = cache.read(key) or cached
+            if cached is not None and cached.fresh(self._clock()):
+                log.debug("refreshed by another process: %s", key)
+                return cached
+            try:
+                token = self._fetch_checked(registry)
+            except TokenError as exc:
+                if cached is not None and cached.usable(self._clock()):
+                    self._warn(f"{exc.reason}; serving the cached token for {registry.host}")
+                    return cached
+                raise
+            now = self._clock()
+            if not token.expired(now):
+                try:
+                    cache.write(key, token, now)
+                except OSError as exc:
+                    self._warn(f"cannot write the token cache ({exc}); continuing without it")
+            return token
+        finally:
+            if release is not None:
+                release()
+
+    def _lock(self, cache: Cache, key: str) -> Callable[[], None] | None:
+        try:
+            return cache.acquire(key, self._lock_timeout)
+        except TimeoutError as exc:
+            self._warn(f"{exc}; refreshing without it")
+        except OSError as exc:
+            self._warn(f"cannot lock the token cache ({exc}); refreshing without it")
+        return None
+
+    def _fetch_checked(self, registry: Registry) -> AuthToken:
+        token = self._fetch(registry)
+        if token.expired(self._clock()):
+            self._warn(
+                f"the token for {registry.host} expires at {token.expires_at:.0f}, which is past "
+                "by this host's clock; check the clock. Using it once without caching it"
+            )
+        return token
