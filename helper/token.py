@@ -91,6 +91,8 @@ def expiry_of_password(password: str) -> float | None:
     if isinstance(expiration, bool) or not isinstance(expiration, int | float):
         return None
     try:
-        return float(expiration)
+        value = float(expiration)
     except OverflowError:
         return None
+    # Unix seconds between 1970 and the year 33658; rules out inf, nan and milliseconds mix-ups.
+    return value if 0 < value < 1e12 else None

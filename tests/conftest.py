@@ -1,0 +1,113 @@
+"""Shared fixtures: a local AWS endpoint, a clean environment, and a way to run the helper."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakeaws import FakeAWS  # noqa: E402 - needs the path set above
+
+ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+TEST_KEY_ID = "AKIDTESTHELPER000001"
+TEST_SECRET_KEY = "test-secret-access-key-never-logged"
+
+
+def helper_command() -> list[str]:
+    """The helper under test: ``DOCKER_CREDENTIAL_ECR_BIN`` (a built binary) or the console script."""
+    binary = os.environ.get("DOCKER_CREDENTIAL_ECR_BIN")
+    if binary:
+        return [binary]
+    script = Path(sys.executable).with_name("docker-credential-ecr")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("docker-credential-ecr")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "helper"]
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    """A throw-away CA and a certificate for localhost: (ca, cert, key)."""
+    d = tmp_path_factory.mktemp("tls")
+    ca_key, ca, key, csr, cert = (str(d / n) for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt"))
+    ext = d / "ext.cnf"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+            "-days", "2", "-subj", "/CN=docker-credential-ecr test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=localhost")
+    openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+            "-out", cert, "-days", "2", "-extfile", str(ext))
+    return ca, cert, key
+
+
+@pytest.fixture
+def fake_aws() -> Iterator[FakeAWS]:
+    """A plain-HTTP local AWS endpoint, stopped after the test."""
+    fake = FakeAWS().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_aws_tls(tls_files: tuple[str, str, str]) -> Iterator[FakeAWS]:
+    """An HTTPS local AWS endpoint whose CA is ``tls_files[0]``."""
+    fake = FakeAWS(tls=(tls_files[1], tls_files[2])).start()
+    yield fake
+    fake.stop()
+
+
+def clean_env(tmp_path: Path, fake: FakeAWS | None) -> dict[str, str]:
+    """An environment with every AWS variable set explicitly and nothing from the machine's."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        "AWS_ECR_CACHE_DIR": str(tmp_path / "cache"),
+        "AWS_ACCESS_KEY_ID": TEST_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": TEST_SECRET_KEY,
+        "AWS_CONFIG_FILE": str(home / "aws-config-absent"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials-absent"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
+        "AWS_RETRY_MODE": "standard",
+        "DOCKER_CREDENTIAL_ECR_CONNECT_TIMEOUT": "2",
+        "DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "3",
+    }
+    if fake is not None:
+        for service in ("ECR", "ECR_PUBLIC", "STS"):
+            env[f"AWS_ENDPOINT_URL_{service}"] = fake.url
+    return env
+
+
+@pytest.fixture
+def env(tmp_path: Path, fake_aws: FakeAWS) -> dict[str, str]:
+    """A clean environment pointed at the plain-HTTP endpoint."""
+    return clean_env(tmp_path, fake_aws)
+
+
+def run_helper(
+    args: list[str], stdin: str | bytes, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the helper as Docker does and return what it printed."""
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    proc = subprocess.run(
+        helper_command() + args, input=data, env=env, capture_output=True, timeout=timeout, check=False
+    )
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+    )

@@ -1,0 +1,230 @@
+"""A local AWS endpoint speaking ECR's, ECR Public's and STS's real wire protocols.
+
+It serves ``GetAuthorizationToken`` (JSON 1.1, ``X-Amz-Target``) for ECR and
+ECR Public, and ``AssumeRole``/``GetCallerIdentity`` (query protocol) for STS,
+over HTTP or HTTPS.  Tests control token lifetime and latency, inject faults
+and count calls.  It checks that every request is SigV4-signed but does not
+verify signatures.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import secrets
+import socket
+import ssl
+import struct
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
+PUBLIC_TARGET = "SpencerFrontendService.GetAuthorizationToken"
+
+FAULTS = ("throttle", "5xx", "deny", "reset", "hang", "garbage")
+
+
+def make_password(expiration: float) -> str:
+    """Return a password shaped like ECR's: base64 of JSON with an ``expiration``."""
+    document = {
+        "payload": secrets.token_urlsafe(48),
+        "datakey": secrets.token_urlsafe(24),
+        "version": "2",
+        "type": "DATA_KEY",
+        "expiration": int(expiration),
+    }
+    return base64.b64encode(json.dumps(document).encode()).decode()
+
+
+class FakeAWS:
+    """The endpoint's state: what it answers, what went wrong on purpose, what it saw."""
+
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        self.lifetime = 12 * 3600.0
+        self.delay = 0.0
+        self.clock_offset = 0.0
+        self.faults: list[str] = []
+        self.sticky_fault: str | None = None
+        self.calls: Counter[str] = Counter()
+        self.requests: list[dict[str, Any]] = []
+        self.issued: list[str] = []
+        self.password_for: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.fake = self  # type: ignore[attr-defined]
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The endpoint's base URL."""
+        host = "localhost" if self.scheme == "https" else "127.0.0.1"
+        return f"{self.scheme}://{host}:{self._server.server_address[1]}"
+
+    def start(self) -> FakeAWS:
+        """Serve in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release anything waiting in a ``hang`` fault."""
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def total_calls(self) -> int:
+        """All API calls seen, whatever the answer."""
+        with self._lock:
+            return sum(self.calls.values())
+
+    def next_fault(self) -> str | None:
+        with self._lock:
+            if self.faults:
+                return self.faults.pop(0)
+            return self.sticky_fault
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    region = "us-east-1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Keep test output quiet."""
+
+    @property
+    def fake(self) -> FakeAWS:
+        return self.server.fake  # type: ignore[attr-defined,no-any-return]
+
+    def do_POST(self) -> None:
+        fake = self.fake
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        target = self.headers.get("X-Amz-Target", "")
+        auth = self.headers.get("Authorization", "")
+        if target == ECR_TARGET:
+            name = "ecr"
+        elif target == PUBLIC_TARGET:
+            name = "ecr-public"
+        else:
+            form = urllib.parse.parse_qs(body.decode())
+            name = "sts:" + form.get("Action", ["?"])[0]
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
+        self.region = scope[2] if len(scope) > 2 else "us-east-1"
+        with fake._lock:
+            fake.calls[name] += 1
+            fake.requests.append({
+                "api": name,
+                "key_id": scope[0] if scope else "",
+                "region": self.region,
+                "body": body.decode(),
+                "host": self.headers.get("Host"),
+            })
+        if fake.delay:
+            fake._stop.wait(fake.delay)
+        if not auth.startswith("AWS4-HMAC-SHA256 "):
+            self._json(400, {"__type": "MissingAuthenticationTokenException", "message": "unsigned"})
+            return
+        fault = fake.next_fault()
+        if fault == "hang":
+            fake._stop.wait(600)
+            return
+        if fault == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        if name.startswith("sts:"):
+            self._sts(name, fault)
+            return
+        if fault == "throttle":
+            self._json(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
+        elif fault == "5xx":
+            self._json(500, {"__type": "ServerException", "message": "internal failure"})
+        elif fault == "deny":
+            self._json(400, {
+                "__type": "AccessDeniedException",
+                "message": "User: arn:aws:iam::123456789012:user/ci is not authorized to "
+                "perform: ecr:GetAuthorizationToken on resource: *",
+            })
+        elif fault == "garbage":
+            self._raw(200, b"<html>not json", "text/html")
+        else:
+            self._token(name, body)
+
+    def _token(self, name: str, body: bytes) -> None:
+        fake = self.fake
+        expires = time.time() + fake.clock_offset + fake.lifetime
+        request = json.loads(body or b"{}")
+        account = (request.get("registryIds") or ["000000000000"])[0]
+        password = fake.password_for.get(account) or make_password(expires)
+        with fake._lock:
+            fake.issued.append(password)
+        token = base64.b64encode(f"AWS:{password}".encode()).decode()
+        if name == "ecr-public":
+            self._json(200, {"authorizationData": {"authorizationToken": token, "expiresAt": expires}})
+            return
+        self._json(200, {"authorizationData": [{
+            "authorizationToken": token,
+            "expiresAt": expires,
+            "proxyEndpoint": f"https://{account}.dkr.ecr.{self.region}.amazonaws.com",
+        }]})
+
+    def _sts(self, name: str, fault: str | None) -> None:
+        if fault == "deny":
+            self._raw(403, _sts_error("AccessDenied", "not authorized to assume role"), "text/xml")
+            return
+        if fault in ("throttle", "5xx"):
+            self._raw(500 if fault == "5xx" else 400, _sts_error("Throttling", "Rate exceeded"), "text/xml")
+            return
+        if name == "sts:AssumeRole":
+            expiration = datetime.datetime.fromtimestamp(time.time() + 3600, datetime.UTC)
+            result = (
+                "<AssumeRoleResult><Credentials>"
+                f"<AccessKeyId>ASIA{secrets.token_hex(8).upper()}</AccessKeyId>"
+                f"<SecretAccessKey>{secrets.token_urlsafe(30)}</SecretAccessKey>"
+                f"<SessionToken>{secrets.token_urlsafe(60)}</SessionToken>"
+                f"<Expiration>{expiration.strftime('%Y-%m-%dT%H:%M:%SZ')}</Expiration>"
+                "</Credentials><AssumedRoleUser><AssumedRoleId>AROA:s</AssumedRoleId>"
+                "<Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn></AssumedRoleUser>"
+                "</AssumeRoleResult>"
+            )
+        else:
+            result = (
+                "<GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/ci</Arn>"
+                "<UserId>AIDA</UserId><Account>123456789012</Account></GetCallerIdentityResult>"
+            )
+        action = name.split(":", 1)[1]
+        xml = (
+            f'<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">{result}'
+            f"<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></{action}Response>"
+        )
+        self._raw(200, xml.encode(), "text/xml")
+
+    def _json(self, status: int, document: dict[str, Any]) -> None:
+        self._raw(status, json.dumps(document).encode(), "application/x-amz-json-1.1")
+
+    def _raw(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", "00000000-0000-0000-0000-000000000000")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _sts_error(code: str, message: str) -> bytes:
+    return (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>{message}</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+    ).encode()

@@ -1,0 +1,183 @@
+"""The on-disk token cache and login store: format, permissions, atomicity, hostile files."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helper import files
+from helper.cache import TokenCache, decode, encode
+from helper.logins import LoginStore, normalise
+from helper.token import AuthToken
+
+NOW = 1_800_000_000.0
+
+
+def tok(secret: str = "pw", requested: float = NOW, lifetime: float = 43200) -> AuthToken:
+    return AuthToken("AWS", secret, "https://h", requested, requested + lifetime)
+
+
+@pytest.fixture
+def umask_000() -> object:
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def test_write_read_round_trip_private_modes_under_umask_000(tmp_path: Path, umask_000: object) -> None:
+    cache = TokenCache(str(tmp_path / "c"))
+    cache.write("host~default", tok(), NOW)
+    assert cache.read("host~default") == tok()
+    assert mode(tmp_path / "c") == 0o700
+    assert mode(tmp_path / "c" / "host~default.token") == 0o600
+    assert [p.name for p in (tmp_path / "c").iterdir()] == ["host~default.token"]
+
+
+def test_existing_loose_directory_is_tightened(tmp_path: Path) -> None:
+    d = tmp_path / "c"
+    d.mkdir(mode=0o777)
+    d.chmod(0o777)
+    TokenCache(str(d)).write("k", tok(), NOW)
+    assert mode(d) == 0o700
+
+
+def test_symlinked_directory_is_refused(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "c").symlink_to(real)
+    with pytest.raises(OSError, match="symlink"):
+        TokenCache(str(tmp_path / "c")).write("k", tok(), NOW)
+    assert list(real.iterdir()) == []
+
+
+def test_symlinked_cache_file_is_not_followed(tmp_path: Path) -> None:
+    cache = TokenCache(str(tmp_path / "c"))
+    cache.write("k", tok(), NOW)
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    victim.chmod(0o600)
+    entry = tmp_path / "c" / "k.token"
+    entry.unlink()
+    entry.symlink_to(victim)
+    assert cache.read("k") is None
+    cache.write("k", tok("new"), NOW)
+    assert victim.read_text() == "precious"
+    assert cache.read("k") == tok("new")
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"\xff" * 100, encode(tok())[:-10]])
+def test_corrupt_entry_reads_as_empty_and_is_rewritten(tmp_path: Path, content: bytes) -> None:
+    cache = TokenCache(str(tmp_path / "c"))
+    cache.write("k", tok(), NOW)
+    (tmp_path / "c" / "k.token").write_bytes(content)
+    assert cache.read("k") is None
+    cache.write("k", tok("again"), NOW)
+    assert cache.read("k") == tok("again")
+
+
+def test_entry_readable_by_others_is_ignored(tmp_path: Path) -> None:
+    cache = TokenCache(str(tmp_path / "c"))
+    cache.write("k", tok(), NOW)
+    (tmp_path / "c" / "k.token").chmod(0o644)
+    assert cache.read("k") is None
+
+
+def test_entry_that_is_a_directory_reads_as_empty(tmp_path: Path) -> None:
+    (tmp_path / "c" / "k.token").mkdir(parents=True)
+    assert TokenCache(str(tmp_path / "c")).read("k") is None
+
+
+def test_expired_entries_are_dropped_on_write(tmp_path: Path) -> None:
+    cache = TokenCache(str(tmp_path / "c"))
+    cache.write("old", tok(requested=NOW - 50000), NOW - 50000)
+    cache.write("live", tok(), NOW)
+    assert sorted(k for k, _ in cache.entries()) == ["live"]
+
+
+def test_erase_host_removes_every_identity(tmp_path: Path) -> None:
+    cache = TokenCache(str(tmp_path / "c"))
+    for key in ("a.example~default", "a.example~1234", "b.example~default"):
+        cache.write(key, tok(), NOW)
+    cache.erase_host("a.example")
+    assert [k for k, _ in cache.entries()] == ["b.example~default"]
+
+
+def test_encode_refuses_line_breaks() -> None:
+    with pytest.raises(ValueError, match="line breaks"):
+        encode(AuthToken("A\nB", "s", "e", 0, 1))
+
+
+def test_decode_rejects_wrong_magic_and_inverted_times() -> None:
+    good = encode(tok())
+    assert decode(good.replace(b"v1", b"v9")) is None
+    assert decode(encode(AuthToken("AWS", "s", "e", 10, 5))) is None
+
+
+def try_lock_elsewhere(directory: Path) -> str:
+    code = (
+        "import sys; from helper.cache import TokenCache\n"
+        "try:\n    TokenCache(sys.argv[1]).acquire('k', timeout=0.2)()\n"
+        "except TimeoutError as e:\n    print('busy', e)\nelse:\n    print('acquired')\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(directory)], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_lock_excludes_other_processes_until_released(tmp_path: Path) -> None:
+    cache = TokenCache(str(tmp_path / "c"))
+    release = cache.acquire("k", timeout=1)
+    assert mode(tmp_path / "c" / "k.lock") == 0o600
+    assert try_lock_elsewhere(tmp_path / "c").startswith("busy refresh lock for k busy")
+    release()
+    assert try_lock_elsewhere(tmp_path / "c") == "acquired\n"
+    assert (tmp_path / "c" / "k.lock").exists()  # never deleted: waiters must share one inode
+
+
+def test_write_private_leaves_no_temp_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "d"
+    target.mkdir()
+    (target / "f").mkdir()  # renaming a file over a directory fails
+    with pytest.raises(OSError):
+        files.write_private(str(target / "f"), b"x")
+    assert [p.name for p in target.iterdir()] == ["f"]
+
+
+def test_login_store_round_trip(tmp_path: Path, umask_000: object) -> None:
+    store = LoginStore(str(tmp_path / "c" / "logins"))
+    store.put("https://Reg.Example:5000/", "user", "pass\nword")
+    assert store.get("reg.example:5000") == ("user", "pass\nword")
+    assert store.entries() == [("https://Reg.Example:5000/", "user")]
+    assert mode(tmp_path / "c") == 0o700
+    assert mode(tmp_path / "c" / "logins") == 0o700
+    assert all(mode(p) == 0o600 for p in (tmp_path / "c" / "logins").iterdir())
+    store.erase("http://reg.example:5000")
+    assert store.get("reg.example:5000") is None
+    assert store.entries() == []
+
+
+def test_login_store_ignores_garbage(tmp_path: Path) -> None:
+    store = LoginStore(str(tmp_path / "l"))
+    store.put("h", "u", "s")
+    for p in (tmp_path / "l").iterdir():
+        p.write_text('{"ServerURL": 1}')
+    assert store.get("h") is None
+    assert store.entries() == []
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("https://index.docker.io/v1/", "index.docker.io/v1"),
+    ("HTTP://Reg:5000", "reg:5000"),
+    ("reg/Path/", "reg/Path"),
+])
+def test_normalise(a: str, b: str) -> None:
+    assert normalise(a) == b

@@ -1,0 +1,89 @@
+"""Settings from the environment: defaults, overrides, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+from helper.config import Settings, default_cache_dir
+from helper.errors import InputError
+
+
+@pytest.mark.parametrize("overrides", [
+    {"HOME": "/home/alice"},
+    {"HOME": "/home/alice", "XDG_CACHE_HOME": "/var/tmp/xdg"},
+    {"HOME": "/home/alice", "XDG_CACHE_HOME": "relative/ignored"},
+    {"HOME": "/home/alice", "XDG_CACHE_HOME": ""},
+    {"HOME": "relative-home"},
+    {},
+])
+def test_default_cache_dir_agrees_with_platformdirs(
+    overrides: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in overrides.items():
+        monkeypatch.setenv(name, value)
+    expected = platformdirs.user_cache_dir("docker-credential-ecr", ensure_exists=False)
+    assert default_cache_dir(dict(os.environ)) == expected
+
+
+def test_defaults() -> None:
+    s = Settings({"HOME": "/h"})
+    assert s.cache_dir == "/h/.cache/docker-credential-ecr"
+    assert s.cache_enabled
+    assert not s.ignore_creds_storage
+    assert (s.connect_timeout, s.read_timeout, s.max_attempts, s.deadline) == (2.0, 5.0, 3, 25.0)
+    assert s.identity_tag() == "default"
+
+
+def test_overrides() -> None:
+    s = Settings({
+        "HOME": "/h", "AWS_ECR_CACHE_DIR": "/c", "AWS_ECR_DISABLE_CACHE": "1",
+        "AWS_ECR_IGNORE_CREDS_STORAGE": "true", "DOCKER_CREDENTIAL_ECR_DEADLINE": "7.5",
+        "DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS": "5", "DOCKER_CREDENTIAL_ECR_LOG_LEVEL": "debug",
+    })
+    assert (s.cache_dir, s.cache_enabled, s.ignore_creds_storage) == ("/c", False, True)
+    assert (s.deadline, s.max_attempts, s.log_level) == (7.5, 5, "DEBUG")
+
+
+def test_identity_tag_separates_identities_without_revealing_them() -> None:
+    tags = {
+        Settings({"HOME": "/h", **extra}).identity_tag()
+        for extra in ({}, {"AWS_PROFILE": "a"}, {"AWS_PROFILE": "b"},
+                      {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}, {"AWS_ROLE_ARN": "arn:aws:iam::1:role/r"})
+    }
+    assert len(tags) == 5
+    assert all("AKIA" not in t and "/" not in t for t in tags)
+    assert Settings({"AWS_PROFILE": "a", "HOME": "/h"}).identity_tag() == Settings(
+        {"AWS_PROFILE": "a", "HOME": "/x"}).identity_tag()
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("DOCKER_CREDENTIAL_ECR_DEADLINE", "soon"),
+    ("DOCKER_CREDENTIAL_ECR_DEADLINE", "0"),
+    ("DOCKER_CREDENTIAL_ECR_READ_TIMEOUT", "-1"),
+    ("DOCKER_CREDENTIAL_ECR_CONNECT_TIMEOUT", "nan"),
+    ("DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS", "2.5"),
+    ("DOCKER_CREDENTIAL_ECR_LOG_LEVEL", "LOUD"),
+])
+def test_bad_values_are_one_line_errors(name: str, value: str) -> None:
+    with pytest.raises(InputError) as info:
+        Settings({"HOME": "/h", name: value})
+    message = str(info.value)
+    assert message.startswith("docker-credential-ecr: " + name)
+    assert "\n" not in message
+
+
+def test_home_unset_falls_back_to_passwd(tmp_path: Path) -> None:
+    import pwd
+
+    try:
+        pwd.getpwuid(os.getuid())
+    except KeyError:  # pragma: no cover - only in odd containers
+        pytest.skip("this uid has no passwd entry")
+    assert Settings({}).cache_dir.endswith("/.cache/docker-credential-ecr")
+    assert Settings({"AWS_ECR_CACHE_DIR": str(tmp_path)}).cache_dir == str(tmp_path)

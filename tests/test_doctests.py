@@ -1,0 +1,17 @@
+"""The examples in docstrings of the pure modules are tests too."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["helper.registry", "helper.token", "helper.cache", "helper.logins", "helper.protocol"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -1,0 +1,136 @@
+"""The resolver's decisions, driven through a real cache with a fake clock and fetcher."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helper.cache import TokenCache
+from helper.errors import TokenError
+from helper.registry import Registry, parse
+from helper.resolver import Resolver
+from helper.token import AuthToken
+
+_parsed = parse("123456789012.dkr.ecr.us-east-1.amazonaws.com")
+assert _parsed is not None
+REG: Registry = _parsed
+KEY = "123456789012.dkr.ecr.us-east-1.amazonaws.com~default"
+T0 = 1_800_000_000.0
+LIFE = 43200.0
+
+
+class World:
+    def __init__(self, tmp_path: Path) -> None:
+        self.now = T0
+        self.calls = 0
+        self.fail: TokenError | None = None
+        self.lifetime = LIFE
+        self.warnings: list[str] = []
+        self.cache = TokenCache(str(tmp_path / "cache"))
+
+    def clock(self) -> float:
+        return self.now
+
+    def fetch(self, registry: Registry) -> AuthToken:
+        assert registry == REG
+        self.calls += 1
+        if self.fail is not None:
+            raise self.fail
+        return AuthToken("AWS", f"secret-{self.calls}", "https://e", self.now, self.now + self.lifetime)
+
+    def resolver(self, cache: TokenCache | None = None, *, cached: bool = True) -> Resolver:
+        return Resolver(self.cache if cached else None, self.fetch, self.clock, self.warnings.append, 1.0)
+
+    def get(self, **kw: bool) -> str:
+        return self.resolver(**kw).get(REG, KEY).secret
+
+
+@pytest.fixture
+def w(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def test_miss_fetches_once_then_hits(w: World) -> None:
+    assert w.get() == "secret-1"
+    w.now += LIFE / 2 - 1
+    assert w.get() == "secret-1"
+    assert w.calls == 1
+    assert w.warnings == []
+
+
+def test_refresh_at_half_life(w: World) -> None:
+    w.get()
+    w.now += LIFE / 2
+    assert w.get() == "secret-2"
+    assert w.calls == 2
+    cached = w.cache.read(KEY)
+    assert cached is not None
+    assert cached.secret == "secret-2"
+
+
+def test_failed_refresh_serves_valid_cached_token_with_warning(w: World) -> None:
+    w.get()
+    w.now += LIFE - 600
+    w.fail = TokenError(REG.host, "ThrottlingException: Rate exceeded")
+    assert w.get() == "secret-1"
+    assert w.warnings == [
+        "ThrottlingException: Rate exceeded; serving the cached token for " + REG.host
+    ]
+
+
+def test_expired_token_is_never_served(w: World) -> None:
+    w.get()
+    w.now += LIFE - 299  # inside the clock-skew margin
+    w.fail = TokenError(REG.host, "boom")
+    with pytest.raises(TokenError, match="boom"):
+        w.get()
+    w.now += 10_000
+    with pytest.raises(TokenError, match="boom"):
+        w.get()
+
+
+def test_token_already_expired_on_arrival_is_passed_once_not_cached(w: World) -> None:
+    w.lifetime = -60  # the host clock is ahead of AWS's
+    assert w.get() == "secret-1"
+    assert w.cache.read(KEY) is None
+    assert len(w.warnings) == 1
+    assert "check the clock" in w.warnings[0]
+    assert w.get() == "secret-2"
+
+
+def test_unwritable_cache_still_answers_and_warns(w: World, tmp_path: Path) -> None:
+    (tmp_path / "cache").write_text("a file where the directory should be")
+    assert w.get() == "secret-1"
+    assert any("cannot lock the token cache" in m for m in w.warnings)
+    assert any("cannot write the token cache" in m for m in w.warnings)
+
+
+def test_disabled_cache_fetches_every_time(w: World) -> None:
+    assert w.get(cached=False) == "secret-1"
+    assert w.get(cached=False) == "secret-2"
+    assert not (Path(w.cache.directory)).exists()
+
+
+def test_lock_timeout_fetches_without_the_lock(w: World) -> None:
+    release = w.cache.acquire(KEY, 1)
+    code = (
+        "import sys\n"
+        "from helper.cache import TokenCache\n"
+        "from helper.registry import parse\n"
+        "from helper.resolver import Resolver\n"
+        "from helper.token import AuthToken\n"
+        "w=[]\n"
+        "r=Resolver(TokenCache(sys.argv[1]), lambda reg: AuthToken('AWS','other','e',0,4e9), "
+        "lambda: 1.8e9, w.append, 0.2)\n"
+        "print(r.get(parse(sys.argv[2]), sys.argv[3]).secret, w)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, w.cache.directory, REG.host, KEY],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    release()
+    assert out.startswith("other [")
+    assert "refreshing without it" in out
