@@ -24,6 +24,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
+    from typing import Any
 
     from helper.config import Settings
     from helper.registry import Registry
@@ -39,7 +40,7 @@ def make_fetcher(settings: Settings, clock: Callable[[], float]) -> Callable[[Re
     config = botocore.config.Config(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
-        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
         user_agent_extra=f"docker-credential-ecr/{__version__}",
     )
 
@@ -76,24 +77,17 @@ def _fetch(
 ) -> AuthToken:
     requested_at = clock()
     try:
-        session = boto3.session.Session()
-        cfg = config.merge(
-            botocore.config.Config(
-                use_fips_endpoint=registry.fips, use_dualstack_endpoint=registry.dualstack
-            )
-        )
+        client = client_for(boto3.session.Session(), registry, config)
         if registry.public:
-            public = session.client("ecr-public", region_name=registry.region, config=cfg)
-            data = public.get_authorization_token()["authorizationData"]
+            data = client.get_authorization_token()["authorizationData"]
             encoded, expires, endpoint = (
                 data.get("authorizationToken", ""),
                 data.get("expiresAt"),
                 f"https://{registry.host}",
             )
         else:
-            private = session.client("ecr", region_name=registry.region, config=cfg)
             log.debug("GetAuthorizationToken for %s in %s", registry.account, registry.region)
-            answer = private.get_authorization_token(registryIds=[registry.account])
+            answer = client.get_authorization_token(registryIds=[registry.account])
             items = answer.get("authorizationData") or [{}]
             encoded, expires, endpoint = (
                 items[0].get("authorizationToken", ""),
@@ -110,6 +104,19 @@ def _fetch(
     except botocore.exceptions.BotoCoreError as exc:
         raise TokenError(registry.host, _one_line(str(exc))) from None
     return _token(registry.host, encoded, expires, endpoint, requested_at)
+
+
+def client_for(
+    session: boto3.session.Session, registry: Registry, config: botocore.config.Config
+) -> Any:
+    """Return the ECR or ECR Public client for a registry, with FIPS or dual-stack as its host says."""
+    endpoint_config = config.merge(
+        botocore.config.Config(
+            use_fips_endpoint=registry.fips, use_dualstack_endpoint=registry.dualstack
+        )
+    )
+    service = "ecr-public" if registry.public else "ecr"
+    return session.client(service, region_name=registry.region, config=endpoint_config)  # type: ignore[call-overload]
 
 
 def _token(

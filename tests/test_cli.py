@@ -1,0 +1,428 @@
+"""The installed ``docker-credential-ecr`` run as Docker runs it, against a local AWS endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ECR_HOST, TEST_KEY_ID, TEST_SECRET_KEY, clean_env, helper_command, run_helper
+from fakeaws import FakeAWS, make_password
+from helper.cache import encode
+from helper.token import AuthToken
+
+NOT_FOUND = "credentials not found in native keychain\n"
+CLOSED_PORT = "http://127.0.0.1:9"
+
+
+def get(env: dict[str, str], url: str = ECR_HOST) -> subprocess.CompletedProcess[str]:
+    return run_helper(["get"], url + "\n", env)
+
+
+def secret_of(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["Username"] == "AWS"
+    return str(answer["Secret"])
+
+
+def seed(env: dict[str, str], requested_ago: float, expires_in: float, secret: str = "seeded") -> None:
+    """Put a token in the cache as a past run would have, with the given age and expiry."""
+    directory = Path(env["AWS_ECR_CACHE_DIR"])
+    directory.mkdir(mode=0o700, exist_ok=True)
+    now = time.time()
+    path = directory / f"{ECR_HOST}~{identity_tag(env)}.token"
+    path.write_bytes(encode(AuthToken("AWS", secret, f"https://{ECR_HOST}", now - requested_ago, now + expires_in)))
+    path.chmod(0o600)
+
+
+def identity_tag(env: dict[str, str]) -> str:
+    from helper.config import Settings
+
+    return Settings(env).identity_tag()
+
+
+def test_get_fetches_once_then_answers_from_cache(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    first = run_helper(["get"], f"  https://{ECR_HOST}/ \n", env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert json.loads(first.stdout) == {
+        "ServerURL": f"https://{ECR_HOST}/", "Username": "AWS", "Secret": fake_aws.issued[0]
+    }
+    assert first.stderr == ""
+    (request,) = fake_aws.requests
+    assert request["api"] == "ecr"
+    assert request["region"] == "us-east-1"
+    assert request["key_id"] == TEST_KEY_ID
+    assert json.loads(request["body"]) == {"registryIds": ["123456789012"]}
+    second = get(env)
+    assert secret_of(second) == fake_aws.issued[0]
+    assert fake_aws.calls["ecr"] == 1
+
+
+def test_cache_hit_uses_no_network_and_imports_no_aws_or_lock_modules(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    secret = secret_of(get(env))
+    offline = {**env, "AWS_ENDPOINT_URL_ECR": CLOSED_PORT, "PYTHONPROFILEIMPORTTIME": "1"}
+    hit = get(offline)
+    assert secret_of(hit) == secret
+    if "DOCKER_CREDENTIAL_ECR_BIN" in os.environ:
+        return  # a frozen binary has its own import check in the binary smoke test
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in hit.stderr.splitlines()}
+    assert "helper" in imported, "import profiling did not run; the check would prove nothing"
+    assert imported.isdisjoint({"boto3", "botocore", "filelock", "platformdirs", "urllib3", "logging"})
+
+
+def test_https_endpoint_verified_with_ca_bundle(
+    tmp_path: Path, fake_aws_tls: FakeAWS, tls_files: tuple[str, str, str]
+) -> None:
+    env = clean_env(tmp_path, fake_aws_tls)
+    env["AWS_CA_BUNDLE"] = tls_files[0]
+    assert secret_of(get(env)) == fake_aws_tls.issued[0]
+    untrusted = clean_env(tmp_path / "x", fake_aws_tls) if (tmp_path / "x").mkdir() is None else {}
+    failed = get(untrusted)
+    assert failed.returncode == 1
+    assert failed.stdout.startswith(f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: ")
+    assert "SSL" in failed.stdout or "certificate" in failed.stdout
+
+
+def test_every_registry_form_reaches_its_region(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    for host, region in [
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "eu-west-1"),
+        ("210987654321.dkr-ecr.ap-southeast-2.on.aws", "ap-southeast-2"),
+        ("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com", "us-gov-west-1"),
+    ]:
+        assert secret_of(get(env, host)) == fake_aws.issued[-1]
+        assert fake_aws.requests[-1]["region"] == region
+        assert json.loads(fake_aws.requests[-1]["body"])["registryIds"] == [host.split(".")[0]]
+
+
+def test_ecr_public(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    assert secret_of(get(env, "public.ecr.aws")) == fake_aws.issued[0]
+    assert fake_aws.calls == {"ecr-public": 1}
+    assert fake_aws.requests[0]["region"] == "us-east-1"
+
+
+@pytest.mark.parametrize("fault", ["deny", "5xx"])
+def test_ecr_public_failure_means_anonymous(env: dict[str, str], fake_aws: FakeAWS, fault: str) -> None:
+    fake_aws.sticky_fault = fault
+    proc = get(env, "public.ecr.aws")
+    assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
+
+
+def test_ecr_public_without_credentials_means_anonymous(env: dict[str, str]) -> None:
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    proc = get(env, "public.ecr.aws")
+    assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
+
+
+@pytest.mark.parametrize("url", ["docker.io", "https://index.docker.io/v1/", "localhost:5000",
+                                 f"{ECR_HOST}.evil.example"])
+def test_foreign_host_is_not_found(env: dict[str, str], fake_aws: FakeAWS, url: str) -> None:
+    proc = get(env, url)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, NOT_FOUND, "")
+    assert fake_aws.total_calls() == 0
+
+
+def test_store_get_list_erase_for_a_plain_registry(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    login = {"ServerURL": "registry.example:5000", "Username": "bob", "Secret": "pa$$ \"word\""}
+    stored = run_helper(["store"], json.dumps(login), env)
+    assert (stored.returncode, stored.stdout) == (0, "")
+    assert json.loads(get(env, "registry.example:5000").stdout) == login
+    assert json.loads(run_helper(["list"], "", env).stdout) == {"registry.example:5000": "bob"}
+    logins = Path(env["AWS_ECR_CACHE_DIR"], "logins")
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in logins.iterdir())
+    erased = run_helper(["erase"], "https://registry.example:5000/\n", env)
+    assert (erased.returncode, erased.stdout) == (0, "")
+    assert get(env, "registry.example:5000").stdout == NOT_FOUND
+    assert json.loads(run_helper(["list"], "", env).stdout) == {}
+    assert fake_aws.total_calls() == 0
+
+
+def test_docker_login_token_for_ecr_is_used_until_erased(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    password = make_password(time.time() + 12 * 3600)
+    stored = run_helper(["store"], json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": password}), env)
+    assert (stored.returncode, stored.stdout) == (0, "")
+    assert secret_of(get(env, f"https://{ECR_HOST}")) == password
+    assert fake_aws.total_calls() == 0
+    assert run_helper(["erase"], ECR_HOST, env).returncode == 0
+    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert fake_aws.calls["ecr"] == 1
+
+
+def test_docker_login_token_past_half_life_is_refreshed(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    # A password minted 11 hours ago has an hour left: a store of it is not fresh by
+    # its own lifetime only if the lifetime is measured from minting; we measure from
+    # the store, so it stays in use for half of the hour that remains.
+    password = make_password(time.time() + 3600)
+    run_helper(["store"], json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": password}), env)
+    assert secret_of(get(env)) == password
+    assert fake_aws.total_calls() == 0
+
+
+def test_ignore_creds_storage_makes_store_and_erase_no_ops(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    env["AWS_ECR_IGNORE_CREDS_STORAGE"] = "true"
+    login = json.dumps({"ServerURL": "registry.example", "Username": "u", "Secret": "s"})
+    assert run_helper(["store"], login, env).returncode == 0
+    assert get(env, "registry.example").stdout == NOT_FOUND
+    assert not Path(env["AWS_ECR_CACHE_DIR"]).exists()
+    assert run_helper(["erase"], "registry.example", env).returncode == 0
+
+
+def test_erase_of_nothing_succeeds(env: dict[str, str]) -> None:
+    for url in (ECR_HOST, "https://index.docker.io/v1/", "nothing.example"):
+        proc = run_helper(["erase"], url, env)
+        assert (proc.returncode, proc.stdout) == (0, "")
+
+
+def test_list_is_local_only(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    secret_of(get(env))
+    run_helper(["store"], json.dumps({"ServerURL": "r.example", "Username": "u", "Secret": "s"}), env)
+    offline = {**env, "AWS_ENDPOINT_URL_ECR": CLOSED_PORT}
+    listed = run_helper(["list"], "", offline)
+    assert listed.returncode == 0
+    assert json.loads(listed.stdout) == {f"https://{ECR_HOST}": "AWS", "r.example": "u"}
+
+
+@pytest.mark.parametrize(("args", "status", "start"), [
+    (["version"], 0, "docker-credential-ecr (github.com/docker-credential-ecr/docker-credential-ecr) "),
+    (["--version"], 0, "docker-credential-ecr (github.com/"),
+    (["-v"], 0, "docker-credential-ecr (github.com/"),
+    (["--help"], 0, "Usage: docker-credential-ecr <get|store|erase|list|version>"),
+    (["-h"], 0, "Usage: docker-credential-ecr"),
+    ([], 1, "Usage: docker-credential-ecr"),
+    (["frobnicate"], 1, "docker-credential-ecr: unknown action: frobnicate\n"),
+    (["get", "extra"], 1, "docker-credential-ecr: get takes no arguments"),
+])
+def test_command_line(env: dict[str, str], args: list[str], status: int, start: str) -> None:
+    proc = run_helper(args, "", env)
+    assert proc.returncode == status
+    assert proc.stdout.startswith(start)
+    assert proc.stderr == ""
+
+
+def test_version_matches_package(env: dict[str, str]) -> None:
+    from helper import __version__
+
+    assert run_helper(["version"], "", env).stdout.rstrip().endswith(" " + __version__)
+
+
+def test_access_denied_is_one_truthful_line(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    fake_aws.sticky_fault = "deny"
+    proc = get(env)
+    assert proc.returncode == 1
+    assert proc.stdout == (
+        f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: AccessDeniedException: "
+        "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: "
+        "ecr:GetAuthorizationToken on resource: *\n"
+    )
+    assert "Traceback" not in proc.stderr
+    assert fake_aws.calls["ecr"] == 1  # access denied is not retried
+
+
+def test_no_credentials_says_how_to_provide_them(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    env.pop("AWS_EC2_METADATA_DISABLED")
+    env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = CLOSED_PORT
+    proc = run_helper(["get"], ECR_HOST, env, timeout=15)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith(f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: no AWS credentials found")
+    assert "AWS_PROFILE" in proc.stdout
+    assert fake_aws.total_calls() == 0
+
+
+def test_throttling_is_retried(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    fake_aws.faults = ["throttle", "5xx"]
+    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert fake_aws.calls["ecr"] == 3
+
+
+@pytest.mark.parametrize(("fault", "reason"), [
+    ("5xx", "ServerException: internal failure"),
+    ("throttle", "ThrottlingException: Rate exceeded"),
+])
+def test_persistent_server_errors_end_after_bounded_retries(
+    env: dict[str, str], fake_aws: FakeAWS, fault: str, reason: str
+) -> None:
+    fake_aws.sticky_fault = fault
+    env["DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS"] = "2"
+    proc = get(env)
+    assert proc.returncode == 1
+    assert proc.stdout == f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: {reason}\n"
+    assert fake_aws.calls["ecr"] == 2
+
+
+@pytest.mark.parametrize("fault", ["reset", "garbage"])
+def test_broken_connections_are_one_line(env: dict[str, str], fake_aws: FakeAWS, fault: str) -> None:
+    fake_aws.sticky_fault = fault
+    proc = get(env)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith(f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: ")
+    assert proc.stdout.count("\n") == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_hanging_endpoint_hits_the_read_timeout(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    fake_aws.sticky_fault = "hang"
+    env.update({"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "0.5", "DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS": "2"})
+    proc = run_helper(["get"], ECR_HOST, env, timeout=20)
+    assert proc.returncode == 1
+    assert "Read timeout" in proc.stdout
+    assert fake_aws.calls["ecr"] == 2
+
+
+def test_deadline_bounds_the_whole_get(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    fake_aws.sticky_fault = "hang"
+    env.update({"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "60", "DOCKER_CREDENTIAL_ECR_DEADLINE": "1.5"})
+    proc = run_helper(["get"], ECR_HOST, env, timeout=20)
+    assert (proc.returncode, proc.stdout) == (
+        1, f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: no answer from AWS within 1.5s\n"
+    )
+
+
+def test_refresh_failure_serves_the_still_valid_token(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    seed(env, requested_ago=11 * 3600, expires_in=3600)
+    fake_aws.sticky_fault = "deny"
+    proc = get(env)
+    assert secret_of(proc) == "seeded"
+    assert proc.stderr.startswith("docker-credential-ecr: warning: AccessDeniedException: ")
+    assert proc.stderr.endswith(f"; serving the cached token for {ECR_HOST}\n")
+    assert fake_aws.calls["ecr"] == 1
+
+
+def test_stale_token_is_refreshed_when_aws_answers(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    seed(env, requested_ago=7 * 3600, expires_in=5 * 3600)
+    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert fake_aws.calls["ecr"] == 1
+
+
+def test_expired_token_is_never_served(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    seed(env, requested_ago=12 * 3600 - 60, expires_in=60)
+    fake_aws.sticky_fault = "5xx"
+    proc = get(env)
+    assert proc.returncode == 1
+    assert "seeded" not in proc.stdout + proc.stderr
+
+
+def test_corrupt_cache_is_rewritten(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    seed(env, requested_ago=0, expires_in=3600)
+    entry = next(Path(env["AWS_ECR_CACHE_DIR"]).glob("*.token"))
+    entry.write_bytes(b"\x00garbage")
+    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert fake_aws.calls["ecr"] == 1
+
+
+def test_unwritable_cache_still_answers_and_warns(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("")
+    env["AWS_ECR_CACHE_DIR"] = str(tmp_path / "not-a-dir" / "cache")
+    proc = get(env)
+    assert secret_of(proc) == fake_aws.issued[0]
+    assert "cannot write the token cache" in proc.stderr
+    assert all(line.startswith("docker-credential-ecr: warning: ") for line in proc.stderr.splitlines())
+
+
+def test_disabled_cache_calls_aws_every_time(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    env["AWS_ECR_DISABLE_CACHE"] = "1"
+    secret_of(get(env))
+    secret_of(get(env))
+    assert fake_aws.calls["ecr"] == 2
+    assert not Path(env["AWS_ECR_CACHE_DIR"]).exists()
+
+
+def test_identities_do_not_share_tokens(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    first = secret_of(get(env))
+    other = {**env, "AWS_ACCESS_KEY_ID": "AKIDOTHERIDENTITY001"}
+    second = secret_of(get(other))
+    assert first != second
+    assert [r["key_id"] for r in fake_aws.requests] == [TEST_KEY_ID, "AKIDOTHERIDENTITY001"]
+    assert secret_of(get(env)) == first
+    assert fake_aws.calls["ecr"] == 2
+
+
+def test_assumed_role_profile_is_cached_without_resolving_credentials(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    config = tmp_path / "aws-config"
+    config.write_text(
+        "[profile base]\naws_access_key_id = AKIDBASEPROFILE00001\n"
+        "aws_secret_access_key = base-secret\n\n"
+        "[profile puller]\nrole_arn = arn:aws:iam::123456789012:role/puller\nsource_profile = base\n"
+    )
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    env.update({"AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "puller"})
+    for _ in range(3):
+        assert secret_of(get(env)) == fake_aws.issued[0]
+    assert fake_aws.calls == {"sts:AssumeRole": 1, "ecr": 1}
+    assert fake_aws.requests[0]["key_id"] == "AKIDBASEPROFILE00001"
+    assert fake_aws.requests[1]["key_id"].startswith("ASIA")
+
+
+def test_concurrent_cold_gets_make_one_call(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    fake_aws.delay = 1.0
+    procs = [
+        subprocess.Popen(helper_command() + ["get"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+        for _ in range(32)
+    ]
+    results = [p.communicate(ECR_HOST.encode(), timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 32, [r[0] for r in results if r[0]]
+    assert {json.loads(out)["Secret"] for out, _ in results} == {fake_aws.issued[0]}
+    assert fake_aws.calls["ecr"] == 1
+
+
+def test_no_secret_in_any_output_or_file_at_debug_level(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path) -> None:
+    log_file = tmp_path / "helper.log"
+    env.update({"DOCKER_CREDENTIAL_ECR_LOG_LEVEL": "DEBUG", "DOCKER_CREDENTIAL_ECR_LOG_FILE": str(log_file)})
+    stderr_env = {**env}
+    del stderr_env["DOCKER_CREDENTIAL_ECR_LOG_FILE"]
+    outputs: list[str] = []
+    login = json.dumps({"ServerURL": "r.example", "Username": "u", "Secret": "plain-registry-password"})
+    ecr_login = json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": make_password(time.time() + 3600)})
+    for e in (env, stderr_env):
+        steps = [(["get"], ECR_HOST), (["get"], ECR_HOST), (["get"], "public.ecr.aws"), (["store"], login),
+                 (["get"], "r.example"), (["list"], ""), (["store"], ecr_login), (["get"], ECR_HOST),
+                 (["erase"], ECR_HOST), (["erase"], "r.example")]
+        for args, data in steps:
+            proc = run_helper(args, data, e)
+            outputs.append(proc.stderr)
+            if args != ["get"]:
+                outputs.append(proc.stdout)
+        fake_aws.sticky_fault = "deny"
+        seed(e, 11 * 3600, 3600, secret="seeded-secret")
+        outputs += [get(e).stderr, get(e, "public.ecr.aws").stderr]
+        fake_aws.sticky_fault = None
+    logged = log_file.read_text()
+    assert "DEBUG" in logged and "cache hit" in logged, "debug logging did not run"
+    assert any("DEBUG" in o for o in outputs)
+    secrets = [*fake_aws.issued, TEST_SECRET_KEY, "plain-registry-password", "seeded-secret", "Authorization:", "AWS4-HMAC-SHA256", "Signature="]
+    haystack = "\n".join(outputs) + logged
+    for secret in secrets:
+        assert secret not in haystack
+    home_files = [p for p in Path(env["HOME"]).rglob("*") if p.is_file()]
+    assert all(s not in p.read_text(errors="ignore") for p in home_files for s in secrets)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_no_home_and_no_passwd_entry_says_what_to_set(env: dict[str, str]) -> None:
+    del env["HOME"], env["AWS_ECR_CACHE_DIR"]
+    proc = subprocess.run(
+        ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", *helper_command(), "get"],
+        input=ECR_HOST, env=env, capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (
+        1, "docker-credential-ecr: no home directory for uid 54321; set AWS_ECR_CACHE_DIR or HOME\n"
+    )
+
+
+def test_home_unset_uses_the_passwd_home(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path) -> None:
+    del env["HOME"], env["AWS_ECR_CACHE_DIR"]
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert list((tmp_path / "xdg" / "docker-credential-ecr").glob("*.token"))
