@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+from typing import cast
 
 import boto3
 import botocore.config
@@ -24,7 +25,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
-    from typing import Any
+
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ecr_public import ECRPublicClient
 
     from helper.config import Settings
     from helper.registry import Registry
@@ -79,7 +82,7 @@ def _fetch(
     try:
         client = client_for(boto3.session.Session(), registry, config)
         if registry.public:
-            data = client.get_authorization_token()["authorizationData"]
+            data = cast("ECRPublicClient", client).get_authorization_token()["authorizationData"]
             encoded, expires, endpoint = (
                 data.get("authorizationToken", ""),
                 data.get("expiresAt"),
@@ -87,7 +90,9 @@ def _fetch(
             )
         else:
             log.debug("GetAuthorizationToken for %s in %s", registry.account, registry.region)
-            answer = client.get_authorization_token(registryIds=[registry.account])
+            answer = cast("ECRClient", client).get_authorization_token(
+                registryIds=[registry.account]
+            )
             items = answer.get("authorizationData") or [{}]
             encoded, expires, endpoint = (
                 items[0].get("authorizationToken", ""),
@@ -108,15 +113,16 @@ def _fetch(
 
 def client_for(
     session: boto3.session.Session, registry: Registry, config: botocore.config.Config
-) -> Any:
-    """Return the ECR or ECR Public client for a registry, with FIPS or dual-stack as its host says."""
-    endpoint_config = config.merge(
+) -> ECRClient | ECRPublicClient:
+    """Return the registry's ECR or ECR Public client, FIPS or dual-stack as its host says."""
+    cfg = config.merge(
         botocore.config.Config(
             use_fips_endpoint=registry.fips, use_dualstack_endpoint=registry.dualstack
         )
     )
-    service = "ecr-public" if registry.public else "ecr"
-    return session.client(service, region_name=registry.region, config=endpoint_config)  # type: ignore[call-overload]
+    if registry.public:
+        return session.client("ecr-public", region_name=registry.region, config=cfg)
+    return session.client("ecr", region_name=registry.region, config=cfg)
 
 
 def _token(

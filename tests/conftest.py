@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakeaws import FakeAWS  # noqa: E402 - needs the path set above
+from fakeaws import FakeAWS
 
 ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 TEST_KEY_ID = "AKIDTESTHELPER000001"
@@ -21,7 +21,7 @@ TEST_SECRET_KEY = "test-secret-access-key-never-logged"
 
 
 def helper_command() -> list[str]:
-    """The helper under test: ``DOCKER_CREDENTIAL_ECR_BIN`` (a built binary) or the console script."""
+    """The helper under test: ``$DOCKER_CREDENTIAL_ECR_BIN`` (a built binary) or the script."""
     binary = os.environ.get("DOCKER_CREDENTIAL_ECR_BIN")
     if binary:
         return [binary]
@@ -38,18 +38,59 @@ def helper_command() -> list[str]:
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
     """A throw-away CA and a certificate for localhost: (ca, cert, key)."""
     d = tmp_path_factory.mktemp("tls")
-    ca_key, ca, key, csr, cert = (str(d / n) for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt"))
+    ca_key, ca, key, csr, cert = (
+        str(d / n) for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt")
+    )
     ext = d / "ext.cnf"
     ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
 
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
-            "-days", "2", "-subj", "/CN=docker-credential-ecr test CA")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=localhost")
-    openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-            "-out", cert, "-days", "2", "-extfile", str(ext))
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        ca_key,
+        "-out",
+        ca,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=docker-credential-ecr test CA",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        csr,
+        "-subj",
+        "/CN=localhost",
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        ca,
+        "-CAkey",
+        ca_key,
+        "-CAcreateserial",
+        "-out",
+        cert,
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
     return ca, cert, key
 
 
@@ -106,8 +147,16 @@ def run_helper(
     """Run the helper as Docker does and return what it printed."""
     data = stdin.encode() if isinstance(stdin, str) else stdin
     proc = subprocess.run(
-        helper_command() + args, input=data, env=env, capture_output=True, timeout=timeout, check=False
+        helper_command() + args,
+        input=data,
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
     )
     return subprocess.CompletedProcess(
-        proc.args, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+        proc.args,
+        proc.returncode,
+        proc.stdout.decode(errors="replace"),
+        proc.stderr.decode(errors="replace"),
     )

@@ -27,6 +27,18 @@ ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
 PUBLIC_TARGET = "SpencerFrontendService.GetAuthorizationToken"
 
 FAULTS = ("throttle", "5xx", "deny", "reset", "hang", "garbage")
+_JSON_FAULTS: dict[str, tuple[int, dict[str, str]]] = {
+    "throttle": (400, {"__type": "ThrottlingException", "message": "Rate exceeded"}),
+    "5xx": (500, {"__type": "ServerException", "message": "internal failure"}),
+    "deny": (
+        400,
+        {
+            "__type": "AccessDeniedException",
+            "message": "User: arn:aws:iam::123456789012:user/ci is not authorized to "
+            "perform: ecr:GetAuthorizationToken on resource: *",
+        },
+    ),
+}
 
 
 def make_password(expiration: float) -> str:
@@ -100,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     region = "us-east-1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
 
     @property
@@ -119,21 +131,29 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             form = urllib.parse.parse_qs(body.decode())
             name = "sts:" + form.get("Action", ["?"])[0]
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
+        scope = (
+            auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+            if "Credential=" in auth
+            else []
+        )
         self.region = scope[2] if len(scope) > 2 else "us-east-1"
         with fake._lock:
             fake.calls[name] += 1
-            fake.requests.append({
-                "api": name,
-                "key_id": scope[0] if scope else "",
-                "region": self.region,
-                "body": body.decode(),
-                "host": self.headers.get("Host"),
-            })
+            fake.requests.append(
+                {
+                    "api": name,
+                    "key_id": scope[0] if scope else "",
+                    "region": self.region,
+                    "body": body.decode(),
+                    "host": self.headers.get("Host"),
+                }
+            )
         if fake.delay:
             fake._stop.wait(fake.delay)
         if not auth.startswith("AWS4-HMAC-SHA256 "):
-            self._json(400, {"__type": "MissingAuthenticationTokenException", "message": "unsigned"})
+            self._json(
+                400, {"__type": "MissingAuthenticationTokenException", "message": "unsigned"}
+            )
             return
         fault = fake.next_fault()
         if fault == "hang":
@@ -146,17 +166,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if name.startswith("sts:"):
             self._sts(name, fault)
-            return
-        if fault == "throttle":
-            self._json(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
-        elif fault == "5xx":
-            self._json(500, {"__type": "ServerException", "message": "internal failure"})
-        elif fault == "deny":
-            self._json(400, {
-                "__type": "AccessDeniedException",
-                "message": "User: arn:aws:iam::123456789012:user/ci is not authorized to "
-                "perform: ecr:GetAuthorizationToken on resource: *",
-            })
+        elif fault in _JSON_FAULTS:
+            self._json(*_JSON_FAULTS[fault])
         elif fault == "garbage":
             self._raw(200, b"<html>not json", "text/html")
         else:
@@ -172,20 +183,33 @@ class _Handler(BaseHTTPRequestHandler):
             fake.issued.append(password)
         token = base64.b64encode(f"AWS:{password}".encode()).decode()
         if name == "ecr-public":
-            self._json(200, {"authorizationData": {"authorizationToken": token, "expiresAt": expires}})
+            self._json(
+                200, {"authorizationData": {"authorizationToken": token, "expiresAt": expires}}
+            )
             return
-        self._json(200, {"authorizationData": [{
-            "authorizationToken": token,
-            "expiresAt": expires,
-            "proxyEndpoint": f"https://{account}.dkr.ecr.{self.region}.amazonaws.com",
-        }]})
+        self._json(
+            200,
+            {
+                "authorizationData": [
+                    {
+                        "authorizationToken": token,
+                        "expiresAt": expires,
+                        "proxyEndpoint": f"https://{account}.dkr.ecr.{self.region}.amazonaws.com",
+                    }
+                ]
+            },
+        )
 
     def _sts(self, name: str, fault: str | None) -> None:
         if fault == "deny":
             self._raw(403, _sts_error("AccessDenied", "not authorized to assume role"), "text/xml")
             return
         if fault in ("throttle", "5xx"):
-            self._raw(500 if fault == "5xx" else 400, _sts_error("Throttling", "Rate exceeded"), "text/xml")
+            self._raw(
+                500 if fault == "5xx" else 400,
+                _sts_error("Throttling", "Rate exceeded"),
+                "text/xml",
+            )
             return
         if name == "sts:AssumeRole":
             expiration = datetime.datetime.fromtimestamp(time.time() + 3600, datetime.UTC)

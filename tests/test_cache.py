@@ -33,7 +33,9 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 
 
-def test_write_read_round_trip_private_modes_under_umask_000(tmp_path: Path, umask_000: object) -> None:
+def test_write_read_round_trip_private_modes_under_umask_000(
+    tmp_path: Path, umask_000: object
+) -> None:
     cache = TokenCache(str(tmp_path / "c"))
     cache.write("host~default", tok(), NOW)
     assert cache.read("host~default") == tok()
@@ -147,7 +149,7 @@ def test_write_private_leaves_no_temp_file_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "d"
     target.mkdir()
     (target / "f").mkdir()  # renaming a file over a directory fails
-    with pytest.raises(OSError):
+    with pytest.raises(IsADirectoryError):
         files.write_private(str(target / "f"), b"x")
     assert [p.name for p in target.iterdir()] == ["f"]
 
@@ -174,10 +176,13 @@ def test_login_store_ignores_garbage(tmp_path: Path) -> None:
     assert store.entries() == []
 
 
-@pytest.mark.parametrize(("a", "b"), [
-    ("https://index.docker.io/v1/", "index.docker.io/v1"),
-    ("HTTP://Reg:5000", "reg:5000"),
-    ("reg/Path/", "reg/Path"),
-])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("https://index.docker.io/v1/", "index.docker.io/v1"),
+        ("HTTP://Reg:5000", "reg:5000"),
+        ("reg/Path/", "reg/Path"),
+    ],
+)
 def test_normalise(a: str, b: str) -> None:
     assert normalise(a) == b

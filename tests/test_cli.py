@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ECR_HOST, TEST_KEY_ID, TEST_SECRET_KEY, clean_env, helper_command, run_helper
 from fakeaws import FakeAWS, make_password
+
 from helper.cache import encode
 from helper.token import AuthToken
 
@@ -31,13 +31,19 @@ def secret_of(proc: subprocess.CompletedProcess[str]) -> str:
     return str(answer["Secret"])
 
 
-def seed(env: dict[str, str], requested_ago: float, expires_in: float, secret: str = "seeded") -> None:
+def seed(
+    env: dict[str, str], requested_ago: float, expires_in: float, secret: str = "seeded"
+) -> None:
     """Put a token in the cache as a past run would have, with the given age and expiry."""
     directory = Path(env["AWS_ECR_CACHE_DIR"])
     directory.mkdir(mode=0o700, exist_ok=True)
     now = time.time()
     path = directory / f"{ECR_HOST}~{identity_tag(env)}.token"
-    path.write_bytes(encode(AuthToken("AWS", secret, f"https://{ECR_HOST}", now - requested_ago, now + expires_in)))
+    path.write_bytes(
+        encode(
+            AuthToken("AWS", secret, f"https://{ECR_HOST}", now - requested_ago, now + expires_in)
+        )
+    )
     path.chmod(0o600)
 
 
@@ -51,7 +57,9 @@ def test_get_fetches_once_then_answers_from_cache(env: dict[str, str], fake_aws:
     first = run_helper(["get"], f"  https://{ECR_HOST}/ \n", env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert json.loads(first.stdout) == {
-        "ServerURL": f"https://{ECR_HOST}/", "Username": "AWS", "Secret": fake_aws.issued[0]
+        "ServerURL": f"https://{ECR_HOST}/",
+        "Username": "AWS",
+        "Secret": fake_aws.issued[0],
     }
     assert first.stderr == ""
     (request,) = fake_aws.requests
@@ -75,7 +83,9 @@ def test_cache_hit_uses_no_network_and_imports_no_aws_or_lock_modules(
         return  # a frozen binary has its own import check in the binary smoke test
     imported = {line.split("|")[-1].strip().split(".")[0] for line in hit.stderr.splitlines()}
     assert "helper" in imported, "import profiling did not run; the check would prove nothing"
-    assert imported.isdisjoint({"boto3", "botocore", "filelock", "platformdirs", "urllib3", "logging"})
+    assert imported.isdisjoint(
+        {"boto3", "botocore", "filelock", "platformdirs", "urllib3", "logging"}
+    )
 
 
 def test_https_endpoint_verified_with_ca_bundle(
@@ -87,7 +97,9 @@ def test_https_endpoint_verified_with_ca_bundle(
     untrusted = clean_env(tmp_path / "x", fake_aws_tls) if (tmp_path / "x").mkdir() is None else {}
     failed = get(untrusted)
     assert failed.returncode == 1
-    assert failed.stdout.startswith(f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: ")
+    assert failed.stdout.startswith(
+        f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: "
+    )
     assert "SSL" in failed.stdout or "certificate" in failed.stdout
 
 
@@ -109,7 +121,9 @@ def test_ecr_public(env: dict[str, str], fake_aws: FakeAWS) -> None:
 
 
 @pytest.mark.parametrize("fault", ["deny", "5xx"])
-def test_ecr_public_failure_means_anonymous(env: dict[str, str], fake_aws: FakeAWS, fault: str) -> None:
+def test_ecr_public_failure_means_anonymous(
+    env: dict[str, str], fake_aws: FakeAWS, fault: str
+) -> None:
     fake_aws.sticky_fault = fault
     proc = get(env, "public.ecr.aws")
     assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
@@ -121,8 +135,10 @@ def test_ecr_public_without_credentials_means_anonymous(env: dict[str, str]) -> 
     assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
 
 
-@pytest.mark.parametrize("url", ["docker.io", "https://index.docker.io/v1/", "localhost:5000",
-                                 f"{ECR_HOST}.evil.example"])
+@pytest.mark.parametrize(
+    "url",
+    ["docker.io", "https://index.docker.io/v1/", "localhost:5000", f"{ECR_HOST}.evil.example"],
+)
 def test_foreign_host_is_not_found(env: dict[str, str], fake_aws: FakeAWS, url: str) -> None:
     proc = get(env, url)
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, NOT_FOUND, "")
@@ -130,7 +146,7 @@ def test_foreign_host_is_not_found(env: dict[str, str], fake_aws: FakeAWS, url: 
 
 
 def test_store_get_list_erase_for_a_plain_registry(env: dict[str, str], fake_aws: FakeAWS) -> None:
-    login = {"ServerURL": "registry.example:5000", "Username": "bob", "Secret": "pa$$ \"word\""}
+    login = {"ServerURL": "registry.example:5000", "Username": "bob", "Secret": 'pa$$ "word"'}
     stored = run_helper(["store"], json.dumps(login), env)
     assert (stored.returncode, stored.stdout) == (0, "")
     assert json.loads(get(env, "registry.example:5000").stdout) == login
@@ -144,9 +160,13 @@ def test_store_get_list_erase_for_a_plain_registry(env: dict[str, str], fake_aws
     assert fake_aws.total_calls() == 0
 
 
-def test_docker_login_token_for_ecr_is_used_until_erased(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_docker_login_token_for_ecr_is_used_until_erased(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     password = make_password(time.time() + 12 * 3600)
-    stored = run_helper(["store"], json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": password}), env)
+    stored = run_helper(
+        ["store"], json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": password}), env
+    )
     assert (stored.returncode, stored.stdout) == (0, "")
     assert secret_of(get(env, f"https://{ECR_HOST}")) == password
     assert fake_aws.total_calls() == 0
@@ -155,17 +175,23 @@ def test_docker_login_token_for_ecr_is_used_until_erased(env: dict[str, str], fa
     assert fake_aws.calls["ecr"] == 1
 
 
-def test_docker_login_token_past_half_life_is_refreshed(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_docker_login_token_past_half_life_is_refreshed(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     # A password minted 11 hours ago has an hour left: a store of it is not fresh by
     # its own lifetime only if the lifetime is measured from minting; we measure from
     # the store, so it stays in use for half of the hour that remains.
     password = make_password(time.time() + 3600)
-    run_helper(["store"], json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": password}), env)
+    run_helper(
+        ["store"], json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": password}), env
+    )
     assert secret_of(get(env)) == password
     assert fake_aws.total_calls() == 0
 
 
-def test_ignore_creds_storage_makes_store_and_erase_no_ops(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_ignore_creds_storage_makes_store_and_erase_no_ops(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     env["AWS_ECR_IGNORE_CREDS_STORAGE"] = "true"
     login = json.dumps({"ServerURL": "registry.example", "Username": "u", "Secret": "s"})
     assert run_helper(["store"], login, env).returncode == 0
@@ -182,23 +208,32 @@ def test_erase_of_nothing_succeeds(env: dict[str, str]) -> None:
 
 def test_list_is_local_only(env: dict[str, str], fake_aws: FakeAWS) -> None:
     secret_of(get(env))
-    run_helper(["store"], json.dumps({"ServerURL": "r.example", "Username": "u", "Secret": "s"}), env)
+    run_helper(
+        ["store"], json.dumps({"ServerURL": "r.example", "Username": "u", "Secret": "s"}), env
+    )
     offline = {**env, "AWS_ENDPOINT_URL_ECR": CLOSED_PORT}
     listed = run_helper(["list"], "", offline)
     assert listed.returncode == 0
     assert json.loads(listed.stdout) == {f"https://{ECR_HOST}": "AWS", "r.example": "u"}
 
 
-@pytest.mark.parametrize(("args", "status", "start"), [
-    (["version"], 0, "docker-credential-ecr (github.com/docker-credential-ecr/docker-credential-ecr) "),
-    (["--version"], 0, "docker-credential-ecr (github.com/"),
-    (["-v"], 0, "docker-credential-ecr (github.com/"),
-    (["--help"], 0, "Usage: docker-credential-ecr <get|store|erase|list|version>"),
-    (["-h"], 0, "Usage: docker-credential-ecr"),
-    ([], 1, "Usage: docker-credential-ecr"),
-    (["frobnicate"], 1, "docker-credential-ecr: unknown action: frobnicate\n"),
-    (["get", "extra"], 1, "docker-credential-ecr: get takes no arguments"),
-])
+@pytest.mark.parametrize(
+    ("args", "status", "start"),
+    [
+        (
+            ["version"],
+            0,
+            "docker-credential-ecr (github.com/docker-credential-ecr/docker-credential-ecr) ",
+        ),
+        (["--version"], 0, "docker-credential-ecr (github.com/"),
+        (["-v"], 0, "docker-credential-ecr (github.com/"),
+        (["--help"], 0, "Usage: docker-credential-ecr <get|store|erase|list|version>"),
+        (["-h"], 0, "Usage: docker-credential-ecr"),
+        ([], 1, "Usage: docker-credential-ecr"),
+        (["frobnicate"], 1, "docker-credential-ecr: unknown action: frobnicate\n"),
+        (["get", "extra"], 1, "docker-credential-ecr: get takes no arguments"),
+    ],
+)
 def test_command_line(env: dict[str, str], args: list[str], status: int, start: str) -> None:
     proc = run_helper(args, "", env)
     assert proc.returncode == status
@@ -231,7 +266,9 @@ def test_no_credentials_says_how_to_provide_them(env: dict[str, str], fake_aws: 
     env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = CLOSED_PORT
     proc = run_helper(["get"], ECR_HOST, env, timeout=15)
     assert proc.returncode == 1
-    assert proc.stdout.startswith(f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: no AWS credentials found")
+    assert proc.stdout.startswith(
+        f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: no AWS credentials found"
+    )
     assert "AWS_PROFILE" in proc.stdout
     assert fake_aws.total_calls() == 0
 
@@ -242,10 +279,13 @@ def test_throttling_is_retried(env: dict[str, str], fake_aws: FakeAWS) -> None:
     assert fake_aws.calls["ecr"] == 3
 
 
-@pytest.mark.parametrize(("fault", "reason"), [
-    ("5xx", "ServerException: internal failure"),
-    ("throttle", "ThrottlingException: Rate exceeded"),
-])
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("5xx", "ServerException: internal failure"),
+        ("throttle", "ThrottlingException: Rate exceeded"),
+    ],
+)
 def test_persistent_server_errors_end_after_bounded_retries(
     env: dict[str, str], fake_aws: FakeAWS, fault: str, reason: str
 ) -> None:
@@ -253,23 +293,31 @@ def test_persistent_server_errors_end_after_bounded_retries(
     env["DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS"] = "2"
     proc = get(env)
     assert proc.returncode == 1
-    assert proc.stdout == f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: {reason}\n"
+    assert (
+        proc.stdout == f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: {reason}\n"
+    )
     assert fake_aws.calls["ecr"] == 2
 
 
 @pytest.mark.parametrize("fault", ["reset", "garbage"])
-def test_broken_connections_are_one_line(env: dict[str, str], fake_aws: FakeAWS, fault: str) -> None:
+def test_broken_connections_are_one_line(
+    env: dict[str, str], fake_aws: FakeAWS, fault: str
+) -> None:
     fake_aws.sticky_fault = fault
     proc = get(env)
     assert proc.returncode == 1
-    assert proc.stdout.startswith(f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: ")
+    assert proc.stdout.startswith(
+        f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: "
+    )
     assert proc.stdout.count("\n") == 1
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
 def test_hanging_endpoint_hits_the_read_timeout(env: dict[str, str], fake_aws: FakeAWS) -> None:
     fake_aws.sticky_fault = "hang"
-    env.update({"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "0.5", "DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS": "2"})
+    env.update(
+        {"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "0.5", "DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS": "2"}
+    )
     proc = run_helper(["get"], ECR_HOST, env, timeout=20)
     assert proc.returncode == 1
     assert "Read timeout" in proc.stdout
@@ -278,14 +326,20 @@ def test_hanging_endpoint_hits_the_read_timeout(env: dict[str, str], fake_aws: F
 
 def test_deadline_bounds_the_whole_get(env: dict[str, str], fake_aws: FakeAWS) -> None:
     fake_aws.sticky_fault = "hang"
-    env.update({"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "60", "DOCKER_CREDENTIAL_ECR_DEADLINE": "1.5"})
+    env.update(
+        {"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "60", "DOCKER_CREDENTIAL_ECR_DEADLINE": "1.5"}
+    )
     proc = run_helper(["get"], ECR_HOST, env, timeout=20)
     assert (proc.returncode, proc.stdout) == (
-        1, f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: no answer from AWS within 1.5s\n"
+        1,
+        f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: "
+        "no answer from AWS within 1.5s\n",
     )
 
 
-def test_refresh_failure_serves_the_still_valid_token(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_refresh_failure_serves_the_still_valid_token(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     seed(env, requested_ago=11 * 3600, expires_in=3600)
     fake_aws.sticky_fault = "deny"
     proc = get(env)
@@ -319,13 +373,17 @@ def test_corrupt_cache_is_rewritten(env: dict[str, str], fake_aws: FakeAWS) -> N
     assert fake_aws.calls["ecr"] == 1
 
 
-def test_unwritable_cache_still_answers_and_warns(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path) -> None:
+def test_unwritable_cache_still_answers_and_warns(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
     (tmp_path / "not-a-dir").write_text("")
     env["AWS_ECR_CACHE_DIR"] = str(tmp_path / "not-a-dir" / "cache")
     proc = get(env)
     assert secret_of(proc) == fake_aws.issued[0]
     assert "cannot write the token cache" in proc.stderr
-    assert all(line.startswith("docker-credential-ecr: warning: ") for line in proc.stderr.splitlines())
+    assert all(
+        line.startswith("docker-credential-ecr: warning: ") for line in proc.stderr.splitlines()
+    )
 
 
 def test_disabled_cache_calls_aws_every_time(env: dict[str, str], fake_aws: FakeAWS) -> None:
@@ -353,7 +411,8 @@ def test_assumed_role_profile_is_cached_without_resolving_credentials(
     config.write_text(
         "[profile base]\naws_access_key_id = AKIDBASEPROFILE00001\n"
         "aws_secret_access_key = base-secret\n\n"
-        "[profile puller]\nrole_arn = arn:aws:iam::123456789012:role/puller\nsource_profile = base\n"
+        "[profile puller]\nrole_arn = arn:aws:iam::123456789012:role/puller\n"
+        "source_profile = base\n"
     )
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
     env.update({"AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "puller"})
@@ -367,8 +426,13 @@ def test_assumed_role_profile_is_cached_without_resolving_credentials(
 def test_concurrent_cold_gets_make_one_call(env: dict[str, str], fake_aws: FakeAWS) -> None:
     fake_aws.delay = 1.0
     procs = [
-        subprocess.Popen(helper_command() + ["get"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env)
+        subprocess.Popen(
+            [*helper_command(), "get"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
         for _ in range(32)
     ]
     results = [p.communicate(ECR_HOST.encode(), timeout=120) for p in procs]
@@ -377,18 +441,38 @@ def test_concurrent_cold_gets_make_one_call(env: dict[str, str], fake_aws: FakeA
     assert fake_aws.calls["ecr"] == 1
 
 
-def test_no_secret_in_any_output_or_file_at_debug_level(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path) -> None:
+def test_no_secret_in_any_output_or_file_at_debug_level(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
     log_file = tmp_path / "helper.log"
-    env.update({"DOCKER_CREDENTIAL_ECR_LOG_LEVEL": "DEBUG", "DOCKER_CREDENTIAL_ECR_LOG_FILE": str(log_file)})
+    env.update(
+        {
+            "DOCKER_CREDENTIAL_ECR_LOG_LEVEL": "DEBUG",
+            "DOCKER_CREDENTIAL_ECR_LOG_FILE": str(log_file),
+        }
+    )
     stderr_env = {**env}
     del stderr_env["DOCKER_CREDENTIAL_ECR_LOG_FILE"]
     outputs: list[str] = []
-    login = json.dumps({"ServerURL": "r.example", "Username": "u", "Secret": "plain-registry-password"})
-    ecr_login = json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": make_password(time.time() + 3600)})
+    login = json.dumps(
+        {"ServerURL": "r.example", "Username": "u", "Secret": "plain-registry-password"}
+    )
+    ecr_login = json.dumps(
+        {"ServerURL": ECR_HOST, "Username": "AWS", "Secret": make_password(time.time() + 3600)}
+    )
     for e in (env, stderr_env):
-        steps = [(["get"], ECR_HOST), (["get"], ECR_HOST), (["get"], "public.ecr.aws"), (["store"], login),
-                 (["get"], "r.example"), (["list"], ""), (["store"], ecr_login), (["get"], ECR_HOST),
-                 (["erase"], ECR_HOST), (["erase"], "r.example")]
+        steps = [
+            (["get"], ECR_HOST),
+            (["get"], ECR_HOST),
+            (["get"], "public.ecr.aws"),
+            (["store"], login),
+            (["get"], "r.example"),
+            (["list"], ""),
+            (["store"], ecr_login),
+            (["get"], ECR_HOST),
+            (["erase"], ECR_HOST),
+            (["erase"], "r.example"),
+        ]
         for args, data in steps:
             proc = run_helper(args, data, e)
             outputs.append(proc.stderr)
@@ -399,9 +483,18 @@ def test_no_secret_in_any_output_or_file_at_debug_level(env: dict[str, str], fak
         outputs += [get(e).stderr, get(e, "public.ecr.aws").stderr]
         fake_aws.sticky_fault = None
     logged = log_file.read_text()
-    assert "DEBUG" in logged and "cache hit" in logged, "debug logging did not run"
+    assert "DEBUG" in logged, "debug logging did not run"
+    assert "cache hit" in logged
     assert any("DEBUG" in o for o in outputs)
-    secrets = [*fake_aws.issued, TEST_SECRET_KEY, "plain-registry-password", "seeded-secret", "Authorization:", "AWS4-HMAC-SHA256", "Signature="]
+    secrets = [
+        *fake_aws.issued,
+        TEST_SECRET_KEY,
+        "plain-registry-password",
+        "seeded-secret",
+        "Authorization:",
+        "AWS4-HMAC-SHA256",
+        "Signature=",
+    ]
     haystack = "\n".join(outputs) + logged
     for secret in secrets:
         assert secret not in haystack
@@ -409,19 +502,29 @@ def test_no_secret_in_any_output_or_file_at_debug_level(env: dict[str, str], fak
     assert all(s not in p.read_text(errors="ignore") for p in home_files for s in secrets)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
 def test_no_home_and_no_passwd_entry_says_what_to_set(env: dict[str, str]) -> None:
     del env["HOME"], env["AWS_ECR_CACHE_DIR"]
     proc = subprocess.run(
         ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", *helper_command(), "get"],
-        input=ECR_HOST, env=env, capture_output=True, text=True, timeout=30, check=False,
+        input=ECR_HOST,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert (proc.returncode, proc.stdout) == (
-        1, "docker-credential-ecr: no home directory for uid 54321; set AWS_ECR_CACHE_DIR or HOME\n"
+        1,
+        "docker-credential-ecr: no home directory for uid 54321; set AWS_ECR_CACHE_DIR or HOME\n",
     )
 
 
-def test_home_unset_uses_the_passwd_home(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path) -> None:
+def test_home_unset_uses_the_passwd_home(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
     del env["HOME"], env["AWS_ECR_CACHE_DIR"]
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
     assert secret_of(get(env)) == fake_aws.issued[0]

@@ -12,14 +12,17 @@ from helper.config import Settings, default_cache_dir
 from helper.errors import InputError
 
 
-@pytest.mark.parametrize("overrides", [
-    {"HOME": "/home/alice"},
-    {"HOME": "/home/alice", "XDG_CACHE_HOME": "/var/tmp/xdg"},
-    {"HOME": "/home/alice", "XDG_CACHE_HOME": "relative/ignored"},
-    {"HOME": "/home/alice", "XDG_CACHE_HOME": ""},
-    {"HOME": "relative-home"},
-    {},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"HOME": "/home/alice"},
+        {"HOME": "/home/alice", "XDG_CACHE_HOME": "/var/tmp/xdg"},
+        {"HOME": "/home/alice", "XDG_CACHE_HOME": "relative/ignored"},
+        {"HOME": "/home/alice", "XDG_CACHE_HOME": ""},
+        {"HOME": "relative-home"},
+        {},
+    ],
+)
 def test_default_cache_dir_agrees_with_platformdirs(
     overrides: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -41,11 +44,17 @@ def test_defaults() -> None:
 
 
 def test_overrides() -> None:
-    s = Settings({
-        "HOME": "/h", "AWS_ECR_CACHE_DIR": "/c", "AWS_ECR_DISABLE_CACHE": "1",
-        "AWS_ECR_IGNORE_CREDS_STORAGE": "true", "DOCKER_CREDENTIAL_ECR_DEADLINE": "7.5",
-        "DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS": "5", "DOCKER_CREDENTIAL_ECR_LOG_LEVEL": "debug",
-    })
+    s = Settings(
+        {
+            "HOME": "/h",
+            "AWS_ECR_CACHE_DIR": "/c",
+            "AWS_ECR_DISABLE_CACHE": "1",
+            "AWS_ECR_IGNORE_CREDS_STORAGE": "true",
+            "DOCKER_CREDENTIAL_ECR_DEADLINE": "7.5",
+            "DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS": "5",
+            "DOCKER_CREDENTIAL_ECR_LOG_LEVEL": "debug",
+        }
+    )
     assert (s.cache_dir, s.cache_enabled, s.ignore_creds_storage) == ("/c", False, True)
     assert (s.deadline, s.max_attempts, s.log_level) == (7.5, 5, "DEBUG")
 
@@ -53,23 +62,33 @@ def test_overrides() -> None:
 def test_identity_tag_separates_identities_without_revealing_them() -> None:
     tags = {
         Settings({"HOME": "/h", **extra}).identity_tag()
-        for extra in ({}, {"AWS_PROFILE": "a"}, {"AWS_PROFILE": "b"},
-                      {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}, {"AWS_ROLE_ARN": "arn:aws:iam::1:role/r"})
+        for extra in (
+            {},
+            {"AWS_PROFILE": "a"},
+            {"AWS_PROFILE": "b"},
+            {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"},
+            {"AWS_ROLE_ARN": "arn:aws:iam::1:role/r"},
+        )
     }
     assert len(tags) == 5
     assert all("AKIA" not in t and "/" not in t for t in tags)
-    assert Settings({"AWS_PROFILE": "a", "HOME": "/h"}).identity_tag() == Settings(
-        {"AWS_PROFILE": "a", "HOME": "/x"}).identity_tag()
+    assert (
+        Settings({"AWS_PROFILE": "a", "HOME": "/h"}).identity_tag()
+        == Settings({"AWS_PROFILE": "a", "HOME": "/x"}).identity_tag()
+    )
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("DOCKER_CREDENTIAL_ECR_DEADLINE", "soon"),
-    ("DOCKER_CREDENTIAL_ECR_DEADLINE", "0"),
-    ("DOCKER_CREDENTIAL_ECR_READ_TIMEOUT", "-1"),
-    ("DOCKER_CREDENTIAL_ECR_CONNECT_TIMEOUT", "nan"),
-    ("DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS", "2.5"),
-    ("DOCKER_CREDENTIAL_ECR_LOG_LEVEL", "LOUD"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DOCKER_CREDENTIAL_ECR_DEADLINE", "soon"),
+        ("DOCKER_CREDENTIAL_ECR_DEADLINE", "0"),
+        ("DOCKER_CREDENTIAL_ECR_READ_TIMEOUT", "-1"),
+        ("DOCKER_CREDENTIAL_ECR_CONNECT_TIMEOUT", "nan"),
+        ("DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS", "2.5"),
+        ("DOCKER_CREDENTIAL_ECR_LOG_LEVEL", "LOUD"),
+    ],
+)
 def test_bad_values_are_one_line_errors(name: str, value: str) -> None:
     with pytest.raises(InputError) as info:
         Settings({"HOME": "/h", name: value})

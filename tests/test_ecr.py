@@ -12,20 +12,32 @@ from helper.registry import parse
 A = "123456789012"
 
 
-@pytest.mark.parametrize(("host", "endpoint"), [
-    (f"{A}.dkr.ecr.us-east-1.amazonaws.com", "https://api.ecr.us-east-1.amazonaws.com"),
-    (f"{A}.dkr.ecr-fips.us-east-1.amazonaws.com", "https://ecr-fips.us-east-1.amazonaws.com"),
-    (f"{A}.dkr.ecr-fips.us-gov-west-1.amazonaws.com", "https://ecr-fips.us-gov-west-1.amazonaws.com"),
-    (f"{A}.dkr-ecr.us-east-1.on.aws", "https://ecr.us-east-1.api.aws"),
-    (f"{A}.dkr-ecr-fips.us-east-1.on.aws", "https://ecr-fips.us-east-1.api.aws"),
-    (f"{A}.dkr.ecr.cn-north-1.amazonaws.com.cn", "https://api.ecr.cn-north-1.amazonaws.com.cn"),
-    ("public.ecr.aws", "https://api.ecr-public.us-east-1.amazonaws.com"),
-])
+@pytest.mark.parametrize(
+    ("host", "endpoint"),
+    [
+        (f"{A}.dkr.ecr.us-east-1.amazonaws.com", "https://api.ecr.us-east-1.amazonaws.com"),
+        (f"{A}.dkr.ecr-fips.us-east-1.amazonaws.com", "https://ecr-fips.us-east-1.amazonaws.com"),
+        (
+            f"{A}.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+            "https://ecr-fips.us-gov-west-1.amazonaws.com",
+        ),
+        (f"{A}.dkr-ecr.us-east-1.on.aws", "https://ecr.us-east-1.api.aws"),
+        (f"{A}.dkr-ecr-fips.us-east-1.on.aws", "https://ecr-fips.us-east-1.api.aws"),
+        (f"{A}.dkr.ecr.cn-north-1.amazonaws.com.cn", "https://api.ecr.cn-north-1.amazonaws.com.cn"),
+        ("public.ecr.aws", "https://api.ecr-public.us-east-1.amazonaws.com"),
+    ],
+)
 def test_endpoint_follows_the_registry_host(
     host: str, endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC",
-                 "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_PROFILE"):
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_ECR",
+        "AWS_ENDPOINT_URL_ECR_PUBLIC",
+        "AWS_USE_FIPS_ENDPOINT",
+        "AWS_USE_DUALSTACK_ENDPOINT",
+        "AWS_PROFILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     reg = parse(host)

@@ -51,26 +51,42 @@ def test_store_get_list_erase_round_trip() -> None:
     assert json.loads(out) == doc
     assert call(h, "list", b"") == (0, '{"https://reg.example": "u"}\n')
     assert call(h, "erase", b"https://reg.example\n") == (0, "")
-    assert call(h, "get", b"https://reg.example") == (1, "credentials not found in native keychain\n")
+    assert call(h, "get", b"https://reg.example") == (
+        1,
+        "credentials not found in native keychain\n",
+    )
 
 
-@pytest.mark.parametrize(("action", "data", "message"), [
-    ("get", b"", "no credentials server URL"),
-    ("get", b"  \n ", "no credentials server URL"),
-    ("erase", b"", "no credentials server URL"),
-    ("store", b'{"Username": "u", "Secret": "s"}', "no credentials server URL"),
-    ("store", b'{"ServerURL": "h", "Secret": "s"}', "no credentials username"),
-    ("store", b'{"ServerURL": "h", "Username": "", "Secret": "s"}', "no credentials username"),
-    ("store", b"", "store expects a JSON object with ServerURL, Username and Secret on stdin"),
-    ("store", b'{"ServerURL": "h", "Username"', "store expects a JSON object with ServerURL, "
-     "Username and Secret on stdin"),
-    ("store", b"[1]", "store expects a JSON object with ServerURL, Username and Secret"),
-    ("store", b'{"ServerURL": 1, "Username": "u", "Secret": "s"}',
-     "ServerURL, Username and Secret must be strings"),
-    ("get", b"\xff\xfe", "request on stdin is not valid UTF-8"),
-    ("get", b"x" * (protocol.MAX_INPUT + 1), f"request on stdin is larger than {protocol.MAX_INPUT} bytes"),
-    ("frobnicate", b"", "docker-credential-ecr: unknown action: frobnicate"),
-])
+@pytest.mark.parametrize(
+    ("action", "data", "message"),
+    [
+        ("get", b"", "no credentials server URL"),
+        ("get", b"  \n ", "no credentials server URL"),
+        ("erase", b"", "no credentials server URL"),
+        ("store", b'{"Username": "u", "Secret": "s"}', "no credentials server URL"),
+        ("store", b'{"ServerURL": "h", "Secret": "s"}', "no credentials username"),
+        ("store", b'{"ServerURL": "h", "Username": "", "Secret": "s"}', "no credentials username"),
+        ("store", b"", "store expects a JSON object with ServerURL, Username and Secret on stdin"),
+        (
+            "store",
+            b'{"ServerURL": "h", "Username"',
+            "store expects a JSON object with ServerURL, Username and Secret on stdin",
+        ),
+        ("store", b"[1]", "store expects a JSON object with ServerURL, Username and Secret"),
+        (
+            "store",
+            b'{"ServerURL": 1, "Username": "u", "Secret": "s"}',
+            "ServerURL, Username and Secret must be strings",
+        ),
+        ("get", b"\xff\xfe", "request on stdin is not valid UTF-8"),
+        (
+            "get",
+            b"x" * (protocol.MAX_INPUT + 1),
+            f"request on stdin is larger than {protocol.MAX_INPUT} bytes",
+        ),
+        ("frobnicate", b"", "docker-credential-ecr: unknown action: frobnicate"),
+    ],
+)
 def test_bad_input_is_one_line_and_status_1(action: str, data: bytes, message: str) -> None:
     h = FakeHelper()
     assert call(h, action, data) == (1, message + "\n")

@@ -39,10 +39,14 @@ class World:
         self.calls += 1
         if self.fail is not None:
             raise self.fail
-        return AuthToken("AWS", f"secret-{self.calls}", "https://e", self.now, self.now + self.lifetime)
+        return AuthToken(
+            "AWS", f"secret-{self.calls}", "https://e", self.now, self.now + self.lifetime
+        )
 
     def resolver(self, cache: TokenCache | None = None, *, cached: bool = True) -> Resolver:
-        return Resolver(self.cache if cached else None, self.fetch, self.clock, self.warnings.append, 1.0)
+        return Resolver(
+            self.cache if cached else None, self.fetch, self.clock, self.warnings.append, 1.0
+        )
 
     def get(self, **kw: bool) -> str:
         return self.resolver(**kw).get(REG, KEY).secret
@@ -129,7 +133,9 @@ def test_lock_timeout_fetches_without_the_lock(w: World) -> None:
     )
     out = subprocess.run(
         [sys.executable, "-c", code, w.cache.directory, REG.host, KEY],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     release()
     assert out.startswith("other [")

@@ -6,10 +6,10 @@ import base64
 import json
 
 import pytest
+from fakeaws import make_password
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fakeaws import make_password
 from helper.token import CLOCK_SKEW, AuthToken, expiry_of_password
 
 
@@ -41,10 +41,18 @@ def test_expiry_of_a_real_shaped_password() -> None:
     assert expiry_of_password(make_password(1_900_000_000.7)) == 1_900_000_000.0
 
 
-@pytest.mark.parametrize("document", [
-    b"[1, 2]", b'{"expiration": "soon"}', b'{"expiration": true}', b'{"no": 1}',
-    b'{"expiration": 1e999}', b"not json", b'{"expiration": ' + b"9" * 400 + b"}",
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"[1, 2]",
+        b'{"expiration": "soon"}',
+        b'{"expiration": true}',
+        b'{"no": 1}',
+        b'{"expiration": 1e999}',
+        b"not json",
+        b'{"expiration": ' + b"9" * 400 + b"}",
+    ],
+)
 def test_expiry_absent_or_malformed(document: bytes) -> None:
     assert expiry_of_password(base64.b64encode(document).decode()) is None
 
