@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -271,6 +272,40 @@ def test_no_credentials_says_how_to_provide_them(env: dict[str, str], fake_aws: 
     )
     assert "AWS_PROFILE" in proc.stdout
     assert fake_aws.total_calls() == 0
+
+
+def test_no_credentials_with_a_silent_metadata_service_ends_in_seconds(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    # A metadata address that accepts connections and never answers, like a
+    # firewall that drops the replies: the credential chain must give up quickly.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_EC2_METADATA_DISABLED"]
+        env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        proc = run_helper(["get"], ECR_HOST, env, timeout=20)
+        elapsed = time.monotonic() - started
+    assert proc.returncode == 1
+    assert "no AWS credentials found" in proc.stdout
+    assert elapsed < 10, f"took {elapsed:.1f}s to report missing credentials"
+    assert fake_aws.total_calls() == 0
+
+
+def test_python_dash_m_runs_the_same_cli(env: dict[str, str]) -> None:
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "helper", "get"],
+        input="docker.io",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
 
 
 def test_throttling_is_retried(env: dict[str, str], fake_aws: FakeAWS) -> None:
