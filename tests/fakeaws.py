@@ -56,7 +56,9 @@ def make_password(expiration: float) -> str:
 class FakeAWS:
     """The endpoint's state: what it answers, what went wrong on purpose, what it saw."""
 
-    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, tls: tuple[str, str] | None = None, address: tuple[str, int] = ("127.0.0.1", 0)
+    ) -> None:
         self.lifetime = 12 * 3600.0
         self.delay = 0.0
         self.clock_offset = 0.0
@@ -68,7 +70,7 @@ class FakeAWS:
         self.password_for: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = ThreadingHTTPServer(address, _Handler)
         self._server.daemon_threads = True
         self._server.fake = self  # type: ignore[attr-defined]
         self.scheme = "http"
@@ -95,6 +97,15 @@ class FakeAWS:
         self._stop.set()
         self._server.shutdown()
         self._server.server_close()
+
+    def reset(self) -> None:
+        """Forget calls, issued tokens and faults (``password_for`` and timing are kept)."""
+        with self._lock:
+            self.faults = []
+            self.sticky_fault = None
+            self.calls.clear()
+            self.requests.clear()
+            self.issued.clear()
 
     def total_calls(self) -> int:
         """All API calls seen, whatever the answer."""
