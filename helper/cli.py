@@ -95,7 +95,14 @@ def run(action: str, environ: Mapping[str, str], stdin: BinaryIO, stdout: Binary
         ignore_storage=settings.ignore_creds_storage,
     )
     status = protocol.handle(backend, action, stdin, stdout)
+    # Tells an operator (and the frozen-binary tests) whether this call paid for
+    # loading the AWS SDK: a cache hit must not.
+    heavy = sorted(m for m in _HEAVY_MODULES if m in sys.modules)
+    log.debug("%s exited %d; heavy modules loaded: %s", action, status, ", ".join(heavy) or "none")
     return _ABANDON if fetcher.timed_out else status
+
+
+_HEAVY_MODULES = ("boto3", "botocore", "filelock", "platformdirs", "urllib3")
 
 
 class _LazyFetcher:

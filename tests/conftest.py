@@ -20,6 +20,41 @@ TEST_KEY_ID = "AKIDTESTHELPER000001"
 TEST_SECRET_KEY = "test-secret-access-key-never-logged"
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def built_binary() -> str | None:
+    """The single-file executable to test: ``$DOCKER_CREDENTIAL_ECR_BIN`` or ``dist/``'s, if any."""
+    binary = os.environ.get("DOCKER_CREDENTIAL_ECR_BIN")
+    if binary:
+        return binary
+    path = ROOT / "dist" / "docker-credential-ecr"
+    return str(path) if path.exists() else None
+
+
+@pytest.fixture(scope="session")
+def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One directory for the binary to unpack into, shared by the whole session."""
+    return str(tmp_path_factory.mktemp("runtime"))
+
+
+@pytest.fixture(params=["script", "binary"])
+def flavour(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, runtime_dir: str
+) -> str:
+    """Run the test against the pip-installed script and against the built single file."""
+    if request.param == "binary":
+        binary = built_binary()
+        if binary is None:
+            pytest.skip("no built binary: run scripts/build-binary")
+        monkeypatch.setenv("DOCKER_CREDENTIAL_ECR_BIN", binary)
+        monkeypatch.setenv("DOCKER_CREDENTIAL_ECR_RUNTIME_DIR", runtime_dir)
+    else:
+        monkeypatch.delenv("DOCKER_CREDENTIAL_ECR_BIN", raising=False)
+        monkeypatch.delenv("DOCKER_CREDENTIAL_ECR_RUNTIME_DIR", raising=False)
+    return str(request.param)
+
+
 def helper_command() -> list[str]:
     """The helper under test: ``$DOCKER_CREDENTIAL_ECR_BIN`` (a built binary) or the script."""
     binary = os.environ.get("DOCKER_CREDENTIAL_ECR_BIN")
@@ -129,6 +164,8 @@ def clean_env(tmp_path: Path, fake: FakeAWS | None) -> dict[str, str]:
         "DOCKER_CREDENTIAL_ECR_CONNECT_TIMEOUT": "2",
         "DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "3",
     }
+    if "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR" in os.environ:
+        env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = os.environ["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"]
     if fake is not None:
         for service in ("ECR", "ECR_PUBLIC", "STS"):
             env[f"AWS_ENDPOINT_URL_{service}"] = fake.url

@@ -17,6 +17,8 @@ from fakeaws import FakeAWS, make_password
 from helper.cache import encode
 from helper.token import AuthToken
 
+pytestmark = pytest.mark.usefixtures("flavour")
+
 NOT_FOUND = "credentials not found in native keychain\n"
 CLOSED_PORT = "http://127.0.0.1:9"
 
@@ -73,15 +75,30 @@ def test_get_fetches_once_then_answers_from_cache(env: dict[str, str], fake_aws:
     assert fake_aws.calls["ecr"] == 1
 
 
-def test_cache_hit_uses_no_network_and_imports_no_aws_or_lock_modules(
+def test_cache_hit_uses_no_network_and_loads_no_aws_or_lock_modules(
     env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     secret = secret_of(get(env))
-    offline = {**env, "AWS_ENDPOINT_URL_ECR": CLOSED_PORT, "PYTHONPROFILEIMPORTTIME": "1"}
+    offline = {
+        **env,
+        "AWS_ENDPOINT_URL_ECR": CLOSED_PORT,
+        "DOCKER_CREDENTIAL_ECR_LOG_LEVEL": "DEBUG",
+    }
     hit = get(offline)
     assert secret_of(hit) == secret
-    if "DOCKER_CREDENTIAL_ECR_BIN" in os.environ:
-        return  # a frozen binary has its own import check in the binary smoke test
+    assert hit.stderr.rstrip().endswith("get exited 0; heavy modules loaded: none")
+    miss = get({**offline, "AWS_ENDPOINT_URL_ECR": fake_aws.url, "AWS_ECR_CACHE_DIR": env["HOME"]})
+    assert "heavy modules loaded: boto3, botocore, filelock, urllib3" in miss.stderr
+
+
+def test_cache_hit_imports_nothing_heavy_per_import_profile(
+    env: dict[str, str], flavour: str
+) -> None:
+    if flavour == "binary":
+        pytest.skip("the frozen interpreter ignores PYTHONPROFILEIMPORTTIME; see the test above")
+    seed(env, requested_ago=0, expires_in=3600)
+    hit = get({**env, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert secret_of(hit) == "seeded"
     imported = {line.split("|")[-1].strip().split(".")[0] for line in hit.stderr.splitlines()}
     assert "helper" in imported, "import profiling did not run; the check would prove nothing"
     assert imported.isdisjoint(
@@ -542,6 +559,9 @@ def test_no_secret_in_any_output_or_file_at_debug_level(
 )
 def test_no_home_and_no_passwd_entry_says_what_to_set(env: dict[str, str]) -> None:
     del env["HOME"], env["AWS_ECR_CACHE_DIR"]
+    # The binary unpacks as that user, by default into /tmp/docker-credential-ecr-54321.
+    env.pop("DOCKER_CREDENTIAL_ECR_RUNTIME_DIR", None)
+    env["TMPDIR"] = "/tmp"
     proc = subprocess.run(
         ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", *helper_command(), "get"],
         input=ECR_HOST,
@@ -551,6 +571,7 @@ def test_no_home_and_no_passwd_entry_says_what_to_set(env: dict[str, str]) -> No
         timeout=30,
         check=False,
     )
+    shutil.rmtree("/tmp/docker-credential-ecr-54321", ignore_errors=True)
     assert (proc.returncode, proc.stdout) == (
         1,
         "docker-credential-ecr: no home directory for uid 54321; set AWS_ECR_CACHE_DIR or HOME\n",
