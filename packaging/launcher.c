@@ -320,12 +320,21 @@ static int ready(const char *target)
     return access(path, X_OK) == 0;
 }
 
-static void run(const char *target, int argc, char **argv)
+static void run(const char *unresolved, int argc, char **argv)
 {
-    char loader[PATH_MAX], libpath[2 * PATH_MAX + 32], program[PATH_MAX];
+    char target[PATH_MAX], loader[PATH_MAX], libpath[2 * PATH_MAX + 32], program[PATH_MAX];
+    if (!realpath(unresolved, target))
+        fail("cannot run from %s: %s", unresolved, strerror(errno));
     snprintf(loader, sizeof loader, "%s/" LOADER, target);
     snprintf(libpath, sizeof libpath, LIBPATH_FMT, target, target);
     snprintf(program, sizeof program, "%s/" NAME, target);
+    /* PyInstaller's one-folder bootloader re-executes itself once to put its
+     * libraries on LD_LIBRARY_PATH; that re-exec would bypass our loader and
+     * cost a second start.  --library-path already does its job, so tell the
+     * bootloader it is the restarted process (level -1, "parent needs
+     * restart", for this very archive). */
+    if (setenv("_PYI_ARCHIVE_FILE", program, 1) != 0 || setenv("_PYI_PARENT_PROCESS_LEVEL", "-1", 1) != 0)
+        fail("cannot set up the environment: %s", strerror(errno));
     char **args = calloc((size_t)argc + 6, sizeof *args);
     if (!args)
         fail("out of memory");
@@ -349,19 +358,17 @@ int main(int argc, char **argv)
     if (self < 0 || read_trailer(self, &t) != 0)
         fail("cannot read the program bundled in this executable; it may be truncated");
 
-    char bases[6][PATH_MAX], target[PATH_MAX], tried[4096] = "", why[PATH_MAX + 128] = "";
+    char bases[6][PATH_MAX], target[PATH_MAX], tried[4096] = "", why[PATH_MAX + 128] = "",
+         failed[2 * PATH_MAX + 256] = "";
     int explicit;
     int n = candidates(bases, 6, &explicit);
+    /* The first usable candidate wins: run its copy, or unpack one there. */
     for (int i = 0; i < n; i++) {
-        if (snprintf(target, sizeof target, "%s/%s", bases[i], t.id) >= (int)sizeof target)
-            continue;
-        if (ready(target)) {
+        char *base = bases[i];
+        if (snprintf(target, sizeof target, "%s/%s", base, t.id) < (int)sizeof target && ready(target)) {
             close(self);
             run(target, argc, argv);
         }
-    }
-    for (int i = 0; i < n; i++) {
-        char *base = bases[i];
         if (mkdirs(base, 0700) != 0 || !usable_dir(base, 0)) {
             size_t used = strlen(tried);
             snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", base);
@@ -373,20 +380,27 @@ int main(int argc, char **argv)
             continue;
         rm_tree(tmp);
         if (unpack(self, &t, tmp, why, sizeof why) != 0) {
+            /* A full or failing disk: try the next candidate, report this if none works. */
             rm_tree(tmp);
-            fail("cannot unpack into %s: %s", base, why);
+            snprintf(failed, sizeof failed, "cannot unpack into %s: %s", base, why);
+            continue;
         }
         if (rename(tmp, target) != 0) {
             /* Another process unpacked the same build first: use its copy. */
+            int err = errno;
             rm_tree(tmp);
-            if (!ready(target))
-                fail("cannot unpack into %s: %s", base, strerror(errno));
+            if (!ready(target)) {
+                snprintf(failed, sizeof failed, "cannot unpack into %s: %s", base, strerror(err));
+                continue;
+            }
         } else {
             remove_other_builds(base, t.id);
         }
         close(self);
         run(target, argc, argv);
     }
+    if (failed[0])
+        fail("%s", failed);
     if (explicit)
         fail("DOCKER_CREDENTIAL_ECR_RUNTIME_DIR=%s is not a writable directory of yours on a "
              "filesystem that allows running programs",

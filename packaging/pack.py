@@ -83,7 +83,8 @@ def entries(bundle: Path) -> bytes:
             mode = stat.S_IMODE(path.stat().st_mode)
         else:
             continue
-        chunks.append(kind + struct.pack("<II", mode, len(rel)) + rel + struct.pack("<Q", len(data)) + data)
+        header = kind + struct.pack("<II", mode, len(rel)) + rel + struct.pack("<Q", len(data))
+        chunks.append(header + data)
     return b"".join(chunks)
 
 
@@ -101,7 +102,8 @@ def main(argv: list[str]) -> int:
     tmp.write_bytes(head + packed + trailer)
     tmp.chmod(0o755)
     tmp.replace(output)
-    print(f"pack: {output} ({output.stat().st_size} bytes, build {build_id.decode()}), glibc: {' '.join(libs)}")
+    size = output.stat().st_size
+    print(f"pack: {output} ({size} bytes, build {build_id.decode()}), glibc: {' '.join(libs)}")
     return 0
 
 

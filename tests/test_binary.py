@@ -1,0 +1,204 @@
+"""The built single file: self-contained, unpacks once, copes with noexec temp dirs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ECR_HOST, built_binary, clean_env
+from fakeaws import FakeAWS
+
+BINARY = built_binary()
+pytestmark = pytest.mark.skipif(BINARY is None, reason="no built binary: run scripts/build-binary")
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare"
+)
+
+
+def run(
+    cmd: list[str], env: dict[str, str], stdin: str = ECR_HOST
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, input=stdin, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def unpacked(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_version_is_embedded(tmp_path: Path) -> None:
+    from helper import __version__
+
+    env = clean_env(tmp_path, None)
+    proc = run([str(BINARY), "version"], env, "")
+    assert proc.returncode == 0
+    assert proc.stdout.rstrip().endswith(" " + __version__)
+
+
+def test_unpacks_once_beside_the_cache_and_reuses_it(tmp_path: Path, fake_aws: FakeAWS) -> None:
+    env = clean_env(tmp_path, fake_aws)
+    env.pop("DOCKER_CREDENTIAL_ECR_RUNTIME_DIR", None)
+    first = run([str(BINARY), "get"], env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    runtime = Path(env["AWS_ECR_CACHE_DIR"]) / "runtime"
+    (build,) = unpacked(runtime)
+    assert (runtime / build).stat().st_mode & 0o777 == 0o700
+    stamp = (runtime / build / "docker-credential-ecr").stat().st_mtime_ns
+    second = run([str(BINARY), "get"], env)
+    assert json.loads(second.stdout) == json.loads(first.stdout)
+    assert unpacked(runtime) == [build]
+    assert (runtime / build / "docker-credential-ecr").stat().st_mtime_ns == stamp
+    assert fake_aws.calls["ecr"] == 1
+
+
+def test_concurrent_first_runs_unpack_one_copy(tmp_path: Path, fake_aws: FakeAWS) -> None:
+    env = clean_env(tmp_path, fake_aws)
+    env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = str(tmp_path / "rt")
+    procs = [
+        subprocess.Popen(
+            [str(BINARY), "get"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for _ in range(12)
+    ]
+    outs = [p.communicate(ECR_HOST.encode(), timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 12, [o for o in outs if o[0][:1] != b"{"]
+    assert len(unpacked(tmp_path / "rt")) == 1  # no leftover temporary copies
+    assert fake_aws.calls["ecr"] == 1
+
+
+def test_truncated_file_fails_with_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "docker-credential-ecr"
+    data = Path(str(BINARY)).read_bytes()
+    broken.write_bytes(data[: len(data) - 100])
+    broken.chmod(0o755)
+    proc = run([str(broken), "get"], clean_env(tmp_path, None))
+    assert (proc.returncode, proc.stdout) == (
+        1,
+        "docker-credential-ecr: cannot read the program bundled in this executable; "
+        "it may be truncated\n",
+    )
+
+
+def test_runtime_dir_of_another_user_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a directory owned by someone else")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir(mode=0o777)
+    os.chown(foreign, 54321, 54321)
+    env = clean_env(tmp_path, None)
+    env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = str(foreign)
+    proc = run([str(BINARY), "get"], env)
+    assert proc.returncode == 1
+    assert proc.stdout == (
+        f"docker-credential-ecr: DOCKER_CREDENTIAL_ECR_RUNTIME_DIR={foreign} is not a writable "
+        "directory of yours on a filesystem that allows running programs\n"
+    )
+    assert list(foreign.iterdir()) == []
+
+
+@needs_root
+def test_runs_in_an_empty_root(
+    tmp_path: Path, fake_aws_tls: FakeAWS, tls_files: tuple[str, str, str]
+) -> None:
+    """No libc, no Python, no /proc, no /etc: only the binary, a CA bundle and a temp dir."""
+    root = tmp_path / "root"
+    (root / "tmp").mkdir(parents=True)
+    (root / "tmp").chmod(0o1777)
+    shutil.copy2(str(BINARY), root / "docker-credential-ecr")
+    shutil.copy2(tls_files[0], root / "ca.pem")
+    port = fake_aws_tls.url.rsplit(":", 1)[1]
+    env = {
+        "PATH": "/",
+        "TMPDIR": "/tmp",
+        "AWS_ECR_CACHE_DIR": "/tmp/cache",
+        "AWS_CA_BUNDLE": "/ca.pem",
+        "AWS_ACCESS_KEY_ID": "AKIDEMPTYROOT0000001",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL_ECR": f"https://127.0.0.1:{port}",
+    }
+    assert sorted(p.name for p in root.iterdir()) == ["ca.pem", "docker-credential-ecr", "tmp"]
+    cmd = [shutil.which("chroot") or "/usr/sbin/chroot", str(root), "/docker-credential-ecr", "get"]
+    cold = run(cmd, env)
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    assert json.loads(cold.stdout)["Secret"] == fake_aws_tls.issued[0]
+    hot = run(cmd, env)
+    assert json.loads(hot.stdout) == json.loads(cold.stdout)
+    assert fake_aws_tls.calls["ecr"] == 1
+    assert (root / "tmp" / "cache" / f"{ECR_HOST}~{_tag(env)}.token").exists()
+
+
+def _tag(env: dict[str, str]) -> str:
+    from helper.config import Settings
+
+    return Settings(env).identity_tag()
+
+
+NOEXEC_WORLD = """
+set -e
+mount --make-rprivate /
+for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o noexec,nosuid,nodev tmpfs "$d"; done
+mount -t tmpfs -o mode=0755 tmpfs /mnt
+mkdir -p /tmp/home /mnt/home
+set +e
+"$@"
+"""
+
+
+def in_noexec_world(env: dict[str, str], *cmd: str) -> subprocess.CompletedProcess[str]:
+    return run(["unshare", "--mount", "sh", "-c", NOEXEC_WORLD, "sh", *cmd], env)
+
+
+@needs_root
+def test_noexec_temp_dirs_and_home_give_one_line_saying_what_to_set(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, None)
+    for name in ("AWS_ECR_CACHE_DIR", "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR", "TMPDIR"):
+        env.pop(name, None)
+    env["HOME"] = "/tmp/home"
+    proc = in_noexec_world(env, str(BINARY), "get")
+    assert proc.returncode == 1
+    assert proc.stdout == (
+        "docker-credential-ecr: no writable directory that allows running programs to unpack "
+        "into (tried /tmp/home/.cache/docker-credential-ecr/runtime, /tmp/docker-credential-ecr-0, "
+        "/var/tmp/docker-credential-ecr-0, /dev/shm/docker-credential-ecr-0: noexec, not writable "
+        "or not ours); set DOCKER_CREDENTIAL_ECR_RUNTIME_DIR to one, "
+        "e.g. /var/lib/docker-credential-ecr\n"
+    )
+
+
+@needs_root
+@pytest.mark.parametrize("where", ["home", "runtime-dir"])
+def test_noexec_tmp_still_works_with_an_exec_home_or_runtime_dir(
+    tmp_path: Path, fake_aws: FakeAWS, where: str
+) -> None:
+    env = clean_env(tmp_path, fake_aws)
+    for name in ("AWS_ECR_CACHE_DIR", "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"):
+        env.pop(name, None)
+    env["TMPDIR"] = "/tmp"
+    if where == "home":
+        env["HOME"] = "/mnt/home"
+    else:
+        env["HOME"] = "/tmp/home"
+        env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = "/mnt/runtime"
+    proc = in_noexec_world(env, str(BINARY), "get")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[0]
+
+
+def test_python_is_not_needed_on_path(tmp_path: Path, fake_aws: FakeAWS) -> None:
+    env = clean_env(tmp_path, fake_aws)
+    env["PATH"] = str(tmp_path / "empty")
+    proc = run([str(BINARY), "get"], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sys.executable not in proc.stderr
