@@ -1,13 +1,20 @@
 /*
- * docker-credential-ecr single-file launcher.
+ * docker-credential-ecr launcher: the entry point of both shipped forms.
  *
- * The single file is this small static program followed by a zlib-compressed
- * payload: the PyInstaller one-folder bundle plus the C library it was built
- * against.  On first use the payload is unpacked, once per build, into a
- * private directory that allows executing programs; every later run only
- * checks that directory and execs the bundle through its own dynamic loader.
- * So it starts about as fast as the one-folder bundle, needs no Python and no
- * particular C library on the host, and does not care whether /tmp is noexec.
+ * The program proper is a PyInstaller one-folder bundle (the bootloader renamed
+ * to docker-credential-ecr.bin, its _internal/ directory) plus, in
+ * _internal/glibc/, the C library and dynamic loader it was built against.
+ * This small static program runs that bundle through its own loader, so it
+ * needs no Python and no particular C library on the host, and it tells
+ * PyInstaller's bootloader not to re-execute itself, saving a second start.
+ *
+ * Folder form: this launcher sits in the bundle's top directory as
+ * docker-credential-ecr and runs the bundle beside it.
+ *
+ * Single-file form: this launcher is followed by the bundle, compressed.  On
+ * first use it is unpacked, once per build, into a private directory that
+ * allows executing programs; later runs only check that directory.  So the
+ * single file starts as fast as the folder, and a noexec /tmp does not matter.
  *
  * File layout: [launcher ELF][compressed payload][trailer]
  *   trailer (little-endian): u64 offset, u64 compressed length,
@@ -37,6 +44,7 @@
 #define NAME "docker-credential-ecr"
 #define MAGIC "DCECRPK1"
 #define TRAILER_SIZE 64
+#define PROGRAM NAME ".bin"
 #define LOADER "_internal/glibc/ld-linux-x86-64.so.2"
 #define LIBPATH_FMT "%s/_internal/glibc:%s/_internal"
 
@@ -71,23 +79,23 @@ static uint32_t le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Open this executable: /proc/self/exe where /proc exists, else argv[0] or PATH. */
-static int open_self(const char *argv0)
+/* Find this executable's real path: /proc/self/exe where /proc exists, else argv[0] or PATH. */
+static int self_path(const char *argv0, char *out)
 {
-    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0)
-        return fd;
+    ssize_t len = readlink("/proc/self/exe", out, PATH_MAX - 1);
+    if (len > 0) {
+        out[len] = '\0';
+        return 0;
+    }
     if (strchr(argv0, '/'))
-        return open(argv0, O_RDONLY | O_CLOEXEC);
+        return realpath(argv0, out) ? 0 : -1;
     const char *path = getenv("PATH");
     char buf[PATH_MAX];
     while (path && *path) {
         const char *end = strchrnul(path, ':');
-        if (snprintf(buf, sizeof buf, "%.*s/%s", (int)(end - path), path, argv0) < (int)sizeof buf) {
-            fd = open(buf, O_RDONLY | O_CLOEXEC);
-            if (fd >= 0)
-                return fd;
-        }
+        if (snprintf(buf, sizeof buf, "%.*s/%s", (int)(end - path), path, argv0) < (int)sizeof buf &&
+            access(buf, X_OK) == 0)
+            return realpath(buf, out) ? 0 : -1;
         path = *end ? end + 1 : end;
     }
     return -1;
@@ -304,20 +312,26 @@ static void remove_other_builds(const char *base, const char *id)
     closedir(d);
 }
 
-static int ready(const char *target)
+/* The folder form's checks: the bundle's program and loader are there. */
+static int ready_folder(const char *dir)
 {
     char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/" LOADER, dir);
+    if (access(path, X_OK) != 0)
+        return 0;
+    snprintf(path, sizeof path, "%s/" PROGRAM, dir);
+    return access(path, X_OK) == 0;
+}
+
+static int ready(const char *target)
+{
     struct stat st;
     struct statvfs vfs;
     if (lstat(target, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
         return 0;
     if (statvfs(target, &vfs) != 0 || (vfs.f_flag & ST_NOEXEC))
         return 0;
-    snprintf(path, sizeof path, "%s/" LOADER, target);
-    if (access(path, X_OK) != 0)
-        return 0;
-    snprintf(path, sizeof path, "%s/" NAME, target);
-    return access(path, X_OK) == 0;
+    return ready_folder(target);
 }
 
 static void run(const char *unresolved, int argc, char **argv)
@@ -327,7 +341,7 @@ static void run(const char *unresolved, int argc, char **argv)
         fail("cannot run from %s: %s", unresolved, strerror(errno));
     snprintf(loader, sizeof loader, "%s/" LOADER, target);
     snprintf(libpath, sizeof libpath, LIBPATH_FMT, target, target);
-    snprintf(program, sizeof program, "%s/" NAME, target);
+    snprintf(program, sizeof program, "%s/" PROGRAM, target);
     /* PyInstaller's one-folder bootloader re-executes itself once to put its
      * libraries on LD_LIBRARY_PATH; that re-exec would bypass our loader and
      * cost a second start.  --library-path already does its job, so tell the
@@ -354,9 +368,18 @@ static void run(const char *unresolved, int argc, char **argv)
 int main(int argc, char **argv)
 {
     struct trailer t;
-    int self = open_self(argc > 0 ? argv[0] : NAME);
-    if (self < 0 || read_trailer(self, &t) != 0)
+    char me[PATH_MAX];
+    if (self_path(argc > 0 ? argv[0] : NAME, me) != 0)
+        fail("cannot find this executable's own path: %s", strerror(errno));
+    int self = open(me, O_RDONLY | O_CLOEXEC);
+    if (self < 0 || read_trailer(self, &t) != 0) {
+        /* Folder form: the bundle is beside this launcher. */
+        char *slash = strrchr(me, '/');
+        *slash = '\0';
+        if (slash > me && ready_folder(me))
+            run(me, argc, argv);
         fail("cannot read the program bundled in this executable; it may be truncated");
+    }
 
     char bases[6][PATH_MAX], target[PATH_MAX], tried[4096] = "", why[PATH_MAX + 128] = "",
          failed[2 * PATH_MAX + 256] = "";

@@ -1,13 +1,16 @@
-"""Pack a PyInstaller one-folder bundle and its C library behind the launcher.
+"""Turn a PyInstaller one-folder bundle into the two shipped forms (see packaging/launcher.c).
 
-Usage: python packaging/pack.py BUNDLE_DIR LAUNCHER OUTPUT
-
-Copies into BUNDLE_DIR/_internal/glibc the dynamic loader and every shared
-library the bundle needs from the build machine that it does not carry itself
-(glibc's, which PyInstaller leaves out on purpose), then writes OUTPUT as the
-launcher followed by the compressed bundle and a trailer (packaging/launcher.c
-documents the format).  The build id is a hash of the packed content, so two
-builds of the same inputs unpack to the same directory.
+Usage:
+  python packaging/pack.py tree BUNDLE_DIR LAUNCHER TREE_DIR
+      TREE_DIR becomes the folder form: the bundle with its bootloader renamed to
+      docker-credential-ecr.bin, the dynamic loader and every shared library the
+      bundle needs from the build machine but does not carry (glibc's, which
+      PyInstaller leaves out on purpose) in _internal/glibc, and the launcher as
+      docker-credential-ecr.
+  python packaging/pack.py single TREE_DIR LAUNCHER OUTPUT
+      OUTPUT becomes the single file: the launcher followed by the compressed
+      tree and a trailer.  The build id is a hash of the packed content, so
+      two builds of the same inputs unpack to the same directory.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import zlib
 from pathlib import Path
 
 MAGIC = b"DCECRPK1"
+NAME = "docker-credential-ecr"
+PROGRAM = NAME + ".bin"
 LOADER = "ld-linux-x86-64.so.2"
 # Loaded by glibc at run time with dlopen, so ldd does not list them:
 # libgcc_s for thread exit and cancellation, the NSS modules for getpwuid.
@@ -60,10 +65,10 @@ def system_libraries(bundle: Path) -> dict[str, Path]:
     return found
 
 
-def add_glibc(bundle: Path) -> list[str]:
-    glibc = bundle / "_internal" / "glibc"
-    glibc.mkdir(exist_ok=True)
-    libs = system_libraries(bundle)
+def add_glibc(tree: Path) -> list[str]:
+    glibc = tree / "_internal" / "glibc"
+    glibc.mkdir()
+    libs = system_libraries(tree)
     if LOADER not in libs:
         sys.exit(f"pack: no {LOADER} found among the bundle's dependencies")
     for name, path in sorted(libs.items()):
@@ -72,10 +77,12 @@ def add_glibc(bundle: Path) -> list[str]:
     return sorted(libs)
 
 
-def entries(bundle: Path) -> bytes:
+def entries(tree: Path) -> bytes:
     chunks: list[bytes] = []
-    for path in sorted(bundle.rglob("*")):
-        rel = path.relative_to(bundle).as_posix().encode()
+    for path in sorted(tree.rglob("*")):
+        if path == tree / NAME:
+            continue  # the launcher itself: the single file is already one
+        rel = path.relative_to(tree).as_posix().encode()
         if path.is_symlink():
             data, kind, mode = os.readlink(path).encode(), b"L", 0o777
         elif path.is_file():
@@ -88,12 +95,20 @@ def entries(bundle: Path) -> bytes:
     return b"".join(chunks)
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        sys.exit(__doc__)
-    bundle, launcher, output = (Path(a) for a in argv)
-    libs = add_glibc(bundle)
-    raw = entries(bundle)
+def make_tree(bundle: Path, launcher: Path, tree: Path) -> None:
+    (bootloader,) = [p for p in bundle.iterdir() if p.is_file()]
+    if tree.exists():
+        shutil.rmtree(tree)
+    shutil.copytree(bundle, tree, symlinks=True)
+    (tree / bootloader.name).rename(tree / PROGRAM)
+    libs = add_glibc(tree)
+    shutil.copy2(launcher, tree / NAME)
+    (tree / NAME).chmod(0o755)
+    print(f"pack: {tree} (glibc: {' '.join(libs)})")
+
+
+def make_single(tree: Path, launcher: Path, output: Path) -> None:
+    raw = entries(tree)
     build_id = hashlib.sha256(raw).hexdigest()[:16].encode()
     packed = zlib.compress(raw, 9)
     head = launcher.read_bytes()
@@ -102,8 +117,17 @@ def main(argv: list[str]) -> int:
     tmp.write_bytes(head + packed + trailer)
     tmp.chmod(0o755)
     tmp.replace(output)
-    size = output.stat().st_size
-    print(f"pack: {output} ({size} bytes, build {build_id.decode()}), glibc: {' '.join(libs)}")
+    print(f"pack: {output} ({output.stat().st_size} bytes, build {build_id.decode()})")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 4 or argv[0] not in ("tree", "single"):
+        sys.exit(__doc__)
+    first, launcher, last = (Path(a) for a in argv[1:])
+    if argv[0] == "tree":
+        make_tree(first, launcher, last)
+    else:
+        make_single(first, launcher, last)
     return 0
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -50,11 +51,11 @@ def test_unpacks_once_beside_the_cache_and_reuses_it(tmp_path: Path, fake_aws: F
     runtime = Path(env["AWS_ECR_CACHE_DIR"]) / "runtime"
     (build,) = unpacked(runtime)
     assert (runtime / build).stat().st_mode & 0o777 == 0o700
-    stamp = (runtime / build / "docker-credential-ecr").stat().st_mtime_ns
+    stamp = (runtime / build / "docker-credential-ecr.bin").stat().st_mtime_ns
     second = run([str(BINARY), "get"], env)
     assert json.loads(second.stdout) == json.loads(first.stdout)
     assert unpacked(runtime) == [build]
-    assert (runtime / build / "docker-credential-ecr").stat().st_mtime_ns == stamp
+    assert (runtime / build / "docker-credential-ecr.bin").stat().st_mtime_ns == stamp
     assert fake_aws.calls["ecr"] == 1
 
 
@@ -107,15 +108,50 @@ def test_runtime_dir_of_another_user_is_refused(tmp_path: Path) -> None:
     assert list(foreign.iterdir()) == []
 
 
+def tarball() -> Path:
+    from helper import __version__
+
+    found = sorted(
+        Path(str(BINARY)).parent.glob(f"docker-credential-ecr-{__version__}-linux-*.tar.gz")
+    )
+    if not found:
+        pytest.skip("no one-folder tarball beside the binary")
+    return found[-1]
+
+
+def unpack_folder(into: Path) -> Path:
+    with tarfile.open(tarball()) as tar:
+        tar.extractall(into, filter="tar")
+    return into / "docker-credential-ecr" / "docker-credential-ecr"
+
+
+def test_folder_form_runs_through_a_symlink_on_path(tmp_path: Path, fake_aws: FakeAWS) -> None:
+    program = unpack_folder(tmp_path / "opt")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "docker-credential-ecr").symlink_to(program)
+    env = clean_env(tmp_path, fake_aws)
+    env["PATH"] = f"{tmp_path / 'bin'}:{env['PATH']}"
+    proc = run(["docker-credential-ecr", "get"], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[0]
+    assert not (Path(env["AWS_ECR_CACHE_DIR"]) / "runtime").exists()  # nothing unpacked
+
+
 @needs_root
+@pytest.mark.parametrize("form", ["single-file", "folder"])
 def test_runs_in_an_empty_root(
-    tmp_path: Path, fake_aws_tls: FakeAWS, tls_files: tuple[str, str, str]
+    tmp_path: Path, fake_aws_tls: FakeAWS, tls_files: tuple[str, str, str], form: str
 ) -> None:
-    """No libc, no Python, no /proc, no /etc: only the binary, a CA bundle and a temp dir."""
+    """No libc, no Python, no /proc, no /etc: only the program, a CA bundle and a temp dir."""
     root = tmp_path / "root"
     (root / "tmp").mkdir(parents=True)
     (root / "tmp").chmod(0o1777)
-    shutil.copy2(str(BINARY), root / "docker-credential-ecr")
+    if form == "single-file":
+        shutil.copy2(str(BINARY), root / "docker-credential-ecr")
+    else:
+        unpack_folder(tmp_path / "folder")
+        shutil.copytree(tmp_path / "folder" / "docker-credential-ecr", root / "app", symlinks=True)
+        (root / "docker-credential-ecr").symlink_to("app/docker-credential-ecr")
     shutil.copy2(tls_files[0], root / "ca.pem")
     port = fake_aws_tls.url.rsplit(":", 1)[1]
     env = {
@@ -128,7 +164,8 @@ def test_runs_in_an_empty_root(
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ENDPOINT_URL_ECR": f"https://127.0.0.1:{port}",
     }
-    assert sorted(p.name for p in root.iterdir()) == ["ca.pem", "docker-credential-ecr", "tmp"]
+    expected = ["ca.pem", "docker-credential-ecr", "tmp"] + (["app"] if form == "folder" else [])
+    assert sorted(p.name for p in root.iterdir()) == sorted(expected)
     cmd = [shutil.which("chroot") or "/usr/sbin/chroot", str(root), "/docker-credential-ecr", "get"]
     cold = run(cmd, env)
     assert cold.returncode == 0, cold.stdout + cold.stderr

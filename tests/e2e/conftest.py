@@ -1,4 +1,4 @@
-"""Fixtures for end-to-end tests: one hermetic world per session, one client per test.
+"""Fixtures for end-to-end tests: one hermetic world for the package, one client per test.
 
 The helper under test is the pip-installed console script and the built single-file
 executable (``$DOCKER_CREDENTIAL_ECR_BIN`` or ``dist/docker-credential-ecr``; skipped
@@ -12,11 +12,11 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from conftest import helper_command
+from conftest import built_binary, helper_command
 
 from e2e.world import (
     DOCKER,
@@ -27,14 +27,13 @@ from e2e.world import (
     missing_requirements,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 E2E_KEY_ID = "AKIDE2ETESTCLIENT001"
 E2E_SECRET_KEY = "e2e-secret-access-key-never-shown"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """The namespace with the AWS endpoint, two registries and dockerd, for the session."""
+    """The namespace with the AWS endpoint, two registries and dockerd, for these tests."""
     reason = missing_requirements()
     if reason:
         pytest.skip(reason)
@@ -53,10 +52,8 @@ def script_helper() -> list[str] | None:
 
 def binary_helper() -> list[str] | None:
     """The single-file executable: ``$DOCKER_CREDENTIAL_ECR_BIN`` or ``dist/``'s, if built."""
-    binary = os.environ.get("DOCKER_CREDENTIAL_ECR_BIN") or str(
-        REPO / "dist" / "docker-credential-ecr"
-    )
-    return [binary] if os.access(binary, os.X_OK) else None
+    binary = built_binary()
+    return [binary] if binary and os.access(binary, os.X_OK) else None
 
 
 @pytest.fixture(params=["script", "binary"])
@@ -82,10 +79,13 @@ class Client:
         self.config_dir.mkdir(parents=True)
         self.bin = tmp / "bin"
         self.bin.mkdir()
+        # Anything a client or the single file would put in /tmp stays in the test's own.
+        (tmp / "tmp").mkdir()
         install_helper(helper, self.bin)
         self.env = {
             "PATH": f"{self.bin}:{SYSTEM_PATH}",
             "LANG": "C.UTF-8",
+            "TMPDIR": str(tmp / "tmp"),
             "HOME": str(self.home),
             "DOCKER_CONFIG": str(self.config_dir),
             "DOCKER_HOST": f"unix://{world.socket}",
@@ -104,7 +104,7 @@ class Client:
     def cache_dir(self) -> Path:
         return self.home / ".cache" / "docker-credential-ecr"
 
-    def configure(self, config: dict[str, object]) -> None:
+    def configure(self, config: Mapping[str, object]) -> None:
         """Write the Docker client's config.json."""
         self.config_file.write_text(json.dumps(config))
 

@@ -3,8 +3,9 @@
 ``World(root).start()`` makes a private network and mount namespace (``unshare --mount
 --net``) held open by one small process, and inside it:
 
-- loopback up; an ``/etc/hosts`` that maps the ECR registry, the ECR/ECR Public/STS API
-  hosts and a plain registry to 127.0.0.x addresses, each server listening on 443;
+- loopback up; an ``/etc/hosts`` that maps the ECR/ECR Public/STS API hosts to 127.0.0.10
+  and the ECR registry and a plain registry to addresses of their own (see ECR_ADDRESS),
+  each server listening on 443;
 - a throw-away CA and one certificate for all those names, trusted through
   ``/etc/docker/certs.d/<host>/ca.crt`` (a private ``/etc/docker``), ``AWS_CA_BUNDLE``
   and ``SSL_CERT_FILE``; a private ``/run`` so no system containerd is found;
@@ -257,7 +258,7 @@ class World:
                 f"oci:{layout}:latest",
                 f"docker://{image}",
             ],
-            env={"PATH": SYSTEM_PATH, "HOME": str(self.root)},
+            env={"PATH": SYSTEM_PATH, "HOME": str(self.root), "TMPDIR": str(self.root)},
             timeout=120,
         )
         if proc.returncode != 0:
@@ -369,62 +370,54 @@ class World:
                 s.settimeout(2)
                 s.connect(str(self.socket))
                 s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-                return s.recv(4096).startswith(b"HTTP/1.0 200")
+                status = s.recv(4096).split(b"\r\n", 1)[0].split()
+                return status[1:2] == [b"200"]
         except OSError:
             return False
 
     def processes(self) -> list[int]:
-        """Every process in the namespace's network but its holder."""
-        assert self._holder is not None
-        try:
-            ours = os.stat(f"/proc/{self._holder.pid}/ns/net").st_ino
-        except OSError:
+        """Every process in the namespace's network but its holder (and this one)."""
+        if self._netns is None:
             return []
+        ns = os.fstat(self._netns)
+        spared = {os.getpid(), self._holder.pid if self._holder else 0}
         found = []
         for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == self._holder.pid:
+            if not entry.isdigit() or int(entry) in spared:
                 continue
             try:
-                if os.stat(f"/proc/{entry}/ns/net").st_ino == ours:
-                    found.append(int(entry))
+                st = os.stat(f"/proc/{entry}/ns/net")
             except OSError:
-                continue  # ended meanwhile, or a kernel thread
+                continue  # ended meanwhile
+            if (st.st_dev, st.st_ino) == (ns.st_dev, ns.st_ino):
+                found.append(int(entry))
         return found
 
     # -- teardown ---------------------------------------------------------------------
 
     def stop(self) -> None:
         """End every process in the namespace, then the namespace (and its mounts)."""
-        # dockerd first: it stops the containerd it started.
-        for name in ["dockerd", *[n for n in self._daemons if n != "dockerd"]]:
-            proc = self._daemons.pop(name, None)
-            if proc is None:
-                continue
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        if self.fake is not None:
-            self.fake.stop()
-            self.fake = None
-        if self._holder is not None:
+        try:
+            # dockerd first: it stops the containerd it started.
+            for name in sorted(self._daemons, key=lambda n: n != "dockerd"):
+                _terminate(self._daemons[name])
+            self._daemons.clear()
+            if self.fake is not None:
+                self.fake.stop()
+                self.fake = None
             self._sweep()
-            if self._holder.stdin is not None:
-                self._holder.stdin.close()
-            try:
-                self._holder.wait(10)
-            except subprocess.TimeoutExpired:
-                self._holder.kill()
-                self._holder.wait(10)
-            for stream in (self._holder.stdout, self._holder.stderr):
-                if stream is not None:
-                    stream.close()
-        if self._netns is not None:
-            os.close(self._netns)
-            self._netns = None
+        finally:
+            if self._holder is not None:
+                if self._holder.stdin is not None:
+                    self._holder.stdin.close()  # its `cat` ends, and the namespace with it
+                _terminate(self._holder)
+                for stream in (self._holder.stdout, self._holder.stderr):
+                    if stream is not None:
+                        stream.close()
+                self._holder = None
+            if self._netns is not None:
+                os.close(self._netns)
+                self._netns = None
 
     def _sweep(self) -> None:
         """Kill, by pid, anything left in the namespace (e.g. an orphaned containerd)."""
@@ -438,6 +431,17 @@ class World:
             if time.monotonic() > deadline:
                 raise WorldError(f"processes left in the test namespace: {left}")
             time.sleep(0.05)
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, wait, and SIGKILL only if it does not end."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def _make_certificate(directory: Path, names: list[str]) -> None:
@@ -530,7 +534,8 @@ def main() -> int:
     print(
         f"world in {root}\nenter it: {' '.join(world.command(['bash']))}\n"
         f"  with DOCKER_HOST=unix://{world.socket} SSL_CERT_FILE={world.ca} "
-        f"AWS_CA_BUNDLE={world.ca}\nECR image {ECR_IMAGE}, plain image {PLAIN_IMAGE} "
+        f"AWS_CA_BUNDLE={world.ca} and any AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY\n"
+        f"ECR image {ECR_IMAGE}, plain image {PLAIN_IMAGE} "
         f"({PLAIN_USER}/{PLAIN_PASSWORD})\npress Enter to stop"
     )
     try:

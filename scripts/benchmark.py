@@ -1,0 +1,445 @@
+"""Measure docker-credential-ecr against AWS's Go helper, in a private network namespace.
+
+Run by scripts/bench, which installs the tools, builds the programs and starts
+this under ``unshare --mount --net``.  Inside, loopback is the whole network:
+the real AWS API host names resolve to 127.0.0.1 (a bind-mounted /etc/hosts),
+where tests/fakeaws.py serves ECR, ECR Public and STS over TLS with a CA made
+here.  Both helpers therefore run with AWS's default endpoints and no
+overrides, which the Go helper (AWS SDK for Go v2 1.17) could not take anyway.
+
+Every figure is measured in this run; ratios compare figures from this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fakeaws import FakeAWS  # noqa: E402 - the path is set just above
+
+HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+API_HOSTS = [
+    "api.ecr.us-east-1.amazonaws.com",
+    "ecr.us-east-1.amazonaws.com",
+    "api.ecr-public.us-east-1.amazonaws.com",
+    "ecr-public.us-east-1.amazonaws.com",
+    "sts.amazonaws.com",
+    "sts.us-east-1.amazonaws.com",
+]
+
+
+def sh(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), check=True, text=True, capture_output=True, **kw)
+
+
+def make_world(work: Path) -> Path:
+    """Loopback up, API hosts on 127.0.0.1, a CA for them; returns the CA bundle."""
+    sh("ip", "link", "set", "lo", "up")
+    sh("mount", "--make-rprivate", "/")
+    hosts = work / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {h}\n" for h in API_HOSTS))
+    sh("mount", "--bind", str(hosts), "/etc/hosts")
+    ca_key, ca, key, csr, cert = (
+        str(work / n) for n in ("ca.key", "ca.pem", "k.pem", "r.csr", "c.pem")
+    )
+    ext = work / "ext.cnf"
+    ext.write_text("subjectAltName=" + ",".join(f"DNS:{h}" for h in API_HOSTS) + "\n")
+    sh(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        ca_key,
+        "-out",
+        ca,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=bench CA",
+    )
+    sh(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        csr,
+        "-subj",
+        "/CN=aws",
+    )
+    sh(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        ca,
+        "-CAkey",
+        ca_key,
+        "-CAcreateserial",
+        "-out",
+        cert,
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
+    return Path(ca)
+
+
+class Bench:
+    def __init__(self, work: Path, fake: FakeAWS, ca: Path, runs: int) -> None:
+        self.work = work
+        self.fake = fake
+        self.runs = runs
+        self.hostfile = work / "host.txt"
+        self.hostfile.write_text(HOST + "\n")
+        home = work / "home"
+        home.mkdir()
+        self.base_env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+            "AWS_ACCESS_KEY_ID": "AKIDBENCHMARK0000001",
+            "AWS_SECRET_ACCESS_KEY": "bench-secret",
+            "AWS_REGION": "us-east-1",
+            "AWS_CA_BUNDLE": str(ca),
+            "SSL_CERT_FILE": str(ca),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": str(work / "aws-config-absent"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(work / "aws-credentials-absent"),
+            "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR": str(work / "runtime"),
+        }
+        (work / "runtime").mkdir(mode=0o700)
+
+    def env(self, cache: Path, **extra: str) -> dict[str, str]:
+        return {**self.base_env, "AWS_ECR_CACHE_DIR": str(cache), **extra}
+
+    def get(self, exe: str, env: dict[str, str]) -> str:
+        proc = subprocess.run(
+            [exe, "get"],
+            input=HOST,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"bench: {exe} get failed: {proc.stdout.strip()} {proc.stderr.strip()}"
+            )
+        return str(json.loads(proc.stdout)["Secret"])
+
+    def hyperfine(
+        self,
+        name: str,
+        exe: str,
+        env: dict[str, str],
+        prepare: str | None = None,
+        runs: int | None = None,
+    ) -> dict[str, float]:
+        out = self.work / f"hf-{name}.json"
+        cmd = [
+            "hyperfine",
+            "--style",
+            "none",
+            "--warmup",
+            "3",
+            "--runs",
+            str(runs or self.runs),
+            "--export-json",
+            str(out),
+        ]
+        if prepare:
+            cmd += ["--prepare", prepare]
+        cmd.append(f"{exe} get < {self.hostfile} > /dev/null")
+        subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+        times = sorted(t * 1000 for t in json.loads(out.read_text())["results"][0]["times"])
+        return {
+            "median_ms": round(statistics.median(times), 2),
+            "p90_ms": round(times[max(0, int(len(times) * 0.9) - 1)], 2),
+            "runs": len(times),
+        }
+
+    def peak_rss_kib(self, exe: str, env: dict[str, str], runs: int = 5) -> int:
+        # GNU time, not wait4 here: a child's peak RSS survives exec, so a direct
+        # child of this Python process would report at least this process's size.
+        peaks = []
+        for _ in range(runs):
+            with open(self.hostfile, "rb") as stdin:
+                proc = subprocess.run(
+                    ["/usr/bin/time", "-f", "%M", exe, "get"],
+                    stdin=stdin,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    check=False,
+                )
+            if proc.returncode != 0:
+                raise SystemExit(f"bench: {exe} failed while measuring memory: {proc.stderr}")
+            peaks.append(int(proc.stderr.strip().splitlines()[-1]))
+        return int(statistics.median(peaks))
+
+    def concurrent_cold(self, exe: str, cache: Path, n: int = 32) -> dict[str, float]:
+        shutil.rmtree(cache, ignore_errors=True)
+        self.fake.reset()
+        env = self.env(cache)
+        start = time.perf_counter()
+        procs = [
+            subprocess.Popen(
+                [exe, "get"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+            for _ in range(n)
+        ]
+        results = [p.communicate(HOST.encode(), timeout=120) for p in procs]
+        wall = time.perf_counter() - start
+        tokens: set[str] = set()
+        failed = 0
+        for proc, (out, err) in zip(procs, results, strict=True):
+            try:
+                tokens.add(json.loads(out)["Secret"])
+            except (ValueError, KeyError):
+                failed += 1
+                print(f"bench: {exe}: {out[:200]!r} {err[:200]!r}", file=sys.stderr)
+            else:
+                failed += proc.returncode != 0
+        return {
+            "api_calls": self.fake.total_calls(),
+            "wall_ms": round(wall * 1000, 1),
+            "failed": failed,
+            "distinct_tokens": len(tokens),
+        }
+
+
+def build_role_config(work: Path) -> Path:
+    config = work / "aws-role-config"
+    config.write_text(
+        "[profile base]\naws_access_key_id = AKIDBASEPROFILE00001\naws_secret_access_key = base\n"
+        "region = us-east-1\n\n"
+        "[profile puller]\nrole_arn = arn:aws:iam::123456789012:role/puller\n"
+        "source_profile = base\nregion = us-east-1\n"
+    )
+    return config
+
+
+def size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def ratio(a: float, b: float) -> float:
+    return round(a / b, 2) if b else float("inf")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", required=True, help="our single-file executable")
+    parser.add_argument("--tarball", required=True, help="our one-folder bundle tarball")
+    parser.add_argument("--floor-single", required=True)
+    parser.add_argument("--floor-onedir", required=True, help="the floor program in its folder")
+    parser.add_argument("--go", default=shutil.which("docker-credential-ecr-login") or "")
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--json", default=str(ROOT / "docs" / "benchmarks.json"))
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="dce-bench-"))
+    ca = make_world(work)
+    fake = FakeAWS(
+        tls=(str(work / "c.pem"), str(work / "k.pem")), address=("127.0.0.1", 443)
+    ).start()
+    try:
+        return run(args, work, fake, ca)
+    finally:
+        fake.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path, fake: FakeAWS, ca: Path) -> int:
+    b = Bench(work, fake, ca, args.runs)
+    with tarfile.open(args.tarball) as tar:
+        tar.extractall(work / "onedir", filter="tar")
+    onedir = str(work / "onedir" / "docker-credential-ecr" / "docker-credential-ecr")
+    helpers = {"single": args.single, "onedir": onedir, "go": args.go}
+    floors = {"floor_single": args.floor_single, "floor_onedir": args.floor_onedir}
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "kernel": platform.release(),
+            "python": sys.version.split()[0],
+        },
+        "date": time.strftime("%Y-%m-%d"),
+        "go_helper_version": sh(args.go, "version").stdout.strip(),
+    }
+
+    # 1. Cache-hit latency.
+    hit: dict[str, Any] = {}
+    for name, exe in helpers.items():
+        env = b.env(work / f"hit-{name}")
+        b.get(exe, env)
+        fake.reset()
+        hit[name] = b.hyperfine(f"hit-{name}", exe, env)
+        hit[name]["api_calls"] = fake.total_calls()
+    for name, exe in floors.items():
+        hit[name] = b.hyperfine(name, exe, b.env(work / "floor"))
+    results["cache_hit"] = hit
+
+    # 2. A profile that assumes a role.
+    config = build_role_config(work)
+    role: dict[str, Any] = {}
+    for name in ("single", "go"):
+        exe = helpers[name]
+        env = b.env(work / f"role-{name}", AWS_PROFILE="puller", AWS_CONFIG_FILE=str(config))
+        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        fake.reset()
+        b.get(exe, env)
+        first = dict(fake.calls)
+        fake.reset()
+        role[name] = b.hyperfine(f"role-{name}", exe, env, runs=20)
+        calls = sum(fake.calls.values())
+        role[name].update(
+            {
+                "first_get_calls": first,
+                "calls_per_later_get": round(calls / (role[name]["runs"] + 3), 2),
+                "sts_calls_per_later_get": round(
+                    fake.calls.get("sts:AssumeRole", 0) / (role[name]["runs"] + 3), 2
+                ),
+            }
+        )
+    results["role_profile"] = role
+
+    # 3. Cache miss: every run starts with an empty cache.
+    miss: dict[str, Any] = {}
+    for name in ("single", "go"):
+        cache = work / f"miss-{name}"
+        fake.reset()
+        miss[name] = b.hyperfine(
+            f"miss-{name}", helpers[name], b.env(cache), prepare=f"rm -rf {cache}", runs=20
+        )
+        miss[name]["api_calls"] = fake.total_calls()
+    results["cache_miss"] = miss
+
+    # 4. 32 concurrent cold gets against an endpoint that takes 200 ms to answer.
+    fake.delay = 0.2
+    results["concurrent_cold_32"] = {
+        name: b.concurrent_cold(helpers[name], work / f"cold-{name}") for name in ("single", "go")
+    }
+    fake.delay = 0.0
+
+    # 5. Memory and size.
+    results["peak_rss_kib"] = {
+        name: b.peak_rss_kib(exe, b.env(work / f"hit-{name}")) for name, exe in helpers.items()
+    }
+    results["size_bytes"] = {
+        "single": size_of(Path(args.single)),
+        "onedir_tarball": size_of(Path(args.tarball)),
+        "onedir_unpacked": size_of(work / "onedir"),
+        "go": size_of(Path(args.go)),
+    }
+
+    r = results
+    h = r["cache_hit"]
+    r["ratios"] = {
+        "onedir_vs_floor": ratio(h["onedir"]["median_ms"], h["floor_onedir"]["median_ms"]),
+        "onedir_vs_go": ratio(h["onedir"]["median_ms"], h["go"]["median_ms"]),
+        "single_vs_floor": ratio(h["single"]["median_ms"], h["floor_single"]["median_ms"]),
+        "single_vs_go": ratio(h["single"]["median_ms"], h["go"]["median_ms"]),
+        "role_go_vs_single": ratio(
+            r["role_profile"]["go"]["median_ms"], r["role_profile"]["single"]["median_ms"]
+        ),
+    }
+    x = r["ratios"]
+    r["targets"] = {
+        "onedir hit <= 1.3x floor": x["onedir_vs_floor"] <= 1.3,
+        "onedir hit <= 5x Go": x["onedir_vs_go"] <= 5,
+        "single hit <= 1.3x floor": x["single_vs_floor"] <= 1.3,
+        "single hit <= 10x Go": x["single_vs_go"] <= 10,
+        "role: <= 1 STS + 1 ECR call per token lifetime": sum(
+            r["role_profile"]["single"]["first_get_calls"].values()
+        )
+        <= 2
+        and r["role_profile"]["single"]["calls_per_later_get"] == 0,
+        "role: >= 3x faster than Go": x["role_go_vs_single"] >= 3,
+        "32 cold gets: exactly 1 API call": r["concurrent_cold_32"]["single"]["api_calls"] == 1,
+        "single file <= 30 MB": r["size_bytes"]["single"] <= 30 * 1024 * 1024,
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+    print(table(r))
+    print(f"\nJSON: {args.json}")
+    return 0
+
+
+def table(r: dict[str, Any]) -> str:
+    h = r["cache_hit"]
+    lines = [
+        "| measurement | ours: single file | ours: one-folder | Go helper | floor: single | floor: one-folder |",
+        "| --- | --- | --- | --- | --- | --- |",
+        "| cache-hit `get`, median / p90 (ms) | "
+        + " | ".join(
+            f"{h[k]['median_ms']} / {h[k]['p90_ms']}"
+            for k in ("single", "onedir", "go", "floor_single", "floor_onedir")
+        )
+        + " |",
+        f"| API calls during cache hits | {h['single']['api_calls']} | {h['onedir']['api_calls']} | "
+        f"{h['go']['api_calls']} | | |",
+        f"| peak RSS of a cache hit (MiB) | {r['peak_rss_kib']['single'] / 1024:.1f} | "
+        f"{r['peak_rss_kib']['onedir'] / 1024:.1f} | {r['peak_rss_kib']['go'] / 1024:.1f} | | |",
+        f"| size (MB) | {r['size_bytes']['single'] / 1e6:.1f} | {r['size_bytes']['onedir_tarball'] / 1e6:.1f}"
+        f" (.tar.gz), {r['size_bytes']['onedir_unpacked'] / 1e6:.1f} unpacked | "
+        f"{r['size_bytes']['go'] / 1e6:.1f} | | |",
+    ]
+    role, miss, cold = r["role_profile"], r["cache_miss"], r["concurrent_cold_32"]
+    lines += [
+        "",
+        "| measurement | ours (single file) | Go helper |",
+        "| --- | --- | --- |",
+        f"| assumed-role profile `get`, median (ms) | {role['single']['median_ms']} | {role['go']['median_ms']} |",
+        f"| ... API calls on the first `get` | {role['single']['first_get_calls']} | {role['go']['first_get_calls']} |",
+        f"| ... API calls per later `get` | {role['single']['calls_per_later_get']} | "
+        f"{role['go']['calls_per_later_get']} |",
+        f"| cache-miss `get`, median / p90 (ms) | {miss['single']['median_ms']} / {miss['single']['p90_ms']} | "
+        f"{miss['go']['median_ms']} / {miss['go']['p90_ms']} |",
+        f"| 32 concurrent cold `get`s: API calls | {cold['single']['api_calls']} | {cold['go']['api_calls']} |",
+        f"| 32 concurrent cold `get`s: wall time (ms), failures | {cold['single']['wall_ms']}, "
+        f"{cold['single']['failed']} | {cold['go']['wall_ms']}, {cold['go']['failed']} |",
+        "",
+        "| ratio | value |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in r["ratios"].items()),
+        "",
+        "| target | met |",
+        "| --- | --- |",
+        *(f"| {k} | {'yes' if v else 'NO'} |" for k, v in r["targets"].items()),
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
