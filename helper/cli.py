@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) > 1:
         out.write(f"{NAME}: {action} takes no arguments, got {' '.join(args[1:])!r}\n")
         return 1
-    status = run(action, os.environ, sys.stdin.buffer, sys.stdout.buffer)
+    status = run(action, os.environ, sys.stdin.buffer, sys.stdout.buffer, sys.stderr.buffer)
     if status == _ABANDON:
         # A fetch thread may still be blocked in the network: end now rather
         # than wait for it at interpreter shutdown.
@@ -69,7 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 _ABANDON = -1
 
 
-def run(action: str, environ: Mapping[str, str], stdin: BinaryIO, stdout: BinaryIO) -> int:
+def run(
+    action: str,
+    environ: Mapping[str, str],
+    stdin: BinaryIO,
+    stdout: BinaryIO,
+    stderr: BinaryIO | None = None,
+) -> int:
     """Build the helper from ``environ`` and answer one protocol action."""
     from helper.backend import EcrBackend
     from helper.cache import TokenCache
@@ -80,8 +86,7 @@ def run(action: str, environ: Mapping[str, str], stdin: BinaryIO, stdout: Binary
     try:
         settings = Settings(environ)
     except HelperError as exc:
-        stdout.write(f"{exc}\n".encode())
-        return 1
+        return protocol.report(exc, action, stdout, stderr)
     _configure_logging(settings)
     cache = TokenCache(settings.cache_dir) if settings.cache_enabled else None
     fetcher = _LazyFetcher(settings)
@@ -94,7 +99,7 @@ def run(action: str, environ: Mapping[str, str], stdin: BinaryIO, stdout: Binary
         warn,
         ignore_storage=settings.ignore_creds_storage,
     )
-    status = protocol.handle(backend, action, stdin, stdout)
+    status = protocol.handle(backend, action, stdin, stdout, stderr)
     # Tells an operator (and the frozen-binary tests) whether this call paid for
     # loading the AWS SDK: a cache hit must not.
     heavy = sorted(m for m in _HEAVY_MODULES if m in sys.modules)

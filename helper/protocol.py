@@ -7,7 +7,7 @@ become one line on stdout and status 1, as Docker expects.
 
 from __future__ import annotations
 
-from helper.errors import HelperError, InputError
+from helper.errors import CredentialsNotFound, HelperError, InputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,17 +60,34 @@ def read_text(stdin: BinaryIO) -> str:
         raise InputError("request on stdin is not valid UTF-8") from None
 
 
-def handle(helper: Helper, action: str, stdin: BinaryIO, stdout: BinaryIO) -> int:
+def handle(
+    helper: Helper, action: str, stdin: BinaryIO, stdout: BinaryIO, stderr: BinaryIO | None = None
+) -> int:
     """Run one protocol action; return the exit status."""
     try:
         answer = _dispatch(helper, action, stdin)
     except HelperError as exc:
-        answer, status = " ".join(str(exc).split()) + "\n", 1
-    else:
-        status = 0
+        return report(exc, action, stdout, stderr)
     stdout.write(answer.encode())
     stdout.flush()
-    return status
+    return 0
+
+
+def report(exc: HelperError, action: str, stdout: BinaryIO, stderr: BinaryIO | None) -> int:
+    """Write an error as Docker expects it and return the exit status, 1.
+
+    The line goes to stdout.  A failed ``get`` other than "not found" also goes
+    to ``stderr``: the Docker CLI drops a helper's ``get`` error and pulls
+    anonymously, but it passes the helper's stderr through, so that is where
+    the user sees why.
+    """
+    line = (" ".join(str(exc).split()) + "\n").encode()
+    if stderr is not None and action == "get" and not isinstance(exc, CredentialsNotFound):
+        stderr.write(line)
+        stderr.flush()
+    stdout.write(line)
+    stdout.flush()
+    return 1
 
 
 def _dispatch(helper: Helper, action: str, stdin: BinaryIO) -> str:

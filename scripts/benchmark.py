@@ -42,8 +42,8 @@ API_HOSTS = [
 ]
 
 
-def sh(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), check=True, text=True, capture_output=True, **kw)
+def sh(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), check=True, text=True, capture_output=True)
 
 
 def make_world(work: Path) -> Path:
@@ -396,47 +396,65 @@ def run(args: argparse.Namespace, work: Path, fake: FakeAWS, ca: Path) -> int:
     return 0
 
 
+def row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
 def table(r: dict[str, Any]) -> str:
-    h = r["cache_hit"]
+    h, rss, size = r["cache_hit"], r["peak_rss_kib"], r["size_bytes"]
+    forms = ("single", "onedir", "go", "floor_single", "floor_onedir")
     lines = [
-        "| measurement | ours: single file | ours: one-folder | Go helper | floor: single | floor: one-folder |",
-        "| --- | --- | --- | --- | --- | --- |",
-        "| cache-hit `get`, median / p90 (ms) | "
-        + " | ".join(
-            f"{h[k]['median_ms']} / {h[k]['p90_ms']}"
-            for k in ("single", "onedir", "go", "floor_single", "floor_onedir")
-        )
-        + " |",
-        f"| API calls during cache hits | {h['single']['api_calls']} | {h['onedir']['api_calls']} | "
-        f"{h['go']['api_calls']} | | |",
-        f"| peak RSS of a cache hit (MiB) | {r['peak_rss_kib']['single'] / 1024:.1f} | "
-        f"{r['peak_rss_kib']['onedir'] / 1024:.1f} | {r['peak_rss_kib']['go'] / 1024:.1f} | | |",
-        f"| size (MB) | {r['size_bytes']['single'] / 1e6:.1f} | {r['size_bytes']['onedir_tarball'] / 1e6:.1f}"
-        f" (.tar.gz), {r['size_bytes']['onedir_unpacked'] / 1e6:.1f} unpacked | "
-        f"{r['size_bytes']['go'] / 1e6:.1f} | | |",
+        row(
+            "measurement",
+            "ours: single file",
+            "ours: one-folder",
+            "Go helper",
+            "floor: single",
+            "floor: one-folder",
+        ),
+        row(*["---"] * 6),
+        row(
+            "cache-hit `get`, median / p90 (ms)",
+            *(f"{h[k]['median_ms']} / {h[k]['p90_ms']}" for k in forms),
+        ),
+        row("API calls during cache hits", *(h[k]["api_calls"] for k in forms[:3]), "", ""),
+        row("peak RSS of a cache hit (MiB)", *(f"{rss[k] / 1024:.1f}" for k in forms[:3]), "", ""),
+        row(
+            "size (MB)",
+            f"{size['single'] / 1e6:.1f}",
+            f"{size['onedir_tarball'] / 1e6:.1f} (.tar.gz), "
+            f"{size['onedir_unpacked'] / 1e6:.1f} unpacked",
+            f"{size['go'] / 1e6:.1f}",
+            "",
+            "",
+        ),
     ]
     role, miss, cold = r["role_profile"], r["cache_miss"], r["concurrent_cold_32"]
+    pair = ("single", "go")
     lines += [
         "",
-        "| measurement | ours (single file) | Go helper |",
-        "| --- | --- | --- |",
-        f"| assumed-role profile `get`, median (ms) | {role['single']['median_ms']} | {role['go']['median_ms']} |",
-        f"| ... API calls on the first `get` | {role['single']['first_get_calls']} | {role['go']['first_get_calls']} |",
-        f"| ... API calls per later `get` | {role['single']['calls_per_later_get']} | "
-        f"{role['go']['calls_per_later_get']} |",
-        f"| cache-miss `get`, median / p90 (ms) | {miss['single']['median_ms']} / {miss['single']['p90_ms']} | "
-        f"{miss['go']['median_ms']} / {miss['go']['p90_ms']} |",
-        f"| 32 concurrent cold `get`s: API calls | {cold['single']['api_calls']} | {cold['go']['api_calls']} |",
-        f"| 32 concurrent cold `get`s: wall time (ms), failures | {cold['single']['wall_ms']}, "
-        f"{cold['single']['failed']} | {cold['go']['wall_ms']}, {cold['go']['failed']} |",
+        row("measurement", "ours (single file)", "Go helper"),
+        row("---", "---", "---"),
+        row("assumed-role profile `get`, median (ms)", *(role[k]["median_ms"] for k in pair)),
+        row("... API calls on the first `get`", *(role[k]["first_get_calls"] for k in pair)),
+        row("... API calls per later `get`", *(role[k]["calls_per_later_get"] for k in pair)),
+        row(
+            "cache-miss `get`, median / p90 (ms)",
+            *(f"{miss[k]['median_ms']} / {miss[k]['p90_ms']}" for k in pair),
+        ),
+        row("32 concurrent cold `get`s: API calls", *(cold[k]["api_calls"] for k in pair)),
+        row(
+            "32 concurrent cold `get`s: wall time (ms), failures",
+            *(f"{cold[k]['wall_ms']}, {cold[k]['failed']}" for k in pair),
+        ),
         "",
-        "| ratio | value |",
-        "| --- | --- |",
-        *(f"| {k} | {v} |" for k, v in r["ratios"].items()),
+        row("ratio", "value"),
+        row("---", "---"),
+        *(row(k, v) for k, v in r["ratios"].items()),
         "",
-        "| target | met |",
-        "| --- | --- |",
-        *(f"| {k} | {'yes' if v else 'NO'} |" for k, v in r["targets"].items()),
+        row("target", "met"),
+        row("---", "---"),
+        *(row(k, "yes" if v else "NO") for k, v in r["targets"].items()),
     ]
     return "\n".join(lines)
 

@@ -11,7 +11,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ECR_HOST, built_binary, clean_env
 from fakeaws import FakeAWS
 

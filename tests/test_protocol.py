@@ -99,15 +99,24 @@ def test_store_with_empty_secret_is_accepted() -> None:
     assert h.store == {"h": ("u", "")}
 
 
-def test_helper_errors_become_one_line() -> None:
+def test_helper_errors_become_one_line_on_stdout_and_for_get_on_stderr() -> None:
     h = FakeHelper()
     h.fail = TokenError("host.example", "AccessDeniedException: not\nallowed")
-    status, out = call(h, "get", b"host.example")
-    assert status == 1
-    assert out == (
-        "docker-credential-ecr: cannot get an ECR token for host.example: "
-        "AccessDeniedException: not allowed\n"
+    out, err = io.BytesIO(), io.BytesIO()
+    assert protocol.handle(h, "get", io.BytesIO(b"host.example"), out, err) == 1
+    line = (
+        b"docker-credential-ecr: cannot get an ECR token for host.example: "
+        b"AccessDeniedException: not allowed\n"
     )
+    assert (out.getvalue(), err.getvalue()) == (line, line)
+
+
+def test_not_found_and_non_get_errors_stay_off_stderr() -> None:
+    for action, data in (("get", b"unknown.example"), ("store", b"{}"), ("erase", b"")):
+        out, err = io.BytesIO(), io.BytesIO()
+        assert protocol.handle(FakeHelper(), action, io.BytesIO(data), out, err) == 1
+        assert out.getvalue().count(b"\n") == 1
+        assert err.getvalue() == b""
 
 
 @given(st.text())

@@ -202,10 +202,9 @@ def test_denied_token_reason_reaches_the_user(client: Client, world: World) -> N
     assert "no basic auth credentials" in proc.stderr  # dockerd, pulling without credentials
     assert calls(world) == {"ecr": 1}
     assert world.fake.issued == []
-    if DENIED not in proc.stderr:
-        # Docker discards a helper's failed `get` (stdout) and pulls anonymously; only the
-        # helper's stderr reaches the user.  The helper writes its reason to stdout only.
-        pytest.xfail("helper bug: a failed get's reason is not written to stderr")
+    # Docker discards a helper's failed `get` (stdout) and pulls anonymously; only the
+    # helper's stderr reaches the user, so the helper writes its reason there too.
+    assert DENIED in proc.stderr
     assert proc.stderr.index(DENIED) < proc.stderr.index("no basic auth credentials")
     assert proc.stderr.count(DENIED) == 1
 
