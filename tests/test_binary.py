@@ -181,19 +181,25 @@ def _tag(env: dict[str, str]) -> str:
     return Settings(env).identity_tag()
 
 
+# The binary is copied to an exec tmpfs at /mnt first: the checkout itself may
+# live under /tmp, which the noexec mount hides.
 NOEXEC_WORLD = """
 set -e
 mount --make-rprivate /
-for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o noexec,nosuid,nodev tmpfs "$d"; done
 mount -t tmpfs -o mode=0755 tmpfs /mnt
-mkdir -p /tmp/home /mnt/home
+mkdir -p /mnt/bin /mnt/home
+cp "$1" /mnt/bin/docker-credential-ecr
+shift
+for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o noexec,nosuid,nodev tmpfs "$d"; done
+mkdir -p /tmp/home
 set +e
-"$@"
+/mnt/bin/docker-credential-ecr "$@"
 """
 
 
-def in_noexec_world(env: dict[str, str], *cmd: str) -> subprocess.CompletedProcess[str]:
-    return run(["unshare", "--mount", "sh", "-c", NOEXEC_WORLD, "sh", *cmd], env)
+def in_noexec_world(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the binary with ``args`` where /tmp, /var/tmp and /dev/shm are noexec."""
+    return run(["unshare", "--mount", "sh", "-c", NOEXEC_WORLD, "sh", str(BINARY), *args], env)
 
 
 @needs_root
@@ -202,7 +208,7 @@ def test_noexec_temp_dirs_and_home_give_one_line_saying_what_to_set(tmp_path: Pa
     for name in ("AWS_ECR_CACHE_DIR", "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR", "TMPDIR"):
         env.pop(name, None)
     env["HOME"] = "/tmp/home"
-    proc = in_noexec_world(env, str(BINARY), "get")
+    proc = in_noexec_world(env, "get")
     assert proc.returncode == 1
     assert proc.stdout == (
         "docker-credential-ecr: no writable directory that allows running programs to unpack "
@@ -227,7 +233,7 @@ def test_noexec_tmp_still_works_with_an_exec_home_or_runtime_dir(
     else:
         env["HOME"] = "/tmp/home"
         env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = "/mnt/runtime"
-    proc = in_noexec_world(env, str(BINARY), "get")
+    proc = in_noexec_world(env, "get")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[0]
 
