@@ -75,7 +75,8 @@ class Settings:
             return "default"
         import hashlib
 
-        return hashlib.sha256(self.identity.encode()).hexdigest()[:16]
+        # surrogateescape: hash the variables' bytes as they are, as the launcher does.
+        return hashlib.sha256(self.identity.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -41,6 +41,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "fastpath.h"
+
 #define NAME "docker-credential-ecr"
 #define MAGIC "DCECRPK1"
 #define TRAILER_SIZE 64
@@ -367,6 +369,10 @@ static void run(const char *unresolved, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    int status = fastpath_get(argc, argv);
+    if (status != FASTPATH_DECLINED)
+        return status;
+
     struct trailer t;
     char me[PATH_MAX];
     if (self_path(argc > 0 ? argv[0] : NAME, me) != 0)

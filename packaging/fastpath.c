@@ -1,0 +1,430 @@
+/*
+ * The launcher's native answer to the call Docker makes most: a `get` whose
+ * token is in the cache and fresh.  It reads one file and prints, without
+ * starting Python at all.
+ *
+ * It is a second implementation of a narrow slice of the Python helper
+ * (helper/registry.py host_of and parse, helper/config.py identity_tag and the
+ * default cache directory, helper/cache.py decode, helper/token.py fresh,
+ * helper/protocol.py get output), so it is held to one rule: answer only when
+ * the Python helper would give exactly the same answer, and otherwise leave
+ * everything to it.  Any doubt (an unusual setting, non-ASCII input, a number
+ * not in repr() form, a stale token) means "not mine".  The CLI tests run
+ * against the binary, and tests/test_fastpath.py compares both answers on
+ * generated inputs.
+ */
+#define _GNU_SOURCE
+#include "fastpath.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define APP "docker-credential-ecr"
+#define MAX_INPUT 65536
+#define READ_LIMIT (1 << 20)
+#define MAGIC "docker-credential-ecr token v1"
+
+extern char **environ;
+
+/* ---- SHA-256 (FIPS 180-4), for the identity tag ---- */
+
+static const uint32_t K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(uint32_t h[8], const unsigned char *p)
+{
+    uint32_t w[64], a, b, c, d, e, f, g, k;
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = k + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        k = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
+}
+
+/* Write the first 16 hex digits of SHA-256(data) to out (17 bytes). */
+static void sha256_tag(const unsigned char *data, size_t len, char out[17])
+{
+    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    unsigned char block[64];
+    size_t done = 0;
+    for (; len - done >= 64; done += 64)
+        sha256_block(h, data + done);
+    size_t rest = len - done;
+    memset(block, 0, sizeof block);
+    memcpy(block, data + done, rest);
+    block[rest] = 0x80;
+    if (rest >= 56) {
+        sha256_block(h, block);
+        memset(block, 0, sizeof block);
+    }
+    uint64_t bits = (uint64_t)len * 8;
+    for (int i = 0; i < 8; i++)
+        block[63 - i] = (unsigned char)(bits >> (8 * i));
+    sha256_block(h, block);
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", (unsigned)(h[i / 4] >> (24 - 8 * (i % 4))) & 0xff);
+    out[16] = '\0';
+}
+
+/* ---- the settings this path understands ---- */
+
+static const char *const IDENTITY_VARIABLES[] = {
+    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID",
+    "AWS_ROLE_ARN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+};
+
+/* Only a plain environment is ours: any setting of the helper's own (which
+ * Python would validate, or which asks for logging) or a disabled cache is not. */
+static int plain_environment(void)
+{
+    for (char **e = environ; *e; e++) {
+        if (!strncmp(*e, "DOCKER_CREDENTIAL_ECR_", 22) && strncmp(*e, "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR=", 34))
+            return 0;
+        if (!strncmp(*e, "AWS_ECR_DISABLE_CACHE=", 22) && (*e)[22])
+            return 0;
+    }
+    return 1;
+}
+
+/* config.Settings.identity_tag: "default", or a hash of NAME=value lines joined by NUL. */
+static int identity_tag(char out[17])
+{
+    unsigned char buf[16384];
+    size_t len = 0;
+    int any = 0;
+    for (size_t i = 0; i < sizeof IDENTITY_VARIABLES / sizeof *IDENTITY_VARIABLES; i++) {
+        const char *name = IDENTITY_VARIABLES[i], *v = getenv(name);
+        v = v ? v : "";
+        any |= *v != '\0';
+        size_t nlen = strlen(name), vlen = strlen(v);
+        if (len + 1 + nlen + 1 + vlen > sizeof buf)
+            return -1;
+        if (i)
+            buf[len++] = '\0';
+        memcpy(buf + len, name, nlen);
+        len += nlen;
+        buf[len++] = '=';
+        memcpy(buf + len, v, vlen);
+        len += vlen;
+    }
+    if (!any) {
+        strcpy(out, "default");
+        return 0;
+    }
+    sha256_tag(buf, len, out);
+    return 0;
+}
+
+static int join(char *out, size_t size, const char *dir, const char *rest)
+{
+    size_t n = strlen(dir);
+    int w = snprintf(out, size, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", rest);
+    return w < 0 || (size_t)w >= size ? -1 : 0;
+}
+
+static int cache_dir(char *out, size_t size)
+{
+    const char *v = getenv("AWS_ECR_CACHE_DIR");
+    if (v && *v)
+        return snprintf(out, size, "%s", v) < (int)size ? 0 : -1;
+    if ((v = getenv("XDG_CACHE_HOME")) && *v == '/')
+        return join(out, size, v, APP);
+    if ((v = getenv("HOME")) && *v == '/')
+        return join(out, size, v, ".cache/" APP);
+    return -1; /* Python would ask the password database: its business */
+}
+
+/* ---- the request ---- */
+
+/* Python's str.isspace() for ASCII. */
+static int space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+
+/* registry.host_of: host without scheme, path, credentials, port, trailing dots; lower case. */
+static int host_of(const char *url, char *out, size_t size)
+{
+    const char *rest = strstr(url, "://");
+    rest = rest ? rest + 3 : url;
+    size_t end = strcspn(rest, "/");
+    const char *at = NULL;
+    for (size_t i = 0; i < end; i++)
+        if (rest[i] == '@')
+            at = rest + i;
+    const char *start = at ? at + 1 : rest;
+    size_t len = (size_t)(rest + end - start);
+    if (len && *start == '[')
+        return -1; /* an IPv6 literal is never ECR */
+    const char *colon = memchr(start, ':', len);
+    if (colon)
+        len = (size_t)(colon - start);
+    while (len && start[len - 1] == '.')
+        len--;
+    if (len == 0 || len >= size)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)((start[i] >= 'A' && start[i] <= 'Z') ? start[i] + 32 : start[i]);
+    out[len] = '\0';
+    return 0;
+}
+
+static int in(const char *s, const char *const *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(s, set[i]))
+            return 1;
+    return 0;
+}
+
+/* registry.parse, as a yes/no: is host an ECR registry? */
+static int ecr_host(const char *host)
+{
+    static const char *const ipv4[] = {"amazonaws.com", "amazonaws.com.cn", "amazonaws.eu", "c2s.ic.gov",
+                                       "sc2s.sgov.gov", "cloud.adc-e.uk", "csp.hci.ic.gov"};
+    static const char *const dual[] = {"on.aws", "on.amazonwebservices.com.cn"};
+    if (!strcmp(host, "public.ecr.aws") || !strcmp(host, "ecr-public.aws.com"))
+        return 1;
+    const char *labels[64];
+    char copy[256];
+    int n = 0;
+    if (strlen(host) >= sizeof copy)
+        return 0;
+    strcpy(copy, host);
+    for (char *p = copy, *dot; n < 64; p = dot + 1) {
+        labels[n++] = p;
+        if (!(dot = strchr(p, '.')))
+            break;
+        *dot = '\0';
+    }
+    if (n < 5 || strlen(labels[0]) != 12 || strspn(labels[0], "0123456789") != 12)
+        return 0;
+    int first, dualstack;
+    if (!strcmp(labels[1], "dkr") && (!strcmp(labels[2], "ecr") || !strcmp(labels[2], "ecr-fips")))
+        first = 3, dualstack = 0;
+    else if (!strcmp(labels[1], "dkr-ecr") || !strcmp(labels[1], "dkr-ecr-fips"))
+        first = 2, dualstack = 1;
+    else
+        return 0;
+    if (first + 1 >= n)
+        return 0;
+    const char *region = labels[first];
+    size_t rlen = strlen(region);
+    if (!strchr(region, '-') || region[0] == '-' || region[rlen - 1] == '-' ||
+        strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != rlen)
+        return 0;
+    /* The suffix is the rest of the original host after the region label. */
+    const char *suffix = host + (labels[first + 1] - copy);
+    return dualstack ? in(suffix, dual, 2) : in(suffix, ipv4, 7);
+}
+
+/* ---- the cache file ---- */
+
+/* A number exactly as Python's repr(float) writes a finite one. */
+static int repr_float(const char *s, double *out)
+{
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    size_t digits = strspn(p, "0123456789");
+    if (!digits)
+        return -1;
+    p += digits;
+    if (*p == '.') {
+        p++;
+        if (!(digits = strspn(p, "0123456789")))
+            return -1;
+        p += digits;
+    }
+    if (*p == 'e') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(digits = strspn(p, "0123456789")))
+            return -1;
+        p += digits;
+    }
+    if (*p)
+        return -1;
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return *end || errno ? -1 : 0;
+}
+
+static int ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80 || s[i] == '\0')
+            return 0;
+    return 1;
+}
+
+struct token {
+    char *user, *secret;
+    double requested, expires;
+};
+
+/* cache.decode plus files.read_private; the buffer keeps the strings. */
+static int read_token(const char *path, char *buf, size_t size, struct token *t)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 077) &&
+        st.st_size > 0 && st.st_size <= READ_LIMIT && (size_t)st.st_size < size)
+        n = read(fd, buf, size - 1);
+    close(fd);
+    if (n <= 0 || n != st.st_size || !ascii(buf, (size_t)n))
+        return -1;
+    buf[n] = '\0';
+    char *field[7];
+    int count = 0;
+    for (char *p = buf;; p++) {
+        field[count++] = p;
+        p = strchr(p, '\n');
+        if (!p || count == 7)
+            break;
+        *p = '\0';
+    }
+    /* Exactly six lines, each ended by a newline: seven fields, the last empty. */
+    if (count != 7 || *field[6] != '\0' || strchr(field[6], '\n'))
+        return -1;
+    if (strcmp(field[0], MAGIC) || repr_float(field[1], &t->requested) || repr_float(field[2], &t->expires))
+        return -1;
+    t->user = field[3];
+    t->secret = field[4];
+    if (!*t->secret || !(t->expires > t->requested))
+        return -1;
+    return 0;
+}
+
+/* ---- the answer ---- */
+
+static void put_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+/* Give the consumed request back on stdin for the Python helper. */
+static int restore_stdin(off_t start, const char *data, size_t len)
+{
+    if (start >= 0 && lseek(0, start, SEEK_SET) == start)
+        return 0;
+    int fd = memfd_create("request", MFD_CLOEXEC);
+    if (fd >= 0) {
+        if (write(fd, data, len) == (ssize_t)len && lseek(fd, 0, SEEK_SET) == 0 && dup2(fd, 0) == 0) {
+            close(fd);
+            return 0;
+        }
+        close(fd);
+    }
+    int p[2];
+    if (len <= 65536 && pipe(p) == 0) {
+        /* A pipe holds 64 KiB on every Linux since 2.6.11. */
+        if (write(p[1], data, len) == (ssize_t)len && dup2(p[0], 0) == 0) {
+            close(p[0]);
+            close(p[1]);
+            return 0;
+        }
+        close(p[0]);
+        close(p[1]);
+    }
+    return -1;
+}
+
+int fastpath_get(int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[1], "get") != 0)
+        return FASTPATH_DECLINED;
+
+    static char request[MAX_INPUT + 2];
+    size_t len = 0;
+    off_t start = lseek(0, 0, SEEK_CUR); /* a file can simply be rewound afterwards */
+    for (;;) {
+        ssize_t n = read(0, request + len, sizeof request - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return FASTPATH_DECLINED; /* nothing consumed that matters: Python will see the same error */
+        if (n == 0 || (len += (size_t)n) == sizeof request - 1)
+            break;
+    }
+    request[len] = '\0';
+    int answer = FASTPATH_DECLINED;
+
+    char tag[17], dir[4096], host[256], path[8192], buf[8192];
+    static char url[MAX_INPUT + 2];
+    struct token t;
+    const char *from = request, *end = request + len;
+    while (from < end && space((unsigned char)*from))
+        from++;
+    while (end > from && space((unsigned char)end[-1]))
+        end--;
+    /* A trimmed copy: the request itself must stay intact for Python. */
+    memcpy(url, from, (size_t)(end - from));
+    url[end - from] = '\0';
+    struct timespec now;
+    if (len <= MAX_INPUT && from < end && ascii(url, (size_t)(end - from)) && plain_environment() &&
+        identity_tag(tag) == 0 && cache_dir(dir, sizeof dir) == 0 && host_of(url, host, sizeof host) == 0 &&
+        ecr_host(host) && snprintf(path, sizeof path, "%s/%s~%s.token", dir, host, tag) < (int)sizeof path &&
+        read_token(path, buf, sizeof buf, &t) == 0 && clock_gettime(CLOCK_REALTIME, &now) == 0) {
+        double seconds = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+        if (t.expires - seconds > (t.expires - t.requested) / 2) {
+            fputs("{\"ServerURL\":", stdout);
+            put_json_string(stdout, url);
+            fputs(",\"Username\":", stdout);
+            put_json_string(stdout, t.user);
+            fputs(",\"Secret\":", stdout);
+            put_json_string(stdout, t.secret);
+            fputs("}\n", stdout);
+            answer = fflush(stdout) == 0 ? 0 : 1;
+        }
+    }
+    if (answer == FASTPATH_DECLINED && restore_stdin(start, request, len) != 0) {
+        fputs(APP ": cannot pass the request on stdin along\n", stdout);
+        fflush(stdout);
+        return 1;
+    }
+    return answer;
+}

@@ -1,0 +1,275 @@
+"""The launcher's native cache-hit answer must equal the Python helper's, or stay out of the way.
+
+Each case runs the binary twice on the same cache: once where only the native
+path can answer (its unpack directory is a file, so declining shows up as that
+error), once with the native path switched off (any DOCKER_CREDENTIAL_ECR_*
+setting does that) so that Python answers.  When the native path answers, both
+answers must be identical, byte for byte.
+"""
+
+from __future__ import annotations
+
+import string
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import built_binary
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from helper.cache import encode
+from helper.config import Settings
+from helper.registry import parse
+from helper.token import AuthToken
+
+BINARY = built_binary()
+pytestmark = pytest.mark.skipif(BINARY is None, reason="no built binary: run scripts/build-binary")
+
+HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+DECLINED = "is not a writable directory of yours"
+
+
+class World:
+    """A home, a cache directory and the two ways of running the binary."""
+
+    def __init__(self, root: Path, runtime_dir: str) -> None:
+        self.root = root
+        self.home = root / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.not_a_dir = root / "not-a-dir"
+        self.not_a_dir.write_text("")
+        self.runtime_dir = runtime_dir
+        self.env: dict[str, str] = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(self.home),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": "AKIDFASTPATH00000001",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "AWS_CONFIG_FILE": str(root / "absent"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(root / "absent"),
+            # Nothing listens here: a Python refresh fails instead of changing the cache.
+            "AWS_ENDPOINT_URL_ECR": "http://127.0.0.1:9",
+            "AWS_ENDPOINT_URL_ECR_PUBLIC": "http://127.0.0.1:9",
+        }
+
+    def cache_file(self, host: str, env: dict[str, str] | None = None) -> Path:
+        settings = Settings(env or self.env)
+        directory = Path(settings.cache_dir)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return directory / f"{host}~{settings.identity_tag()}.token"
+
+    def put(self, host: str, data: bytes, mode: int = 0o600) -> Path:
+        path = self.cache_file(host)
+        path.write_bytes(data)
+        path.chmod(mode)
+        return path
+
+    def run(self, request: bytes, *, native: bool) -> tuple[int, str, str]:
+        env = dict(self.env)
+        if native:
+            env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = str(self.not_a_dir)
+        else:
+            env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = self.runtime_dir
+            env["DOCKER_CREDENTIAL_ECR_FASTPATH"] = "off"
+        proc = subprocess.run(
+            [str(BINARY), "get"],
+            input=request,
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        return (
+            proc.returncode,
+            proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace"),
+        )
+
+    def compare(self, request: bytes) -> bool:
+        """Run both ways; return whether the native path answered (and then matched Python)."""
+        native = self.run(request, native=True)
+        python = self.run(request, native=False)
+        if DECLINED in native[1]:
+            return False
+        assert native[:2] == python[:2], (request, native, python)
+        assert native[2] == ""
+        return True
+
+
+@pytest.fixture
+def world(tmp_path: Path, runtime_dir: str) -> World:
+    return World(tmp_path, runtime_dir)
+
+
+def token(
+    secret: str = "c2VjcmV0", age: float = 60, lifetime: float = 43200, user: str = "AWS"
+) -> bytes:
+    now = time.time()
+    return encode(AuthToken(user, secret, f"https://{HOST}", now - age, now - age + lifetime))
+
+
+ANSWERED = [
+    HOST,
+    f"https://{HOST}",
+    f"  HTTPS://{HOST.upper()}:443/v2/repo \n",
+    f"\x1c\t{HOST}.\x1f",
+    f"user@{HOST}",
+    f"http://{HOST}/a://b",
+]
+
+
+@pytest.mark.parametrize("request_text", ANSWERED)
+def test_native_path_answers_fresh_hits_exactly_as_python(world: World, request_text: str) -> None:
+    world.put(HOST, token())
+    assert world.compare(request_text.encode())
+
+
+@pytest.mark.parametrize(
+    "secret", ['se"cr\\et', "tab\there", "x" * 4000, "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHw=="]
+)
+def test_native_path_escapes_secrets_exactly_as_python(world: World, secret: str) -> None:
+    world.put(HOST, token(secret=secret))
+    assert world.compare(HOST.encode())
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("public.ecr.aws", True),
+        ("210987654321.dkr-ecr-fips.us-gov-west-1.on.aws", True),
+        ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", True),
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example", False),
+        ("registry.example", False),
+        ("123456789012.dkr-ecr.us-east-1.amazonaws.com", False),
+    ],
+)
+def test_native_path_answers_only_for_ecr_hosts(world: World, host: str, expected: bool) -> None:
+    world.put(host, token())  # a token file even where Python would never have written one
+    assert world.compare(host.encode()) is expected
+
+
+def test_native_path_uses_the_same_identity_hash(world: World) -> None:
+    world.env.update({"AWS_PROFILE": "puller", "AWS_ROLE_ARN": "arn:aws:iam::1:role/r=x"})
+    world.put(HOST, token())
+    assert world.compare(HOST.encode())
+
+
+@pytest.mark.parametrize("where", ["xdg", "cache-dir", "relative-xdg"])
+def test_native_path_finds_the_same_cache_directory(world: World, where: str) -> None:
+    if where == "xdg":
+        world.env["XDG_CACHE_HOME"] = str(world.root / "xdg/")
+    elif where == "cache-dir":
+        world.env["AWS_ECR_CACHE_DIR"] = str(world.root / "elsewhere")
+    else:
+        world.env["XDG_CACHE_HOME"] = "relative"
+    world.put(HOST, token())
+    assert world.compare(HOST.encode())
+
+
+@pytest.mark.parametrize(
+    ("case", "data", "mode"),
+    [
+        ("stale", token(age=30000), 0o600),
+        ("expired", token(age=50000), 0o600),
+        ("readable by others", token(), 0o644),
+        ("garbage", b"garbage", 0o600),
+        ("wrong magic", token().replace(b"v1", b"v2"), 0o600),
+        ("extra line", token() + b"more\n", 0o600),
+        ("no final newline", token()[:-1], 0o600),
+        ("empty secret", token(secret=""), 0o600),
+        ("non-repr number", token().replace(b"\n", b"\n+", 1), 0o600),
+        ("non-ASCII user", token(user="\u00e9"), 0o600),
+    ],
+)
+def test_native_path_declines_what_it_should_not_answer(
+    world: World, case: str, data: bytes, mode: int
+) -> None:
+    world.put(HOST, data, mode)
+    assert not world.compare(HOST.encode()), case
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"AWS_ECR_DISABLE_CACHE": "1"},
+        {"DOCKER_CREDENTIAL_ECR_LOG_LEVEL": "DEBUG"},
+        {"DOCKER_CREDENTIAL_ECR_DEADLINE": "nonsense"},
+        {"HOME": "relative"},
+    ],
+)
+def test_native_path_declines_unusual_settings(world: World, setting: dict[str, str]) -> None:
+    world.put(HOST, token())
+    world.env.update(setting)
+    assert not world.compare(HOST.encode())
+
+
+def test_native_path_declines_symlinked_entries(world: World) -> None:
+    real = world.root / "real.token"
+    real.write_bytes(token())
+    real.chmod(0o600)
+    world.cache_file(HOST).symlink_to(real)
+    assert not world.compare(HOST.encode())
+
+
+def test_declined_request_reaches_python_intact_through_a_pipe(world: World) -> None:
+    # Not a cache hit: Python must still read the whole request the native path consumed.
+    proc = subprocess.run(
+        [str(BINARY), "get"],
+        input=b"  registry.example  \n",
+        env={**world.env, "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR": world.runtime_dir},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (1, b"credentials not found in native keychain\n")
+    big = b"x" * 70000
+    proc = subprocess.run(
+        [str(BINARY), "get"],
+        input=big,
+        env={**world.env, "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR": world.runtime_dir},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.stdout == b"request on stdin is larger than 65536 bytes\n"
+
+
+ecr_hosts = st.sampled_from(
+    [HOST, "public.ecr.aws", "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com"]
+)
+noise = st.text(alphabet=string.printable + "\x1c\x1d\u00e9", max_size=6)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> tuple[str, str]:
+    host = draw(ecr_hosts)
+    spelled = "".join(c.upper() if draw(st.booleans()) else c for c in host)
+    url = (
+        draw(st.sampled_from(["", "https://", "http://", "HTTPS://", "x@"]))
+        + spelled
+        + draw(st.sampled_from(["", "/", ":443", ":5000/v2/", ".", "/a@b"]))
+    )
+    return host, draw(noise) + url + draw(noise)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    request=requests(),
+    secret=st.text(alphabet=string.printable, min_size=1, max_size=40).filter(
+        lambda s: "\n" not in s and "\r" not in s
+    ),
+    age=st.sampled_from([0.0, 100.0, 21599.0, 21601.0, 50000.0]),
+    profile=st.sampled_from(["", "dev", "pr\u00f6d"]),
+)
+def test_native_and_python_answers_agree(
+    world: World, request: tuple[str, str], secret: str, age: float, profile: str
+) -> None:
+    host, text = request
+    world.env["AWS_PROFILE"] = profile
+    if parse(host) is not None:
+        world.put(host, token(secret=secret, age=age))
+    event("native path answered" if world.compare(text.encode()) else "native path declined")
