@@ -178,6 +178,31 @@ def env(tmp_path: Path, fake_aws: FakeAWS) -> dict[str, str]:
     return clean_env(tmp_path, fake_aws)
 
 
+def run_concurrently(
+    cmd: list[str], n: int, stdin: bytes, env: dict[str, str], tmp_path: Path
+) -> list[subprocess.CompletedProcess[bytes]]:
+    """Start ``n`` copies of ``cmd`` at once, each reading ``stdin`` from a file, and wait for all.
+
+    The request comes from a file, not a pipe this process writes to one child
+    at a time: that would let each child finish before the next one starts.
+    """
+    request = tmp_path / "concurrent-request"
+    request.write_bytes(stdin)
+    procs = []
+    for _ in range(n):
+        with request.open("rb") as f:
+            procs.append(
+                subprocess.Popen(
+                    cmd, stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+                )
+            )
+    done = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return done
+
+
 def run_helper(
     args: list[str], stdin: str | bytes, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:

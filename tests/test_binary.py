@@ -11,7 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import ECR_HOST, built_binary, clean_env
+from conftest import ECR_HOST, built_binary, clean_env, run_concurrently
 from fakeaws import FakeAWS
 
 BINARY = built_binary()
@@ -61,18 +61,8 @@ def test_unpacks_once_beside_the_cache_and_reuses_it(tmp_path: Path, fake_aws: F
 def test_concurrent_first_runs_unpack_one_copy(tmp_path: Path, fake_aws: FakeAWS) -> None:
     env = clean_env(tmp_path, fake_aws)
     env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = str(tmp_path / "rt")
-    procs = [
-        subprocess.Popen(
-            [str(BINARY), "get"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        for _ in range(12)
-    ]
-    outs = [p.communicate(ECR_HOST.encode(), timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0] * 12, [o for o in outs if o[0][:1] != b"{"]
+    results = run_concurrently([str(BINARY), "get"], 12, ECR_HOST.encode(), env, tmp_path)
+    assert [r.returncode for r in results] == [0] * 12, [r.stdout for r in results if r.returncode]
     assert len(unpacked(tmp_path / "rt")) == 1  # no leftover temporary copies
     assert fake_aws.calls["ecr"] == 1
 

@@ -11,7 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ECR_HOST, TEST_KEY_ID, TEST_SECRET_KEY, clean_env, helper_command, run_helper
+from conftest import (
+    ECR_HOST,
+    TEST_KEY_ID,
+    TEST_SECRET_KEY,
+    clean_env,
+    helper_command,
+    run_concurrently,
+    run_helper,
+)
 from fakeaws import FakeAWS, make_password
 
 from helper.cache import encode
@@ -475,22 +483,19 @@ def test_assumed_role_profile_is_cached_without_resolving_credentials(
     assert fake_aws.requests[1]["key_id"].startswith("ASIA")
 
 
-def test_concurrent_cold_gets_make_one_call(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_concurrent_cold_gets_make_one_call(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
     fake_aws.delay = 1.0
-    procs = [
-        subprocess.Popen(
-            [*helper_command(), "get"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        for _ in range(32)
-    ]
-    results = [p.communicate(ECR_HOST.encode(), timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0] * 32, [r[0] for r in results if r[0]]
-    assert {json.loads(out)["Secret"] for out, _ in results} == {fake_aws.issued[0]}
+    env["DOCKER_CREDENTIAL_ECR_LOG_LEVEL"] = "DEBUG"
+    results = run_concurrently([*helper_command(), "get"], 32, ECR_HOST.encode(), env, tmp_path)
+    assert [r.returncode for r in results] == [0] * 32, [r.stdout for r in results if r.returncode]
+    assert {json.loads(r.stdout)["Secret"] for r in results} == {fake_aws.issued[0]}
     assert fake_aws.calls["ecr"] == 1
+    # Proof that they overlapped: processes that missed the cache, waited for the
+    # lock and then found the token another process had fetched meanwhile.
+    waited = sum(b"refreshed by another process" in r.stderr for r in results)
+    assert waited >= 1
 
 
 def test_no_secret_in_any_output_or_file_at_debug_level(
