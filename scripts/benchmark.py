@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fakeaws import FakeAWS  # noqa: E402 - the path is set just above
+from fakeaws import FakeAWS, make_certificate  # noqa: E402 - the path is set just above
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 API_HOSTS = [
@@ -53,59 +53,8 @@ def make_world(work: Path) -> Path:
     hosts = work / "hosts"
     hosts.write_text("127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {h}\n" for h in API_HOSTS))
     sh("mount", "--bind", str(hosts), "/etc/hosts")
-    ca_key, ca, key, csr, cert = (
-        str(work / n) for n in ("ca.key", "ca.pem", "k.pem", "r.csr", "c.pem")
-    )
-    ext = work / "ext.cnf"
-    ext.write_text("subjectAltName=" + ",".join(f"DNS:{h}" for h in API_HOSTS) + "\n")
-    sh(
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        ca_key,
-        "-out",
-        ca,
-        "-days",
-        "2",
-        "-subj",
-        "/CN=bench CA",
-    )
-    sh(
-        "openssl",
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        key,
-        "-out",
-        csr,
-        "-subj",
-        "/CN=aws",
-    )
-    sh(
-        "openssl",
-        "x509",
-        "-req",
-        "-in",
-        csr,
-        "-CA",
-        ca,
-        "-CAkey",
-        ca_key,
-        "-CAcreateserial",
-        "-out",
-        cert,
-        "-days",
-        "2",
-        "-extfile",
-        str(ext),
-    )
-    return Path(ca)
+    ca, _, _ = make_certificate(work, list(API_HOSTS))
+    return ca
 
 
 class Bench:
@@ -278,7 +227,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="dce-bench-"))
     ca = make_world(work)
     fake = FakeAWS(
-        tls=(str(work / "c.pem"), str(work / "k.pem")), address=("127.0.0.1", 443)
+        tls=(str(work / "server.crt"), str(work / "server.key")), address=("127.0.0.1", 443)
     ).start()
     try:
         return run(args, work, fake, ca)

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakeaws import FakeAWS
+from fakeaws import FakeAWS, make_certificate
 
 ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 TEST_KEY_ID = "AKIDTESTHELPER000001"
@@ -72,61 +72,8 @@ def helper_command() -> list[str]:
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
     """A throw-away CA and a certificate for localhost: (ca, cert, key)."""
-    d = tmp_path_factory.mktemp("tls")
-    ca_key, ca, key, csr, cert = (
-        str(d / n) for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt")
-    )
-    ext = d / "ext.cnf"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        ca_key,
-        "-out",
-        ca,
-        "-days",
-        "2",
-        "-subj",
-        "/CN=docker-credential-ecr test CA",
-    )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        key,
-        "-out",
-        csr,
-        "-subj",
-        "/CN=localhost",
-    )
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        csr,
-        "-CA",
-        ca,
-        "-CAkey",
-        ca_key,
-        "-CAcreateserial",
-        "-out",
-        cert,
-        "-days",
-        "2",
-        "-extfile",
-        str(ext),
-    )
-    return ca, cert, key
+    ca, cert, key = make_certificate(tmp_path_factory.mktemp("tls"), ["localhost"], ("127.0.0.1",))
+    return str(ca), str(cert), str(key)
 
 
 @pytest.fixture

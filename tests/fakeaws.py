@@ -16,11 +16,13 @@ import secrets
 import socket
 import ssl
 import struct
+import subprocess
 import threading
 import time
 import urllib.parse
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
@@ -39,6 +41,33 @@ _JSON_FAULTS: dict[str, tuple[int, dict[str, str]]] = {
         },
     ),
 }
+
+
+def make_certificate(
+    directory: Path, names: list[str], ips: tuple[str, ...] = ()
+) -> tuple[Path, Path, Path]:
+    """Make a throw-away CA and a server certificate for ``names``; return (ca, cert, key)."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    sans = [f"DNS:{n}" for n in names] + [f"IP:{ip}" for ip in ips]
+    (directory / "server.ext").write_text(
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid\n"
+        "subjectAltName=" + ",".join(sans) + "\n"
+    )
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.crt", "-days", "2", "-subj", "/CN=docker-credential-ecr test CA")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", f"/CN={names[0]}")  # fmt: skip
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.crt", "-days", "2",
+            "-extfile", "server.ext")  # fmt: skip
+    return directory / "ca.crt", directory / "server.crt", directory / "server.key"
 
 
 def make_password(expiration: float) -> str:

@@ -45,7 +45,7 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fakeaws import FakeAWS, make_password
+from fakeaws import FakeAWS, make_certificate, make_password
 
 T = TypeVar("T")
 
@@ -134,7 +134,7 @@ class World:
         tls = self.root / "tls"
         tls.mkdir(parents=True)
         names = [ECR_HOST, PLAIN_HOST, *API_HOSTS]
-        _make_certificate(tls, names)
+        make_certificate(tls, names)
         hosts = ["127.0.0.1 localhost", "::1 localhost"]
         hosts.append(f"{AWS_ADDRESS} {' '.join(API_HOSTS)}")
         hosts.append(f"{ECR_ADDRESS} {ECR_HOST}")
@@ -442,29 +442,6 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
-
-
-def _make_certificate(directory: Path, names: list[str]) -> None:
-    """Write ca.crt and server.crt/server.key (for every name in ``names``)."""
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
-
-    (directory / "server.ext").write_text(
-        "basicConstraints=CA:FALSE\n"
-        "keyUsage=digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=serverAuth\n"
-        "subjectKeyIdentifier=hash\n"
-        "authorityKeyIdentifier=keyid\n"
-        "subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n"
-    )
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-            "ca.crt", "-days", "2", "-subj", "/CN=docker-credential-ecr e2e CA")  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
-            "server.csr", "-subj", f"/CN={names[0]}")  # fmt: skip
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "2",
-            "-extfile", "server.ext")  # fmt: skip
 
 
 def write_oci_layout(directory: Path, tag: str, text: str) -> str:
