@@ -53,7 +53,7 @@ class Resolver:
         if cached is not None and cached.fresh(self._clock()):
             log.debug("cache hit for %s", key)
             return cached
-        release = self._lock(cache, key)
+        release, writable = self._lock(cache, key)
         try:
             # Another process may have refreshed while this one waited.
             cached = cache.read(key) or cached
@@ -68,7 +68,7 @@ class Resolver:
                     return cached
                 raise
             now = self._clock()
-            if not token.expired(now):
+            if writable and not token.expired(now):
                 try:
                     cache.write(key, token, now)
                 except OSError as exc:
@@ -78,14 +78,21 @@ class Resolver:
             if release is not None:
                 release()
 
-    def _lock(self, cache: Cache, key: str) -> Callable[[], None] | None:
+    def _lock(self, cache: Cache, key: str) -> tuple[Callable[[], None] | None, bool]:
+        """Take the refresh lock: (its release, or None; whether the cache can be written).
+
+        A busy lock past its bound means refreshing without it; a cache
+        directory that cannot even hold a lock file will not take the token
+        either, so that is the one warning this call gives.
+        """
         try:
-            return cache.acquire(key, self._lock_timeout)
+            return cache.acquire(key, self._lock_timeout), True
         except TimeoutError as exc:
             self._warn(f"{exc}; refreshing without it")
+            return None, True
         except OSError as exc:
-            self._warn(f"cannot lock the token cache ({exc}); refreshing without it")
-        return None
+            self._warn(f"cannot use the token cache ({exc}); continuing without it")
+            return None, False
 
     def _fetch_checked(self, registry: Registry) -> AuthToken:
         token = self._fetch(registry)

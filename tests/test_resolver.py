@@ -108,8 +108,16 @@ def test_token_already_expired_on_arrival_is_passed_once_not_cached(w: World) ->
 def test_unwritable_cache_still_answers_and_warns(w: World, tmp_path: Path) -> None:
     (tmp_path / "cache").write_text("a file where the directory should be")
     assert w.get() == "secret-1"
-    assert any("cannot lock the token cache" in m for m in w.warnings)
-    assert any("cannot write the token cache" in m for m in w.warnings)
+    assert len(w.warnings) == 1
+    assert "cannot use the token cache" in w.warnings[0]
+
+
+def test_write_failure_after_locking_warns_once(w: World, tmp_path: Path) -> None:
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / f"{KEY}.token").mkdir()  # a directory where the entry goes
+    assert w.get() == "secret-1"
+    assert len(w.warnings) == 1
+    assert "cannot write the token cache" in w.warnings[0]
 
 
 def test_disabled_cache_fetches_every_time(w: World) -> None:
