@@ -65,15 +65,16 @@ class TokenCache:
         return None if data is None else decode(data)
 
     def write(self, key: str, token: AuthToken, now: float) -> None:
-        """Store ``token`` under ``key`` and drop entries that have expired.
+        """Store ``token`` under ``key``; drop expired entries and dead writers' leftovers.
 
         Raises OSError when the cache cannot be written safely.
         """
         files.ensure_private_dir(self.directory)
         files.write_private(self._path(key), encode(token))
         for other, cached in self._entries():
-            if other != key and not cached.usable(now):
+            if other != key and cached.expired(now):
                 files.remove(self._path(other))
+        files.remove_stale_temporaries(self.directory, now)
 
     def acquire(self, key: str, timeout: float) -> Callable[[], None]:
         """Take the refresh lock for ``key`` and return the function that releases it.

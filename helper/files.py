@@ -12,6 +12,7 @@ import stat
 
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 READ_LIMIT = 1 << 20
+TEMPORARY = ".tmp-"
 
 
 def read_private(path: str, limit: int = READ_LIMIT) -> bytes | None:
@@ -66,7 +67,8 @@ def write_private(path: str, data: bytes) -> None:
     renamed over it, so readers see the old or the new content, never a part.
     """
     directory = os.path.dirname(path)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}")
+    name = f".{os.path.basename(path)}{TEMPORARY}{os.getpid()}-{os.urandom(4).hex()}"
+    tmp = os.path.join(directory, name)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
     try:
         try:
@@ -81,6 +83,25 @@ def write_private(path: str, data: bytes) -> None:
     except BaseException:
         remove(tmp)
         raise
+
+
+def remove_stale_temporaries(directory: str, now: float, age: float = 600.0) -> None:
+    """Remove temporary files that a writer killed mid-write left behind.
+
+    A live writer renames its temporary file within milliseconds; one older
+    than ``age`` seconds belongs to a process that died.
+    """
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(".") and TEMPORARY in n]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            if os.lstat(path).st_mtime < now - age:
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 def remove(path: str) -> None:

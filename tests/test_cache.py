@@ -186,3 +186,25 @@ def test_login_store_ignores_garbage(tmp_path: Path) -> None:
 )
 def test_normalise(a: str, b: str) -> None:
     assert normalise(a) == b
+
+
+def test_short_lived_entries_are_kept_until_they_expire(tmp_path: Path) -> None:
+    cache = TokenCache(str(tmp_path / "c"))
+    cache.write("short", tok(lifetime=60), NOW)  # within the clock-skew margin, not expired
+    cache.write("other", tok(), NOW + 30)
+    assert sorted(k for k, _ in cache.entries()) == ["other", "short"]
+    cache.write("other", tok(), NOW + 61)
+    assert [k for k, _ in cache.entries()] == ["other"]
+
+
+def test_leftovers_of_killed_writers_are_removed_once_old(tmp_path: Path) -> None:
+    cache = TokenCache(str(tmp_path / "c"))
+    cache.write("k", tok(), NOW)
+    old = tmp_path / "c" / f".k.token{files.TEMPORARY}123-abcd"
+    young = tmp_path / "c" / f".k.token{files.TEMPORARY}456-ef01"
+    for path, mtime in ((old, NOW - 601), (young, NOW - 5)):
+        path.write_bytes(b"partial")
+        os.utime(path, (mtime, mtime))
+    cache.write("k", tok(), NOW)
+    assert not old.exists()
+    assert young.exists()
