@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,11 @@ class FakeAWS:
         self.requests: list[dict[str, Any]] = []
         self.issued: list[str] = []
         self.password_for: dict[str, str] = {}
+        # Called with each request's record as it arrives, before any delay or fault.
+        self.on_request: Callable[[dict[str, Any]], None] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._server = ThreadingHTTPServer(address, _Handler)
+        self._server = _Server(address, _Handler)
         self._server.daemon_threads = True
         self._server.fake = self  # type: ignore[attr-defined]
         self.scheme = "http"
@@ -148,6 +151,15 @@ class FakeAWS:
             return self.sticky_fault
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client goes away mid-answer (tests kill clients on purpose)."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     region = "us-east-1"
@@ -177,17 +189,19 @@ class _Handler(BaseHTTPRequestHandler):
             else []
         )
         self.region = scope[2] if len(scope) > 2 else "us-east-1"
+        record = {
+            "api": name,
+            "key_id": scope[0] if scope else "",
+            "region": self.region,
+            "body": body.decode(),
+            "host": self.headers.get("Host"),
+            "time": time.monotonic(),
+        }
         with fake._lock:
             fake.calls[name] += 1
-            fake.requests.append(
-                {
-                    "api": name,
-                    "key_id": scope[0] if scope else "",
-                    "region": self.region,
-                    "body": body.decode(),
-                    "host": self.headers.get("Host"),
-                }
-            )
+            fake.requests.append(record)
+        if fake.on_request is not None:
+            fake.on_request(record)
         if fake.delay:
             fake._stop.wait(fake.delay)
         if not auth.startswith("AWS4-HMAC-SHA256 "):

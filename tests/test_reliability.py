@@ -1,0 +1,503 @@
+"""Faults, crashes, hostile input and hostile filesystems: the helper keeps answering truthfully.
+
+docs/reliability.md lists each fault, what the helper does, and the test here
+that proves it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ECR_HOST, built_binary, helper_command, run_helper
+from fakeaws import FakeAWS
+
+from helper.cache import decode, encode
+from helper.config import Settings
+from helper.token import AuthToken
+
+pytestmark = pytest.mark.usefixtures("flavour")
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare"
+)
+WARNING = "docker-credential-ecr: warning: "
+FAILED = f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: "
+
+
+def get(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return run_helper(["get"], ECR_HOST + "\n", env, timeout=timeout)
+
+
+def cache_entry(env: dict[str, str]) -> Path:
+    settings = Settings(env)
+    return Path(settings.cache_dir) / f"{ECR_HOST}~{settings.identity_tag()}.token"
+
+
+def seed(
+    env: dict[str, str], requested_ago: float, expires_in: float, secret: str = "seeded"
+) -> None:
+    path = cache_entry(env)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    now = time.time()
+    path.write_bytes(
+        encode(AuthToken("AWS", secret, "https://h", now - requested_ago, now + expires_in))
+    )
+    path.chmod(0o600)
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+# ---- faults at the AWS endpoint ----
+
+FAULTS = ["throttle", "5xx", "deny", "reset", "hang", "garbage"]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_fault_with_a_valid_cached_token_serves_it_and_warns(
+    env: dict[str, str], fake_aws: FakeAWS, fault: str
+) -> None:
+    seed(env, requested_ago=11 * 3600, expires_in=3600)
+    fake_aws.sticky_fault = fault
+    env.update({"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "1", "DOCKER_CREDENTIAL_ECR_DEADLINE": "6"})
+    proc = get(env, timeout=30)
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(proc.stdout)["Secret"] == "seeded"
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(WARNING)
+    assert line.endswith(f"; serving the cached token for {ECR_HOST}")
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_fault_without_a_token_fails_within_the_deadline_in_one_line(
+    env: dict[str, str], fake_aws: FakeAWS, fault: str
+) -> None:
+    fake_aws.sticky_fault = fault
+    env.update({"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "2", "DOCKER_CREDENTIAL_ECR_DEADLINE": "8"})
+    proc = get(env, timeout=8 + 12)  # the subprocess timeout is the deadline's proof
+    assert proc.returncode == 1
+    assert proc.stdout.startswith(FAILED)
+    assert proc.stdout.count("\n") == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_throttling_backs_off_between_attempts(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    fake_aws.sticky_fault = "throttle"
+    env["DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS"] = "4"
+    proc = get(env, timeout=40)
+    assert proc.stdout == f"{FAILED}ThrottlingException: Rate exceeded\n"
+    times = [r["time"] for r in fake_aws.requests]
+    assert len(times) == 4
+    # Standard retry mode sleeps random(0, 1) * 2**attempt: about 3.5 s expected in all;
+    # under 50 ms would mean retrying without backing off.
+    assert times[-1] - times[0] > 0.05
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("endpoint", "why"),
+    [("http://127.0.0.1:9", "no route"), ("http://ecr.invalid", "no name resolution")],
+)
+def test_no_network_at_all_fails_fast_or_serves_the_cache(
+    env: dict[str, str], endpoint: str, why: str
+) -> None:
+    """In a network namespace whose only interface is down: nothing is reachable."""
+    env["AWS_ENDPOINT_URL_ECR"] = endpoint
+    cmd = ["unshare", "--net", *helper_command(), "get"]
+    proc = subprocess.run(
+        cmd, input=ECR_HOST, env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == 1, why
+    assert proc.stdout.startswith(FAILED)
+    assert proc.stdout.count("\n") == 1
+    seed(env, requested_ago=11 * 3600, expires_in=3600)
+    proc = subprocess.run(
+        cmd, input=ECR_HOST, env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (proc.returncode, json.loads(proc.stdout)["Secret"]) == (0, "seeded")
+
+
+# ---- crashes ----
+
+
+def test_kill_9_during_refresh_leaves_no_lock_and_a_parseable_cache(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    """Kill the refreshing process at the moment its request reaches AWS, and at random points."""
+    rng = random.Random(20261128)
+    request = tmp_path / "request"
+    request.write_text(ECR_HOST)
+    env["DOCKER_CREDENTIAL_ECR_LOG_LEVEL"] = "DEBUG"  # says whether the lock was free
+    kills = 0
+    for i in range(16):
+        entry = cache_entry(env)
+        if entry.exists():
+            entry.unlink()  # force a refresh
+        fake_aws.delay = rng.uniform(0.05, 0.3)
+        with request.open("rb") as stdin:
+            proc = subprocess.Popen(
+                [*helper_command(), "get"],
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+        if i % 2 == 0:
+            # Deterministic: while it holds the lock, mid-request.
+            fake_aws.on_request = lambda _record, p=proc: p.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=60)
+        else:
+            # Anywhere in its life, start-up and cache write included.
+            try:
+                proc.wait(timeout=rng.uniform(0.0, 0.6))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            proc.communicate(timeout=60)
+        fake_aws.on_request = None
+        kills += proc.returncode == -signal.SIGKILL
+        fake_aws.delay = 0.0
+        env_check = {**env, "DOCKER_CREDENTIAL_ECR_LOCK_TIMEOUT": "2"}
+        after = run_helper(["get"], ECR_HOST, env_check)
+        assert after.returncode == 0, after.stdout
+        assert "busy" not in after.stderr  # the dead process's lock died with it
+        for path in Path(env["AWS_ECR_CACHE_DIR"]).glob("*.token"):
+            assert decode(path.read_bytes()) is not None
+    assert kills >= 8
+
+
+# ---- hostile input ----
+
+BAD_INPUTS: list[tuple[list[str], bytes]] = [
+    (["get"], b""),
+    (["erase"], b""),
+    (["store"], b""),
+    (["get"], b"\xff\xfe\x00garbage"),
+    (["store"], b'{"ServerURL": "r.example", "Username": "u", "Secret": "s"'),
+    (["store"], b'{"ServerURL": ["x"], "Username": "u", "Secret": "s"}'),
+    (["store"], b'{"ServerURL": "", "Username": "u", "Secret": "s"}'),
+    (["store"], b'{"ServerURL": "r.example", "Username": "", "Secret": "s"}'),
+    (["store"], b"null"),
+    (["store"], b"\xff" * 100),
+    (["get"], os.urandom(5 * 1024 * 1024)),
+    (["store"], os.urandom(5 * 1024 * 1024)),
+    (["erase"], os.urandom(5 * 1024 * 1024)),
+    (["frobnicate"], b""),
+    (["get", "--extra"], ECR_HOST.encode()),
+    (["list", "extra"], b""),
+]
+
+
+@pytest.mark.parametrize(("args", "data"), BAD_INPUTS, ids=lambda v: repr(v)[:40])
+def test_bad_input_is_one_line_exit_1_and_leaves_the_cache_alone(
+    env: dict[str, str], fake_aws: FakeAWS, args: list[str], data: bytes
+) -> None:
+    seed(env, requested_ago=0, expires_in=3600)
+    cache = Path(env["AWS_ECR_CACHE_DIR"])
+    before = snapshot(cache)
+    started = time.monotonic()
+    proc = run_helper(args, data, env, timeout=30)
+    assert proc.returncode == 1
+    assert proc.stdout.count("\n") == 1, proc.stdout
+    assert proc.stdout.startswith(
+        (
+            "docker-credential-ecr: ",
+            "no credentials",
+            "request on stdin",
+            "store expects",
+            "ServerURL, Username",
+            "credentials not found",
+        )
+    )
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert snapshot(cache) == before
+    assert fake_aws.total_calls() == 0
+    assert time.monotonic() - started < 20
+
+
+# ---- hostile filesystems ----
+
+
+def test_umask_000_still_gives_private_files(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    cmd = ["sh", "-c", 'umask 000; exec "$@"', "sh", *helper_command(), "get"]
+    proc = subprocess.run(
+        cmd, input=ECR_HOST, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stdout
+    cache = Path(env["AWS_ECR_CACHE_DIR"])
+    assert cache.stat().st_mode & 0o777 == 0o700
+    for path in cache.iterdir():
+        if path.is_file():
+            assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_loose_cache_directory_is_tightened(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    cache = Path(env["AWS_ECR_CACHE_DIR"])
+    cache.mkdir(mode=0o777)
+    cache.chmod(0o777)
+    assert get(env).returncode == 0
+    assert cache.stat().st_mode & 0o777 == 0o700
+
+
+def _not_cached_but_answered(env: dict[str, str], fake_aws: FakeAWS, where: Path) -> None:
+    proc = get(env)
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[-1]
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"{WARNING}cannot use the token cache (")
+    assert not [p for p in where.rglob("*") if p.suffix in (".token", ".lock")]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory away")
+def test_cache_directory_owned_by_someone_else_is_not_used(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    cache = Path(env["AWS_ECR_CACHE_DIR"])
+    cache.mkdir(mode=0o777)
+    cache.chmod(0o777)
+    os.chown(cache, 54321, 54321)
+    _not_cached_but_answered(env, fake_aws, cache)
+
+
+def test_symlinked_cache_directory_is_not_followed(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    Path(env["AWS_ECR_CACHE_DIR"]).symlink_to(target)
+    _not_cached_but_answered(env, fake_aws, target)
+
+
+def test_cache_entry_replaced_by_a_symlink_never_overwrites_its_target(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    victim.chmod(0o600)
+    entry = cache_entry(env)
+    entry.parent.mkdir(mode=0o700, parents=True)
+    entry.symlink_to(victim)
+    proc = get(env)
+    assert proc.returncode == 0
+    assert victim.read_text() == "precious"
+    assert not entry.is_symlink()
+    assert decode(entry.read_bytes()) is not None
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x00" * 64, b"docker-credential-ecr token v1\nnan\n"])
+def test_garbage_entry_counts_as_empty_and_is_rewritten(
+    env: dict[str, str], fake_aws: FakeAWS, garbage: bytes
+) -> None:
+    seed(env, 0, 3600)
+    cache_entry(env).write_bytes(garbage)
+    assert get(env).returncode == 0
+    assert decode(cache_entry(env).read_bytes()) is not None
+    assert fake_aws.calls["ecr"] == 1
+
+
+def in_mount_namespace(
+    env: dict[str, str], setup: str, after: str = "true"
+) -> subprocess.CompletedProcess[str]:
+    """Run ``get`` in a private mount namespace after ``setup``, then ``after``."""
+    script = (
+        f'set -e; mount --make-rprivate /; {setup}; set +e; "$@"; status=$?; {after}; exit $status'
+    )
+    cmd = ["unshare", "--mount", "sh", "-c", script, "sh", *helper_command(), "get"]
+    return subprocess.run(
+        cmd, input=ECR_HOST, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def stale_seed(tmp_path: Path) -> Path:
+    path = tmp_path / "seed"
+    now = time.time()
+    path.write_bytes(
+        encode(AuthToken("AWS", "seeded", "https://h", now - 7 * 3600, now + 5 * 3600))
+    )
+    return path
+
+
+@needs_root
+def test_read_only_cache_still_answers_and_keeps_the_old_entry(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    entry = cache_entry(env)
+    entry.parent.mkdir(mode=0o700, parents=True)
+    shutil.copy(stale_seed(tmp_path), entry)
+    entry.chmod(0o600)
+    cache = shlex.quote(str(entry.parent))
+    proc = in_mount_namespace(
+        env, f"mount --bind {cache} {cache}; mount -o remount,bind,ro {cache}"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[0]
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"{WARNING}cannot use the token cache (")
+    assert decode(entry.read_bytes()).secret == "seeded"  # type: ignore[union-attr]
+
+
+@needs_root
+def test_full_disk_still_answers_and_keeps_the_old_entry(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    entry = cache_entry(env)
+    entry.parent.mkdir(mode=0o700, parents=True)
+    q = shlex.quote
+    cache, kept = q(str(entry.parent)), tmp_path / "entry-after"
+    setup = (
+        f"mount -t tmpfs -o size=16k,mode=0700 tmpfs {cache}; "
+        f"cp {q(str(stale_seed(tmp_path)))} {q(str(entry))}; chmod 600 {q(str(entry))}; "
+        f"dd if=/dev/zero of={cache}/filler bs=1k count=64 2>/dev/null || true"
+    )
+    proc = in_mount_namespace(env, setup, after=f"cp {q(str(entry))} {q(str(kept))}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[0]
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"{WARNING}cannot write the token cache (")
+    assert decode(kept.read_bytes()).secret == "seeded"  # type: ignore[union-attr]
+
+
+# ---- the clock ----
+
+
+def faketime_library() -> str | None:
+    for path in (
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    ):
+        if Path(path).exists():
+            return path
+    return None
+
+
+@pytest.fixture
+def faketime(flavour: str) -> str:
+    library = faketime_library()
+    if library is None:
+        pytest.skip("libfaketime is not installed (Debian package faketime)")
+    if flavour == "binary":
+        pytest.skip(
+            "the static launcher cannot be faked; the native path's clock rule is "
+            "covered by tests/test_fastpath.py with tokens of every age"
+        )
+    return library
+
+
+def test_clock_jumped_past_expiry_never_serves_the_cached_token(
+    env: dict[str, str], fake_aws: FakeAWS, faketime: str
+) -> None:
+    seed(env, requested_ago=60, expires_in=12 * 3600)
+    fake_aws.sticky_fault = "5xx"
+    env.update({"LD_PRELOAD": faketime, "FAKETIME": "+13h"})
+    proc = get(env)
+    assert proc.returncode == 1
+    assert "seeded" not in proc.stdout + proc.stderr
+    assert proc.stdout.startswith(FAILED)
+
+
+def test_clock_far_ahead_passes_a_fresh_token_once_with_a_warning(
+    env: dict[str, str], fake_aws: FakeAWS, faketime: str
+) -> None:
+    env.update({"LD_PRELOAD": faketime, "FAKETIME": "+13h"})
+    for n in (1, 2):
+        proc = get(env)
+        assert proc.returncode == 0, proc.stdout
+        assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[n - 1]
+        (line,) = proc.stderr.splitlines()
+        assert "check the clock" in line
+    assert not cache_entry(env).exists()  # never cached, so each call fetches afresh
+
+
+def test_clock_jumped_back_still_serves_a_valid_token(
+    env: dict[str, str], fake_aws: FakeAWS, faketime: str
+) -> None:
+    seed(env, requested_ago=60, expires_in=12 * 3600)
+    env.update({"LD_PRELOAD": faketime, "FAKETIME": "-2h"})
+    proc = get(env)
+    assert (proc.returncode, json.loads(proc.stdout)["Secret"]) == (0, "seeded")
+    assert fake_aws.total_calls() == 0
+
+
+# ---- many processes at once, for a while ----
+
+
+@pytest.mark.slow
+def test_soak_many_processes_short_lived_tokens(
+    env: dict[str, str], fake_aws: FakeAWS, flavour: str, tmp_path: Path
+) -> None:
+    if flavour == "script" and built_binary() is not None:
+        pytest.skip("soaked once, with the binary")
+    seconds = float(os.environ.get("SOAK_SECONDS", "40"))
+    workers = int(os.environ.get("SOAK_WORKERS", "64"))
+    lifetime = 12.0
+    fake_aws.lifetime = lifetime
+    hosts = [
+        ECR_HOST,
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        "210987654321.dkr.ecr.us-west-2.amazonaws.com",
+    ]
+    cache = Path(env["AWS_ECR_CACHE_DIR"])
+    worker = Path(__file__).with_name("soak_worker.py")
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            ["python3", str(worker), json.dumps(helper_command()), str(seconds), str(i), *hosts],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for i in range(workers)
+    ]
+    torn = 0
+    reads = 0
+    while any(p.poll() is None for p in procs):
+        # The cache must parse at every moment: writes are atomic.
+        for path in cache.glob("*.token"):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            reads += 1
+            torn += decode(data) is None
+    elapsed = time.monotonic() - started
+    stats: list[dict[str, Any]] = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err.decode()[-2000:]
+        stats.append(json.loads(out))
+    calls = sum(s["calls"] for s in stats)
+    failures = [f for s in stats for f in s["failures"]]
+    worst = max(s["worst"] for s in stats)
+    refreshes_allowed = len(hosts) * (int(elapsed / (lifetime / 2)) + 2)
+    summary = {
+        "workers": workers,
+        "seconds": round(elapsed, 1),
+        "helper_calls": calls,
+        "failures": len(failures),
+        "worst_call_s": round(worst, 2),
+        "api_calls": fake_aws.calls["ecr"],
+        "api_calls_allowed": refreshes_allowed,
+        "cache_reads": reads,
+        "torn_reads": torn,
+    }
+    print("soak:", json.dumps(summary))
+    Path(os.environ.get("SOAK_REPORT", tmp_path / "soak.json")).write_text(
+        json.dumps(summary) + "\n"
+    )
+    assert failures == []
+    assert torn == 0
+    assert reads > 0
+    assert 0 < fake_aws.calls["ecr"] <= refreshes_allowed
