@@ -440,7 +440,7 @@ def test_soak_many_processes_short_lived_tokens(
 ) -> None:
     if flavour == "script" and built_binary() is not None:
         pytest.skip("soaked once, with the binary")
-    seconds = float(os.environ.get("SOAK_SECONDS", "40"))
+    seconds = float(os.environ.get("SOAK_SECONDS", "60"))
     workers = int(os.environ.get("SOAK_WORKERS", "64"))
     lifetime = 12.0
     fake_aws.lifetime = lifetime
