@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from helper.cache import TokenCache
+    from helper.config import Settings
     from helper.logins import LoginStore
     from helper.resolver import Resolver
 
@@ -23,7 +24,7 @@ class EcrBackend:
         resolver: Resolver,
         cache: TokenCache | None,
         logins: LoginStore,
-        identity_tag: str,
+        settings: Settings,
         clock: Callable[[], float],
         warn: Callable[[str], None],
         *,
@@ -32,21 +33,24 @@ class EcrBackend:
         self._resolver = resolver
         self._cache = cache
         self._logins = logins
-        self._tag = identity_tag
+        self._settings = settings
         self._clock = clock
         self._warn = warn
         self._ignore_storage = ignore_storage
 
     def get(self, server_url: str) -> tuple[str, str]:
         """Return ``(username, secret)`` for a server, fetching an ECR token when needed."""
-        reg = registry.parse(server_url)
+        reg = self._registry(server_url)
         if reg is None:
             found = self._logins.get(server_url)
             if found is None:
                 raise CredentialsNotFound
             return found
+        config = self._settings.file.for_host(reg.host)
         try:
-            token = self._resolver.get(reg, self._key(reg.host))
+            token = self._resolver.get(
+                reg, self.key(reg.host), config, cached_ok=config.cache is not False
+            )
         except TokenError:
             if reg.public:
                 # ECR Public serves anonymous pulls; without a token Docker should try that.
@@ -58,7 +62,7 @@ class EcrBackend:
         """Keep a ``docker login``: as the host's token for ECR, as a stored login otherwise."""
         if self._ignore_storage:
             return
-        reg = registry.parse(server_url)
+        reg = self._registry(server_url)
         try:
             if reg is None:
                 self._logins.put(server_url, username, secret)
@@ -72,7 +76,7 @@ class EcrBackend:
             if token.expired(now):
                 self._warn(f"the password given for {reg.host} has expired; not keeping it")
                 return
-            self._cache.write(self._key(reg.host), token, now)
+            self._cache.write(self.key(reg.host), token, now)
         except (OSError, ValueError) as exc:
             raise CacheError(
                 f"docker-credential-ecr: cannot store the login for {server_url}: {exc}"
@@ -84,7 +88,7 @@ class EcrBackend:
             return
         try:
             self._logins.erase(server_url)
-            reg = registry.parse(server_url)
+            reg = self._registry(server_url)
             if reg is not None and self._cache is not None:
                 self._cache.erase_host(reg.host)
         except OSError as exc:
@@ -101,5 +105,12 @@ class EcrBackend:
         found.update(self._logins.entries())
         return found
 
-    def _key(self, host: str) -> str:
-        return f"{host}~{self._tag}"
+    def key(self, host: str) -> str:
+        """The cache key of a registry host: the host and the identity configured for it."""
+        extra = self._settings.file.for_host(host).identity()
+        return f"{host}~{self._settings.identity_tag(extra)}"
+
+    def _registry(self, server_url: str) -> registry.Registry | None:
+        """The ECR registry a server URL names, directly or through a configured alias."""
+        target = self._settings.file.resolve_alias(registry.host_of(server_url))
+        return registry.parse(target)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from helper.config import Settings
+    from helper.fileconfig import RegistryConfig
     from helper.registry import Registry
     from helper.token import AuthToken
 
@@ -94,7 +95,7 @@ def run(
         Resolver(cache, fetcher, time.time, warn, settings.lock_timeout),
         cache,
         LoginStore(os.path.join(settings.cache_dir, "logins")),
-        settings.identity_tag(),
+        settings,
         time.time,
         warn,
         ignore_storage=settings.ignore_creds_storage,
@@ -117,11 +118,11 @@ class _LazyFetcher:
         self._settings = settings
         self.timed_out = False
 
-    def __call__(self, registry: Registry) -> AuthToken:
+    def __call__(self, registry: Registry, config: RegistryConfig) -> AuthToken:
         from helper.ecr import make_fetcher
 
         try:
-            return make_fetcher(self._settings, time.time)(registry)
+            return make_fetcher(self._settings, time.time)(registry, config)
         except DeadlineExceeded:
             self.timed_out = True
             raise

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import sys
 
+from helper import fileconfig
 from helper.errors import InputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 APP = "docker-credential-ecr"
 PREFIX = "DOCKER_CREDENTIAL_ECR_"
@@ -38,6 +39,7 @@ class Settings:
         "cache_enabled",
         "connect_timeout",
         "deadline",
+        "file",
         "identity",
         "ignore_creds_storage",
         "lock_timeout",
@@ -47,7 +49,11 @@ class Settings:
         "read_timeout",
     )
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        read: Callable[[str], tuple[str, os.stat_result] | None] = fileconfig.read_file,
+    ) -> None:
         self.cache_enabled = not environ.get("AWS_ECR_DISABLE_CACHE")
         self.cache_dir = environ.get("AWS_ECR_CACHE_DIR") or default_cache_dir(environ)
         self.ignore_creds_storage = environ.get("AWS_ECR_IGNORE_CREDS_STORAGE", "").lower() in _TRUE
@@ -65,18 +71,21 @@ class Settings:
         if attempts != int(attempts) or attempts < 1:
             raise InputError(f"{APP}: {PREFIX}MAX_ATTEMPTS must be a whole number >= 1")
         self.max_attempts = int(attempts)
+        self.file = fileconfig.load(environ, read)
 
-    def identity_tag(self) -> str:
+    def identity_tag(self, extra: str = "") -> str:
         """Return a short, file-name-safe digest of the configured AWS identity.
 
-        Hashing keeps access key ids and profile names out of file names.
+        ``extra`` is what a configuration file section adds to it.  Hashing
+        keeps access key ids and profile names out of file names.
         """
-        if not any(v.partition("=")[2] for v in self.identity.split("\0")):
+        if not extra and not any(v.partition("=")[2] for v in self.identity.split("\0")):
             return "default"
         import hashlib
 
+        identity = self.identity + ("\0" + extra if extra else "")
         # surrogateescape: hash the variables' bytes as they are, as the launcher does.
-        return hashlib.sha256(self.identity.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ecr_public import ECRPublicClient
 
     from helper.config import Settings
+    from helper.fileconfig import RegistryConfig
     from helper.registry import Registry
 
 NO_CREDENTIALS = (
@@ -38,7 +39,9 @@ NO_CREDENTIALS = (
 )
 
 
-def make_fetcher(settings: Settings, clock: Callable[[], float]) -> Callable[[Registry], AuthToken]:
+def make_fetcher(
+    settings: Settings, clock: Callable[[], float]
+) -> Callable[[Registry, RegistryConfig], AuthToken]:
     """Return a fetcher that gets a registry's token from AWS within the deadline."""
     config = botocore.config.Config(
         connect_timeout=settings.connect_timeout,
@@ -47,9 +50,9 @@ def make_fetcher(settings: Settings, clock: Callable[[], float]) -> Callable[[Re
         user_agent_extra=f"docker-credential-ecr/{__version__}",
     )
 
-    def fetch(registry: Registry) -> AuthToken:
+    def fetch(registry: Registry, identity: RegistryConfig) -> AuthToken:
         return _within_deadline(
-            registry.host, settings.deadline, lambda: _fetch(registry, config, clock)
+            registry.host, settings.deadline, lambda: _fetch(registry, identity, config, clock)
         )
 
     return fetch
@@ -76,11 +79,16 @@ def _within_deadline(host: str, deadline: float, call: Callable[[], AuthToken]) 
 
 
 def _fetch(
-    registry: Registry, config: botocore.config.Config, clock: Callable[[], float]
+    registry: Registry,
+    identity: RegistryConfig,
+    config: botocore.config.Config,
+    clock: Callable[[], float],
 ) -> AuthToken:
     requested_at = clock()
     try:
-        client = client_for(boto3.session.Session(), registry, config)
+        client = client_for(
+            session_for(registry, identity, config), registry, config, identity.region
+        )
         if registry.public:
             data = cast("ECRPublicClient", client).get_authorization_token()["authorizationData"]
             encoded, expires, endpoint = (
@@ -111,8 +119,47 @@ def _fetch(
     return _token(registry.host, encoded, expires, endpoint, requested_at)
 
 
+def session_for(
+    registry: Registry, identity: RegistryConfig, config: botocore.config.Config
+) -> boto3.session.Session:
+    """Return a session with the AWS identity configured for a registry.
+
+    Static keys or a named profile from the configuration file, else the
+    default credential chain; then, if a role is configured, that role
+    assumed through STS.
+    """
+    if identity.aws_access_key_id:
+        session = boto3.session.Session(
+            aws_access_key_id=identity.aws_access_key_id,
+            aws_secret_access_key=identity.aws_secret_access_key,
+        )
+    else:
+        session = boto3.session.Session(profile_name=identity.profile)
+    if not identity.role_arn:
+        return session
+    region = identity.region or (registry.region if not registry.public else "us-east-1")
+    sts = session.client("sts", region_name=region, config=config)
+    options: dict[str, object] = {
+        "RoleArn": identity.role_arn,
+        "RoleSessionName": identity.role_session_name or "docker-credential-ecr",
+    }
+    if identity.external_id:
+        options["ExternalId"] = identity.external_id
+    if identity.duration_seconds:
+        options["DurationSeconds"] = identity.duration_seconds
+    credentials = sts.assume_role(**options)["Credentials"]  # type: ignore[arg-type]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
 def client_for(
-    session: boto3.session.Session, registry: Registry, config: botocore.config.Config
+    session: boto3.session.Session,
+    registry: Registry,
+    config: botocore.config.Config,
+    region: str | None = None,
 ) -> ECRClient | ECRPublicClient:
     """Return the registry's ECR or ECR Public client, FIPS or dual-stack as its host says."""
     cfg = config.merge(
@@ -122,7 +169,7 @@ def client_for(
     )
     if registry.public:
         return session.client("ecr-public", region_name=registry.region, config=cfg)
-    return session.client("ecr", region_name=registry.region, config=cfg)
+    return session.client("ecr", region_name=region or registry.region, config=cfg)
 
 
 def _token(

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
         def write(self, key: str, token: AuthToken, now: float) -> None: ...
         def acquire(self, key: str, timeout: float) -> Callable[[], None]: ...
 
-    Fetcher = Callable[[Registry], AuthToken]
+    from helper.fileconfig import RegistryConfig
+
+    Fetcher = Callable[[Registry, RegistryConfig], AuthToken]
 
 
 class Resolver:
@@ -44,24 +46,31 @@ class Resolver:
         self._warn = warn
         self._lock_timeout = lock_timeout
 
-    def get(self, registry: Registry, key: str) -> AuthToken:
-        """Return a token that may be served for ``registry``; raise TokenError if there is none."""
-        cache = self._cache
+    def get(
+        self, registry: Registry, key: str, config: RegistryConfig, *, cached_ok: bool = True
+    ) -> AuthToken:
+        """Return a token that may be served for ``registry``; raise TokenError if there is none.
+
+        ``config`` is the registry's file configuration: identity, refresh
+        window; ``cached_ok=False`` bypasses the cache for this registry.
+        """
+        cache = self._cache if cached_ok else None
+        refresh_before = config.refresh_before
         if cache is None:
-            return self._fetch_checked(registry)
+            return self._fetch_checked(registry, config)
         cached = cache.read(key)
-        if cached is not None and cached.fresh(self._clock()):
+        if cached is not None and cached.fresh(self._clock(), refresh_before):
             log.debug("cache hit for %s", key)
             return cached
         release, writable = self._lock(cache, key)
         try:
             # Another process may have refreshed while this one waited.
             cached = cache.read(key) or cached
-            if cached is not None and cached.fresh(self._clock()):
+            if cached is not None and cached.fresh(self._clock(), refresh_before):
                 log.debug("refreshed by another process: %s", key)
                 return cached
             try:
-                token = self._fetch_checked(registry)
+                token = self._fetch_checked(registry, config)
             except TokenError as exc:
                 if cached is not None and cached.usable(self._clock()):
                     self._warn(f"{exc.reason}; serving the cached token for {registry.host}")
@@ -94,8 +103,8 @@ class Resolver:
             self._warn(f"cannot use the token cache ({exc}); continuing without it")
             return None, False
 
-    def _fetch_checked(self, registry: Registry) -> AuthToken:
-        token = self._fetch(registry)
+    def _fetch_checked(self, registry: Registry, config: RegistryConfig) -> AuthToken:
+        token = self._fetch(registry, config)
         if token.expired(self._clock()):
             self._warn(
                 f"the token for {registry.host} expires at {token.expires_at:.0f}, which is past "

@@ -96,6 +96,8 @@ static void sha256_tag(const unsigned char *data, size_t len, char out[17])
 
 /* ---- the settings this path understands ---- */
 
+static int join(char *out, size_t size, const char *dir, const char *rest);
+
 static const char *const IDENTITY_VARIABLES[] = {
     "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID",
     "AWS_ROLE_ARN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
@@ -112,6 +114,26 @@ static int plain_environment(void)
             return 0;
     }
     return 1;
+}
+
+/* A configuration file may change the identity, alias or cache of any host: not ours. */
+static int no_config_file(void)
+{
+    char path[4096];
+    struct stat st;
+    const char *v;
+    if (lstat("/etc/" APP "/config.toml", &st) == 0 || errno != ENOENT)
+        return 0;
+    if ((v = getenv("XDG_CONFIG_HOME")) && *v == '/') {
+        if (join(path, sizeof path, v, APP "/config.toml") != 0)
+            return 0;
+    } else if ((v = getenv("HOME")) && *v == '/') {
+        if (join(path, sizeof path, v, ".config/" APP "/config.toml") != 0)
+            return 0;
+    } else {
+        return 1;
+    }
+    return lstat(path, &st) != 0 && errno == ENOENT;
 }
 
 /* config.Settings.identity_tag: "default", or a hash of NAME=value lines joined by NUL. */
@@ -406,6 +428,7 @@ int fastpath_get(int argc, char **argv)
     url[end - from] = '\0';
     struct timespec now;
     if (len <= MAX_INPUT && from < end && ascii(url, (size_t)(end - from)) && plain_environment() &&
+        no_config_file() &&
         identity_tag(tag) == 0 && cache_dir(dir, sizeof dir) == 0 && host_of(url, host, sizeof host) == 0 &&
         ecr_host(host) && snprintf(path, sizeof path, "%s/%s~%s.token", dir, host, tag) < (int)sizeof path &&
         read_token(path, buf, sizeof buf, &t) == 0 && clock_gettime(CLOCK_REALTIME, &now) == 0) {

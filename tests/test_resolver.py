@@ -10,6 +10,7 @@ import pytest
 
 from helper.cache import TokenCache
 from helper.errors import TokenError
+from helper.fileconfig import RegistryConfig
 from helper.registry import Registry, parse
 from helper.resolver import Resolver
 from helper.token import AuthToken
@@ -34,7 +35,7 @@ class World:
     def clock(self) -> float:
         return self.now
 
-    def fetch(self, registry: Registry) -> AuthToken:
+    def fetch(self, registry: Registry, config: RegistryConfig) -> AuthToken:
         assert registry == REG
         self.calls += 1
         if self.fail is not None:
@@ -49,7 +50,7 @@ class World:
         )
 
     def get(self, **kw: bool) -> str:
-        return self.resolver(**kw).get(REG, KEY).secret
+        return self.resolver(**kw).get(REG, KEY, RegistryConfig()).secret
 
 
 @pytest.fixture
@@ -135,9 +136,10 @@ def test_lock_timeout_fetches_without_the_lock(w: World) -> None:
         "from helper.resolver import Resolver\n"
         "from helper.token import AuthToken\n"
         "w=[]\n"
-        "r=Resolver(TokenCache(sys.argv[1]), lambda reg: AuthToken('AWS','other','e',0,4e9), "
+        "r=Resolver(TokenCache(sys.argv[1]), lambda reg, c: AuthToken('AWS','other','e',0,4e9), "
         "lambda: 1.8e9, w.append, 0.2)\n"
-        "print(r.get(parse(sys.argv[2]), sys.argv[3]).secret, w)\n"
+        "from helper.fileconfig import RegistryConfig\n"
+        "print(r.get(parse(sys.argv[2]), sys.argv[3], RegistryConfig()).secret, w)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, w.cache.directory, REG.host, KEY],

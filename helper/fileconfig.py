@@ -1,0 +1,237 @@
+"""The optional TOML configuration file: per-registry AWS identity, aliases, refresh and cache.
+
+Example (``/etc/docker-credential-ecr/config.toml``)::
+
+    [registries."111111111111.dkr.ecr.us-east-1.amazonaws.com"]
+    profile = "prod"
+
+    [registries."*.dkr.ecr.eu-west-1.amazonaws.com"]
+    role_arn = "arn:aws:iam::222222222222:role/puller"
+    external_id = "fleet"
+    refresh_before = 3600
+
+    [aliases]
+    "registry.internal.example" = "111111111111.dkr.ecr.us-east-1.amazonaws.com"
+
+Files: ``$DOCKER_CREDENTIAL_ECR_CONFIG`` alone if set; else the system file overlaid by
+the user's (a registry section or alias in the user's file replaces the system's).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from helper.errors import InputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import NoReturn
+
+APP = "docker-credential-ecr"
+SYSTEM_FILE = "/etc/docker-credential-ecr/config.toml"
+
+_STRINGS = ("profile", "role_arn", "external_id", "role_session_name", "region",
+            "aws_access_key_id", "aws_secret_access_key")  # fmt: skip
+_NUMBERS = ("duration_seconds", "refresh_before")
+_KEYS = frozenset((*_STRINGS, *_NUMBERS, "cache"))
+# What selects the AWS identity, and so belongs in the cache key (not the secret key).
+_IDENTITY_KEYS = ("profile", "role_arn", "external_id", "role_session_name", "duration_seconds",
+                  "region", "aws_access_key_id")  # fmt: skip
+
+
+class RegistryConfig:
+    """The settings for one registry: every field None when the file says nothing."""
+
+    __slots__ = (*_STRINGS, *_NUMBERS, "cache", "source")
+
+    def __init__(self, values: Mapping[str, object] | None = None, source: str = "") -> None:
+        values = values or {}
+        for name in self.__slots__:
+            setattr(self, name, values.get(name))
+        self.source = source
+
+    profile: str | None
+    role_arn: str | None
+    external_id: str | None
+    role_session_name: str | None
+    region: str | None
+    aws_access_key_id: str | None
+    aws_secret_access_key: str | None
+    duration_seconds: int | None
+    refresh_before: float | None
+    cache: bool | None
+
+    def identity(self) -> str:
+        """The part of the cache key this configuration contributes (never a secret)."""
+        parts = [f"{k}={getattr(self, k)}" for k in _IDENTITY_KEYS if getattr(self, k) is not None]
+        return "\0".join(parts)
+
+    def __repr__(self) -> str:
+        shown = {k: getattr(self, k) for k in self.__slots__ if k != "aws_secret_access_key"}
+        return f"RegistryConfig({shown!r})"
+
+
+class FileConfig:
+    """Registry sections (exact hosts and globs) and aliases, from one or two files."""
+
+    def __init__(self) -> None:
+        self.registries: dict[str, RegistryConfig] = {}
+        self.aliases: dict[str, str] = {}
+        self.files: list[str] = []
+
+    def overlay(self, other: FileConfig) -> None:
+        """Let ``other``'s sections and aliases replace this one's."""
+        self.registries.update(other.registries)
+        self.aliases.update(other.aliases)
+        self.files.extend(other.files)
+
+    def for_host(self, host: str) -> RegistryConfig:
+        """Return the most specific section matching ``host``: exact, else the longest glob."""
+        exact = self.registries.get(host)
+        if exact is not None:
+            return exact
+        import fnmatch
+
+        matches = [p for p in self.registries if _is_glob(p) and fnmatch.fnmatchcase(host, p)]
+        if not matches:
+            return RegistryConfig()
+        # More literal characters means more specific: "*.dkr.ecr.eu-west-1.amazonaws.com"
+        # beats "*.amazonaws.com".
+        return self.registries[max(matches, key=lambda p: (len(p.replace("*", "")), p))]
+
+    def resolve_alias(self, host: str) -> str:
+        """Return the registry host an alias stands for, or ``host`` itself."""
+        return self.aliases.get(host, host)
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def parse(text: str, path: str) -> FileConfig:
+    """Parse one file's text; raise InputError naming the file, line and key of any mistake."""
+    import tomllib
+
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{APP}: {path}: {exc}") from None
+    config = FileConfig()
+    config.files.append(path)
+    for key in document:
+        if key not in ("registries", "aliases"):
+            _fail(path, text, key, f"unknown section {key!r} (expected registries, aliases)")
+    registries = document.get("registries", {})
+    if not isinstance(registries, dict):
+        _fail(path, text, "registries", "must be a table of registry sections")
+    for host, section in registries.items():
+        config.registries[host.lower()] = _section(path, text, host, section)
+    aliases = document.get("aliases", {})
+    if not isinstance(aliases, dict):
+        _fail(path, text, "aliases", "must be a table of alias = registry host")
+    from helper import registry
+
+    for alias, target in aliases.items():
+        if not isinstance(target, str) or registry.parse(target) is None:
+            _fail(path, text, alias, f"alias {alias!r} must name an ECR registry host")
+        config.aliases[registry.host_of(alias)] = registry.host_of(target)
+    return config
+
+
+def _section(path: str, text: str, host: str, section: object) -> RegistryConfig:
+    if not isinstance(section, dict):
+        _fail(path, text, host, f"registries.{host!r} must be a table")
+    for key, value in section.items():
+        if key not in _KEYS:
+            _fail(path, text, key, f"unknown setting {key!r} for {host!r}")
+        if key in _STRINGS and not (isinstance(value, str) and value):
+            _fail(path, text, key, f"{key} for {host!r} must be a non-empty string")
+        if key in _NUMBERS and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+        ):
+            _fail(path, text, key, f"{key} for {host!r} must be a positive number of seconds")
+        if key == "cache" and not isinstance(value, bool):
+            _fail(path, text, key, f"cache for {host!r} must be true or false")
+    if ("aws_access_key_id" in section) != ("aws_secret_access_key" in section):
+        _fail(path, text, host, f"{host!r} needs both aws_access_key_id and aws_secret_access_key")
+    values = dict(section)
+    if "duration_seconds" in values:
+        values["duration_seconds"] = int(values["duration_seconds"])
+    if "refresh_before" in values:
+        values["refresh_before"] = float(values["refresh_before"])
+    return RegistryConfig(values, source=path)
+
+
+def _fail(path: str, text: str, key: str, message: str) -> NoReturn:
+    line = next(
+        (
+            n
+            for n, row in enumerate(text.splitlines(), 1)
+            if key in row and not row.lstrip().startswith("#")
+        ),
+        0,
+    )
+    where = f"{path}:{line}" if line else path
+    raise InputError(f"{APP}: {where}: {message}")
+
+
+def files_for(environ: Mapping[str, str]) -> list[str]:
+    """The configuration files that apply, lowest precedence first (they may not exist)."""
+    explicit = environ.get("DOCKER_CREDENTIAL_ECR_CONFIG")
+    if explicit:
+        return [explicit]
+    xdg = environ.get("XDG_CONFIG_HOME", "")
+    home = environ.get("HOME", "")
+    if xdg.startswith("/"):
+        user = os.path.join(xdg, APP, "config.toml")
+    elif home.startswith("/"):
+        user = os.path.join(home, ".config", APP, "config.toml")
+    else:
+        return [SYSTEM_FILE]
+    return [SYSTEM_FILE, user]
+
+
+def load(
+    environ: Mapping[str, str], read: Callable[[str], tuple[str, os.stat_result] | None]
+) -> FileConfig:
+    """Read and overlay the configuration files; no file means an empty configuration.
+
+    ``read`` returns a file's text and its stat, or None when it does not exist.
+    """
+    config = FileConfig()
+    explicit = bool(environ.get("DOCKER_CREDENTIAL_ECR_CONFIG"))
+    for path in files_for(environ):
+        found = read(path)
+        if found is None:
+            if explicit:
+                raise InputError(f"{APP}: DOCKER_CREDENTIAL_ECR_CONFIG={path}: no such file")
+            continue
+        text, info = found
+        layer = parse(text, path)
+        if any(r.aws_secret_access_key for r in layer.registries.values()):
+            _check_private(path, info)
+        config.overlay(layer)
+    return config
+
+
+def _check_private(path: str, info: os.stat_result) -> None:
+    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        mode = stat.filemode(info.st_mode)
+        raise InputError(
+            f"{APP}: {path} holds AWS secret keys, so it must be owned by uid {os.geteuid()} and "
+            f"readable by no one else (it is uid {info.st_uid}, mode {mode}); "
+            f"fix with: chown {os.geteuid()} {path} && chmod 600 {path}"
+        )
+
+
+def read_file(path: str) -> tuple[str, os.stat_result] | None:
+    """Read a configuration file, or None when it is not there."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(), os.fstat(f.fileno())
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{APP}: cannot read {path}: {exc}") from None

@@ -1,0 +1,147 @@
+"""The TOML configuration file: parsing, precedence, matching, errors naming file and line."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helper.errors import InputError
+from helper.fileconfig import FileConfig, files_for, load, parse, read_file
+
+EXAMPLE = """
+[registries."111111111111.dkr.ecr.us-east-1.amazonaws.com"]
+profile = "prod"
+
+[registries."*.dkr.ecr.eu-west-1.amazonaws.com"]
+role_arn = "arn:aws:iam::222222222222:role/puller"
+external_id = "fleet"
+refresh_before = 3600
+
+[registries."*.amazonaws.com"]
+cache = false
+
+[aliases]
+"Registry.Internal.Example" = "111111111111.dkr.ecr.us-east-1.amazonaws.com"
+"""
+
+
+def test_example_parses_and_matches_most_specific_first() -> None:
+    config = parse(EXAMPLE, "/etc/x.toml")
+    assert config.for_host("111111111111.dkr.ecr.us-east-1.amazonaws.com").profile == "prod"
+    eu = config.for_host("333333333333.dkr.ecr.eu-west-1.amazonaws.com")
+    assert (eu.role_arn, eu.external_id, eu.refresh_before, eu.cache) == (
+        "arn:aws:iam::222222222222:role/puller",
+        "fleet",
+        3600.0,
+        None,
+    )
+    assert config.for_host("333333333333.dkr.ecr.us-west-2.amazonaws.com").cache is False
+    assert config.for_host("public.ecr.aws").identity() == ""
+    assert (
+        config.resolve_alias("registry.internal.example")
+        == "111111111111.dkr.ecr.us-east-1.amazonaws.com"
+    )
+    assert config.resolve_alias("other.example") == "other.example"
+
+
+def test_user_file_overlays_system_file() -> None:
+    system = parse(
+        '[registries."a.example"]\nprofile = "sys"\n[registries."b.example"]\nprofile = "b"\n', "s"
+    )
+    user = parse('[registries."a.example"]\nprofile = "user"\n', "u")
+    system.overlay(user)
+    assert system.for_host("a.example").profile == "user"
+    assert system.for_host("b.example").profile == "b"
+    assert system.files == ["s", "u"]
+
+
+def test_identity_differs_per_section_and_never_holds_the_secret() -> None:
+    config = parse(
+        '[registries."a"]\naws_access_key_id = "AKIAEXAMPLE"\naws_secret_access_key = "hunter2"\n'
+        '[registries."b"]\nprofile = "p"\n',
+        "f",
+    )
+    a, b = config.for_host("a"), config.for_host("b")
+    assert a.identity() != b.identity()
+    assert "hunter2" not in a.identity() + repr(a)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[registries\n", "f: "),
+        ('[registries."a"]\nprofle = "x"\n', "f:2: unknown setting 'profle' for 'a'"),
+        ('[registries."a"]\nprofile = 3\n', "f:2: profile for 'a' must be a non-empty string"),
+        (
+            '[registries."a"]\nrefresh_before = -1\n',
+            "f:2: refresh_before for 'a' must be a positive number",
+        ),
+        ('[registries."a"]\ncache = "no"\n', "f:2: cache for 'a' must be true or false"),
+        ('[registries."a"]\naws_access_key_id = "AKIA"\n', "f:1: 'a' needs both aws_access_key_id"),
+        (
+            '[aliases]\n"x.example" = "docker.io"\n',
+            "f:2: alias 'x.example' must name an ECR registry host",
+        ),
+        ("[other]\n", "f:1: unknown section 'other'"),
+    ],
+)
+def test_mistakes_name_file_line_and_key(text: str, message: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse(text, "f")
+    assert str(info.value).startswith("docker-credential-ecr: " + message)
+    assert "\n" not in str(info.value)
+
+
+@given(st.text(max_size=300))
+def test_any_text_parses_or_raises_input_error(text: str) -> None:
+    try:
+        result: FileConfig | str = parse(text, "f")
+    except InputError as exc:
+        result = str(exc)
+    assert isinstance(result, FileConfig) or result.startswith("docker-credential-ecr: f")
+
+
+def test_files_for() -> None:
+    assert files_for({"DOCKER_CREDENTIAL_ECR_CONFIG": "/c.toml", "HOME": "/h"}) == ["/c.toml"]
+    assert files_for({"HOME": "/h"})[1] == "/h/.config/docker-credential-ecr/config.toml"
+    assert (
+        files_for({"XDG_CONFIG_HOME": "/x", "HOME": "/h"})[1]
+        == "/x/docker-credential-ecr/config.toml"
+    )
+    assert files_for({}) == ["/etc/docker-credential-ecr/config.toml"]
+
+
+SECRETS = '[registries."a"]\naws_access_key_id = "AKIA"\naws_secret_access_key = "s"\n'
+
+
+def test_secret_keys_need_a_private_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(SECRETS)
+    path.chmod(0o644)
+    env = {"DOCKER_CREDENTIAL_ECR_CONFIG": str(path)}
+    with pytest.raises(InputError, match=r"holds AWS secret keys.*mode -rw-r--r--.*chmod 600"):
+        load(env, read_file)
+    path.chmod(0o600)
+    assert load(env, read_file).for_host("a").aws_secret_access_key == "s"
+
+
+def test_secret_keys_in_a_file_of_another_user_are_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the file away")
+    path = tmp_path / "c.toml"
+    path.write_text(SECRETS)
+    path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    os.chown(path, 54321, 54321)
+    with pytest.raises(InputError, match="it is uid 54321"):
+        load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(path)}, read_file)
+
+
+def test_missing_explicit_file_is_an_error_missing_default_files_are_not(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(tmp_path / "none.toml")}, read_file)
+    assert load({"HOME": str(tmp_path)}, lambda p: None).registries == {}
