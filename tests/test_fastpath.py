@@ -273,3 +273,18 @@ def test_native_and_python_answers_agree(
     if parse(host) is not None:
         world.put(host, token(secret=secret, age=age))
     event("native path answered" if world.compare(text.encode()) else "native path declined")
+
+
+@pytest.mark.parametrize("where", ["explicit", "user"])
+def test_native_path_stands_aside_when_a_configuration_file_exists(world: World, where: str) -> None:
+    world.put(HOST, token())
+    assert world.compare(HOST.encode())
+    config = world.root / "config.toml"
+    config.write_text(f'[registries."{HOST}"]\nrefresh_before = 60\n')
+    if where == "explicit":
+        world.env["DOCKER_CREDENTIAL_ECR_CONFIG"] = str(config)
+    else:
+        user = world.home / ".config" / "docker-credential-ecr"
+        user.mkdir(parents=True)
+        config.rename(user / "config.toml")
+    assert not world.compare(HOST.encode())
