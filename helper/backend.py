@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from helper.logins import LoginStore
     from helper.resolver import Resolver
 
+    Logins = list[tuple[str, str]]  # named here: the class's own list() hides the builtin
+
 
 class EcrBackend:
     """Implements the protocol's Helper over a resolver, a token cache and a login store."""
@@ -40,17 +42,14 @@ class EcrBackend:
 
     def get(self, server_url: str) -> tuple[str, str]:
         """Return ``(username, secret)`` for a server, fetching an ECR token when needed."""
-        reg = self._registry(server_url)
+        reg = self.registry_for(server_url)
         if reg is None:
             found = self._logins.get(server_url)
             if found is None:
                 raise CredentialsNotFound
             return found
-        config = self._settings.file.for_host(reg.host)
         try:
-            token = self._resolver.get(
-                reg, self.key(reg.host), config, cached_ok=config.cache is not False
-            )
+            token = self.token_for(reg)
         except TokenError:
             if reg.public:
                 # ECR Public serves anonymous pulls; without a token Docker should try that.
@@ -62,7 +61,7 @@ class EcrBackend:
         """Keep a ``docker login``: as the host's token for ECR, as a stored login otherwise."""
         if self._ignore_storage:
             return
-        reg = self._registry(server_url)
+        reg = self.registry_for(server_url)
         try:
             if reg is None:
                 self._logins.put(server_url, username, secret)
@@ -88,7 +87,7 @@ class EcrBackend:
             return
         try:
             self._logins.erase(server_url)
-            reg = self._registry(server_url)
+            reg = self.registry_for(server_url)
             if reg is not None and self._cache is not None:
                 self._cache.erase_host(reg.host)
         except OSError as exc:
@@ -105,12 +104,23 @@ class EcrBackend:
         found.update(self._logins.entries())
         return found
 
+    def token_for(self, reg: registry.Registry, *, force: bool = False) -> AuthToken:
+        """Return a token for an ECR registry, with its configured identity and cache rules."""
+        config = self._settings.file.for_host(reg.host)
+        return self._resolver.get(
+            reg, self.key(reg.host), config, cached_ok=config.cache is not False, force=force
+        )
+
+    def list_logins(self) -> Logins:
+        """``(server URL, username)`` of every login ``store`` kept."""
+        return self._logins.entries()
+
     def key(self, host: str) -> str:
         """The cache key of a registry host: the host and the identity configured for it."""
         extra = self._settings.file.for_host(host).identity()
         return f"{host}~{self._settings.identity_tag(extra)}"
 
-    def _registry(self, server_url: str) -> registry.Registry | None:
+    def registry_for(self, server_url: str) -> registry.Registry | None:
         """The ECR registry a server URL names, directly or through a configured alias."""
         target = self._settings.file.resolve_alias(registry.host_of(server_url))
         return registry.parse(target)

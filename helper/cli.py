@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import BinaryIO
 
+    from helper.backend import EcrBackend
+    from helper.cache import TokenCache
     from helper.config import Settings
     from helper.fileconfig import RegistryConfig
     from helper.registry import Registry
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 PACKAGE = "github.com/docker-credential-ecr/docker-credential-ecr"
 USAGE = f"""\
 Usage: {NAME} <get|store|erase|list|version>
+       {NAME} <refresh|status|policy|configure|unconfigure|export> [--help]
 
 A Docker credential helper for Amazon ECR.  Docker runs it; to use it, add to
 ~/.docker/config.json:
@@ -37,7 +40,7 @@ DOCKER_CREDENTIAL_ECR_{{CONNECT_TIMEOUT,READ_TIMEOUT,MAX_ATTEMPTS,DEADLINE,LOCK_
 """
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return per kind of call
     """Run the helper with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     out = sys.stdout
@@ -51,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if action in ("version", "--version", "-v"):
         out.write(f"{NAME} ({PACKAGE}) {__version__}\n")
         return 0
+    if action in _ADMIN_COMMANDS:
+        return _admin(action, args[1:])
     if action not in protocol.ACTIONS:
         out.write(f"{NAME}: unknown action: {action}\n")
         return 1
@@ -70,6 +75,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 _ABANDON = -1
 
 
+_ADMIN_COMMANDS = ("refresh", "status", "policy", "configure", "unconfigure", "export")
+
+
+def _admin(command: str, argv: Sequence[str]) -> int:
+    from helper import admin
+    from helper.config import Settings
+
+    try:
+        settings = Settings(os.environ)
+    except HelperError as exc:
+        sys.stdout.write(f"{exc}\n")
+        return 1
+    _configure_logging(settings)
+    cache, _fetcher, backend = _build(settings)
+    ctx = admin.Context(settings, backend, cache, os.environ, sys.stdout, time.time)
+    return admin.run(command, argv, ctx)
+
+
 def run(
     action: str,
     environ: Mapping[str, str],
@@ -78,17 +101,32 @@ def run(
     stderr: BinaryIO | None = None,
 ) -> int:
     """Build the helper from ``environ`` and answer one protocol action."""
-    from helper.backend import EcrBackend
-    from helper.cache import TokenCache
     from helper.config import Settings
-    from helper.logins import LoginStore
-    from helper.resolver import Resolver
 
     try:
         settings = Settings(environ)
     except HelperError as exc:
         return protocol.report(exc, action, stdout, stderr)
     _configure_logging(settings)
+    _cache, fetcher, backend = _build(settings)
+    status = protocol.handle(backend, action, stdin, stdout, stderr)
+    # Tells an operator (and the frozen-binary tests) whether this call paid for
+    # loading the AWS SDK: a cache hit must not.
+    heavy = sorted(m for m in _HEAVY_MODULES if m in sys.modules)
+    log.debug("%s exited %d; heavy modules loaded: %s", action, status, ", ".join(heavy) or "none")
+    return _ABANDON if fetcher.timed_out else status
+
+
+_HEAVY_MODULES = ("boto3", "botocore", "filelock", "platformdirs", "urllib3")
+
+
+def _build(settings: Settings) -> tuple[TokenCache | None, _LazyFetcher, EcrBackend]:
+    """Compose the cache, the AWS fetcher and the backend from the settings."""
+    from helper.backend import EcrBackend
+    from helper.cache import TokenCache
+    from helper.logins import LoginStore
+    from helper.resolver import Resolver
+
     cache = TokenCache(settings.cache_dir) if settings.cache_enabled else None
     fetcher = _LazyFetcher(settings)
     backend = EcrBackend(
@@ -100,15 +138,7 @@ def run(
         warn,
         ignore_storage=settings.ignore_creds_storage,
     )
-    status = protocol.handle(backend, action, stdin, stdout, stderr)
-    # Tells an operator (and the frozen-binary tests) whether this call paid for
-    # loading the AWS SDK: a cache hit must not.
-    heavy = sorted(m for m in _HEAVY_MODULES if m in sys.modules)
-    log.debug("%s exited %d; heavy modules loaded: %s", action, status, ", ".join(heavy) or "none")
-    return _ABANDON if fetcher.timed_out else status
-
-
-_HEAVY_MODULES = ("boto3", "botocore", "filelock", "platformdirs", "urllib3")
+    return cache, fetcher, backend
 
 
 class _LazyFetcher:

@@ -85,6 +85,37 @@ def write_private(path: str, data: bytes) -> None:
         raise
 
 
+def replace_file(
+    path: str, data: bytes, mode: int = 0o600, owner: tuple[int, int] | None = None
+) -> None:
+    """Atomically replace ``path`` (in any directory) with ``data``, ``mode`` and ``owner``.
+
+    For files outside the private cache directory: Docker's config.json, an
+    exported pull secret.  The temporary file is created 0600 and only then
+    given ``mode``, so the data is never readable by others on the way.
+    """
+    directory = os.path.dirname(path) or "."
+    tmp = os.path.join(
+        directory, f".{os.path.basename(path)}{TEMPORARY}{os.getpid()}-{os.urandom(4).hex()}"
+    )
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+            if owner is not None:
+                os.fchown(fd, *owner)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        remove(tmp)
+        raise
+
+
 def remove_stale_temporaries(directory: str, now: float, age: float = 600.0) -> None:
     """Remove temporary files that a writer killed mid-write left behind.
 

@@ -47,26 +47,33 @@ class Resolver:
         self._lock_timeout = lock_timeout
 
     def get(
-        self, registry: Registry, key: str, config: RegistryConfig, *, cached_ok: bool = True
+        self,
+        registry: Registry,
+        key: str,
+        config: RegistryConfig,
+        *,
+        cached_ok: bool = True,
+        force: bool = False,
     ) -> AuthToken:
         """Return a token that may be served for ``registry``; raise TokenError if there is none.
 
         ``config`` is the registry's file configuration: identity, refresh
-        window; ``cached_ok=False`` bypasses the cache for this registry.
+        window; ``cached_ok=False`` bypasses the cache for this registry;
+        ``force`` fetches even when the cached token is fresh (and caches it).
         """
         cache = self._cache if cached_ok else None
         refresh_before = config.refresh_before
         if cache is None:
             return self._fetch_checked(registry, config)
         cached = cache.read(key)
-        if cached is not None and cached.fresh(self._clock(), refresh_before):
+        if not force and cached is not None and cached.fresh(self._clock(), refresh_before):
             log.debug("cache hit for %s", key)
             return cached
         release, writable = self._lock(cache, key)
         try:
             # Another process may have refreshed while this one waited.
             cached = cache.read(key) or cached
-            if cached is not None and cached.fresh(self._clock(), refresh_before):
+            if not force and cached is not None and cached.fresh(self._clock(), refresh_before):
                 log.debug("refreshed by another process: %s", key)
                 return cached
             try:

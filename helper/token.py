@@ -39,25 +39,33 @@ class AuthToken:
             f"requested_at={self.requested_at!r}, expires_at={self.expires_at!r})"
         )
 
-    def fresh(self, now: float, refresh_before: float | None = None) -> bool:
-        """Tell whether the token is outside its refresh window.
+    def refresh_at(self, refresh_before: float | None = None) -> float:
+        """When the token enters its refresh window.
 
         The window is the last half of its lifetime, or the last
         ``refresh_before`` seconds when configured (at most 90 % of the
         lifetime, so that a large setting cannot make every call refresh).
 
+        >>> AuthToken("AWS", "s", "e", 0.0, 100.0).refresh_at()
+        50.0
+        >>> AuthToken("AWS", "s", "e", 0.0, 100.0).refresh_at(10)
+        90.0
+        >>> AuthToken("AWS", "s", "e", 0.0, 100.0).refresh_at(1000)
+        10.0
+        """
+        lifetime = self.expires_at - self.requested_at
+        window = lifetime / 2 if refresh_before is None else min(refresh_before, 0.9 * lifetime)
+        return self.expires_at - window
+
+    def fresh(self, now: float, refresh_before: float | None = None) -> bool:
+        """Tell whether the token is outside its refresh window.
+
         >>> AuthToken("AWS", "s", "e", 0.0, 100.0).fresh(49.0)
         True
         >>> AuthToken("AWS", "s", "e", 0.0, 100.0).fresh(50.0)
         False
-        >>> AuthToken("AWS", "s", "e", 0.0, 100.0).fresh(85.0, refresh_before=10)
-        True
-        >>> AuthToken("AWS", "s", "e", 0.0, 100.0).fresh(5.0, refresh_before=1000)
-        True
         """
-        lifetime = self.expires_at - self.requested_at
-        window = lifetime / 2 if refresh_before is None else min(refresh_before, 0.9 * lifetime)
-        return self.expires_at - now > window
+        return now < self.refresh_at(refresh_before)
 
     def expired(self, now: float) -> bool:
         """Tell whether the token's expiry has passed by this host's clock."""
