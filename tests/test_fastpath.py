@@ -276,7 +276,9 @@ def test_native_and_python_answers_agree(
 
 
 @pytest.mark.parametrize("where", ["explicit", "user"])
-def test_native_path_stands_aside_when_a_configuration_file_exists(world: World, where: str) -> None:
+def test_native_path_stands_aside_when_a_configuration_file_exists(
+    world: World, where: str
+) -> None:
     world.put(HOST, token())
     assert world.compare(HOST.encode())
     config = world.root / "config.toml"

@@ -1,0 +1,165 @@
+"""Operator commands through the real executable: refresh, status, policy, configure, export."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from conftest import ECR_HOST, run_helper
+from fakeaws import FakeAWS
+
+pytestmark = pytest.mark.usefixtures("flavour")
+EU_HOST = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
+
+
+def cmd(env: dict[str, str], *args: str) -> tuple[int, str]:
+    proc = run_helper(list(args), "", env)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    return proc.returncode, proc.stdout
+
+
+def warm(env: dict[str, str], *hosts: str) -> None:
+    for host in hosts:
+        assert run_helper(["get"], host, env).returncode == 0
+
+
+def test_policy() -> None:
+    code, out = cmd({"PATH": os.environ["PATH"], "HOME": "/nonexistent"}, "policy")
+    policy = json.loads(out)
+    assert code == 0
+    assert policy["Statement"][0]["Action"] == [
+        "ecr:GetAuthorizationToken",
+        "ecr-public:GetAuthorizationToken",
+        "sts:GetServiceBearerToken",
+    ]
+    pull = json.loads(
+        cmd({"PATH": os.environ["PATH"], "HOME": "/nonexistent"}, "policy", "--pull")[1]
+    )
+    assert pull["Statement"][1]["Action"] == [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchGetImage",
+    ]
+
+
+def test_status_shows_tokens_and_logins_never_secrets(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    warm(env, ECR_HOST)
+    run_helper(
+        ["store"],
+        json.dumps({"ServerURL": "r.example", "Username": "bob", "Secret": "pw-xyz"}),
+        env,
+    )
+    code, out = cmd(env, "status")
+    assert code == 0
+    assert ECR_HOST in out
+    assert "fresh" in out
+    assert "login: r.example as bob" in out
+    code, out = cmd(env, "status", "--json")
+    status = json.loads(out)
+    assert status["tokens"][0]["registry"] == ECR_HOST
+    assert status["tokens"][0]["state"] == "fresh"
+    assert status["logins"] == [{"server": "r.example", "user": "bob"}]
+    for secret in (*fake_aws.issued, "pw-xyz"):
+        assert secret not in cmd(env, "status")[1] + out
+
+
+def test_refresh_skips_fresh_tokens_unless_all(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    warm(env, ECR_HOST, EU_HOST)
+    code, out = cmd(env, "refresh")
+    assert code == 0
+    lines = sorted(out.splitlines())
+    assert [line.split(": ")[0] for line in lines] == sorted([ECR_HOST, EU_HOST])
+    assert all(": fresh until " in line for line in lines)
+    assert fake_aws.calls["ecr"] == 2
+    code, out = cmd(env, "refresh", "--all")
+    assert code == 0
+    assert all(": refreshed, expires " in line for line in out.splitlines())
+    assert fake_aws.calls["ecr"] == 4
+    # The refreshed tokens are what get now answers.
+    assert json.loads(run_helper(["get"], ECR_HOST, env).stdout)["Secret"] in fake_aws.issued[2:]
+
+
+def test_refresh_failure_is_one_line_per_registry_and_exit_1(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    fake_aws.sticky_fault = "deny"
+    code, out = cmd(env, "refresh", ECR_HOST, "public.ecr.aws")
+    assert code == 1
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{ECR_HOST}: failed: AccessDeniedException: ")
+
+
+@pytest.mark.parametrize(
+    "args", [["refresh", "docker.io"], ["refresh", "--bogus"], ["export", "registry.example"]]
+)
+def test_operator_mistakes_are_one_line(env: dict[str, str], args: list[str]) -> None:
+    code, out = cmd(env, *args)
+    assert code == 1
+    assert out.count("\n") == 1
+    assert out.startswith("docker-credential-ecr")
+
+
+def test_configure_and_unconfigure_keep_everything_else(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "docker" / "config.json"
+    config.parent.mkdir()
+    original = {
+        "auths": {"r.example": {}},
+        "credHelpers": {"gcr.io": "gcloud"},
+        "psFormat": "table",
+    }
+    config.write_text(json.dumps(original))
+    config.chmod(0o640)
+    env["DOCKER_CONFIG"] = str(config.parent)
+    code, out = cmd(
+        env, "configure", "--registry", ECR_HOST, "--registry", f"https://{EU_HOST}/", "--dry-run"
+    )
+    assert code == 0
+    assert json.loads(out)["credHelpers"] == {"gcr.io": "gcloud", ECR_HOST: "ecr", EU_HOST: "ecr"}
+    assert json.loads(config.read_text()) == original  # dry run: unchanged
+    assert cmd(env, "configure", "--registry", ECR_HOST, "--creds-store") == (
+        0,
+        f"{config}: updated\n",
+    )
+    written = json.loads(config.read_text())
+    assert written == {
+        **original,
+        "credHelpers": {"gcr.io": "gcloud", ECR_HOST: "ecr"},
+        "credsStore": "ecr",
+    }
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+    assert cmd(env, "unconfigure")[0] == 0
+    assert json.loads(config.read_text()) == original
+
+
+def test_configure_creates_a_private_file(env: dict[str, str], tmp_path: Path) -> None:
+    env["DOCKER_CONFIG"] = str(tmp_path / "new")
+    assert cmd(env, "configure", "--creds-store")[0] == 0
+    config = tmp_path / "new" / "config.json"
+    assert json.loads(config.read_text()) == {"credsStore": "ecr"}
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+
+
+def test_export_dockerconfigjson(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path) -> None:
+    code, out = cmd(env, "export", "--format", "dockerconfigjson", ECR_HOST, EU_HOST)
+    assert code == 0
+    auths = json.loads(out)["auths"]
+    assert set(auths) == {ECR_HOST, EU_HOST}
+    entry = auths[ECR_HOST]
+    assert entry["username"] == "AWS"
+    assert base64.b64decode(entry["auth"]).decode() == f"AWS:{entry['password']}"
+    assert entry["password"] in fake_aws.issued
+    target = tmp_path / "pull-secret.json"
+    code, out = cmd(env, "export", ECR_HOST, "--output", str(target))
+    assert (code, out) == (0, f"{target}: written (1 registries)\n")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert json.loads(target.read_text())["auths"][ECR_HOST]["password"] == entry["password"]
+    assert fake_aws.calls["ecr"] == 2  # the second export came from the cache
