@@ -162,7 +162,9 @@ def _refresh(args: argparse.Namespace, ctx: Context) -> int:
             )
             continue
         try:
-            token = ctx.backend.token_for(reg, force=True)
+            # Not forced unless asked: a refresh that another process finished
+            # while this one waited for the lock is taken as it is.
+            token = ctx.backend.token_for(reg, force=args.all)
         except TokenError as exc:
             failed += 1
             ctx.out.write(f"{reg.host}: failed: {exc.reason}\n")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 _MAGIC = "docker-credential-ecr token v1"
 _SUFFIX = ".token"
+_FAILED = ".failed"
 
 
 def encode(token: AuthToken) -> bytes:
@@ -71,6 +72,7 @@ class TokenCache:
         """
         files.ensure_private_dir(self.directory)
         files.write_private(self._path(key), encode(token))
+        files.remove(os.path.join(self.directory, key + _FAILED))
         for other, cached in self._entries():
             if other != key and cached.expired(now):
                 files.remove(self._path(other))
@@ -92,11 +94,28 @@ class TokenCache:
             raise TimeoutError(f"refresh lock for {key} busy for {timeout:g}s") from exc
         return lock.release
 
+    def note_failure(self, key: str, reason: str) -> None:
+        """Remember why the last refresh of ``key`` failed (cleared by the next write)."""
+        try:
+            files.ensure_private_dir(self.directory)
+            files.write_private(os.path.join(self.directory, key + _FAILED), reason.encode())
+        except OSError:
+            pass  # best effort: the failure itself is what matters, and it is reported
+
+    def last_failure(self, key: str) -> str | None:
+        """Why the last refresh of ``key`` failed, if it did and nothing has been written since."""
+        data = files.read_private(os.path.join(self.directory, key + _FAILED), 4096)
+        return None if data is None else data.decode(errors="replace")
+
     def erase_host(self, host: str) -> None:
         """Remove every cached token for ``host``, whatever the identity."""
         prefix = host + "~"
-        for name in self._names():
-            if name.startswith(prefix):
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(prefix) and name.endswith((_SUFFIX, _FAILED)):
                 files.remove(os.path.join(self.directory, name))
 
     def entries(self) -> list[tuple[str, AuthToken]]:

@@ -88,7 +88,8 @@ def _admin(command: str, argv: Sequence[str]) -> int:
         sys.stdout.write(f"{exc}\n")
         return 1
     _configure_logging(settings)
-    cache, _fetcher, backend = _build(settings)
+    # No background refreshes from here: this may be one, and must not start another.
+    cache, _fetcher, backend = _build(settings, background=False)
     ctx = admin.Context(settings, backend, cache, os.environ, sys.stdout, time.time)
     return admin.run(command, argv, ctx)
 
@@ -108,7 +109,7 @@ def run(
     except HelperError as exc:
         return protocol.report(exc, action, stdout, stderr)
     _configure_logging(settings)
-    _cache, fetcher, backend = _build(settings)
+    _cache, fetcher, backend = _build(settings, background=settings.background_refresh)
     status = protocol.handle(backend, action, stdin, stdout, stderr)
     # Tells an operator (and the frozen-binary tests) whether this call paid for
     # loading the AWS SDK: a cache hit must not.
@@ -120,7 +121,9 @@ def run(
 _HEAVY_MODULES = ("boto3", "botocore", "filelock", "platformdirs", "urllib3")
 
 
-def _build(settings: Settings) -> tuple[TokenCache | None, _LazyFetcher, EcrBackend]:
+def _build(
+    settings: Settings, *, background: bool
+) -> tuple[TokenCache | None, _LazyFetcher, EcrBackend]:
     """Compose the cache, the AWS fetcher and the backend from the settings."""
     from helper.backend import EcrBackend
     from helper.cache import TokenCache
@@ -129,8 +132,14 @@ def _build(settings: Settings) -> tuple[TokenCache | None, _LazyFetcher, EcrBack
 
     cache = TokenCache(settings.cache_dir) if settings.cache_enabled else None
     fetcher = _LazyFetcher(settings)
+    spawn = None
+    if background and cache is not None:
+
+        def spawn(registry: Registry, key: str, cache: TokenCache = cache) -> bool:
+            return _refresh_in_background(cache, registry, key)
+
     backend = EcrBackend(
-        Resolver(cache, fetcher, time.time, warn, settings.lock_timeout),
+        Resolver(cache, fetcher, time.time, warn, settings.lock_timeout, spawn),
         cache,
         LoginStore(os.path.join(settings.cache_dir, "logins")),
         settings,
@@ -139,6 +148,46 @@ def _build(settings: Settings) -> tuple[TokenCache | None, _LazyFetcher, EcrBack
         ignore_storage=settings.ignore_creds_storage,
     )
     return cache, fetcher, backend
+
+
+def _refresh_in_background(cache: TokenCache, registry: Registry, key: str) -> bool:
+    """Start ``refresh HOST`` detached, unless one is already running; say whether one is.
+
+    The child's stdio is /dev/null and it leads its own session, so Docker,
+    which waits for our stdout to close, does not wait for it.
+    """
+    try:
+        cache.acquire(key, 0)()  # free at this instant: nobody is refreshing it now
+    except TimeoutError:
+        return True
+    except OSError:
+        return False
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.posix_spawn(
+                _self_command()[0],
+                [*_self_command(), "refresh", registry.host],
+                os.environ,
+                file_actions=[(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)],
+                setsid=True,
+            )
+        finally:
+            os.close(null)
+    except OSError as exc:
+        log.debug("cannot start a background refresh: %s", exc)
+        return False
+    return True
+
+
+def _self_command() -> list[str]:
+    """How to run this program again: the launcher of a built executable, or this Python."""
+    launcher = os.environ.get("_DOCKER_CREDENTIAL_ECR_LAUNCHER")
+    if launcher:
+        return [launcher]
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "helper"]
 
 
 class _LazyFetcher:

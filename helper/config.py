@@ -29,12 +29,14 @@ IDENTITY_VARIABLES = (
 
 _LOG_LEVELS = ("", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 class Settings:
     """Everything the helper reads from its environment, parsed and checked."""
 
     __slots__ = (
+        "background_refresh",
         "cache_dir",
         "cache_enabled",
         "connect_timeout",
@@ -57,6 +59,12 @@ class Settings:
         self.cache_enabled = not environ.get("AWS_ECR_DISABLE_CACHE")
         self.cache_dir = environ.get("AWS_ECR_CACHE_DIR") or default_cache_dir(environ)
         self.ignore_creds_storage = environ.get("AWS_ECR_IGNORE_CREDS_STORAGE", "").lower() in _TRUE
+        background = environ.get(PREFIX + "BACKGROUND_REFRESH", "true").strip().lower()
+        if background not in _TRUE | _FALSE:
+            raise InputError(
+                f"{APP}: {PREFIX}BACKGROUND_REFRESH={background!r} is not true or false"
+            )
+        self.background_refresh = background in _TRUE
         self.identity = "\0".join(f"{n}={environ.get(n, '')}" for n in IDENTITY_VARIABLES)
         self.log_level = environ.get(PREFIX + "LOG_LEVEL", "").strip().upper()
         if self.log_level not in _LOG_LEVELS:

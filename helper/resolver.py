@@ -23,6 +23,8 @@ if TYPE_CHECKING:
         def read(self, key: str) -> AuthToken | None: ...
         def write(self, key: str, token: AuthToken, now: float) -> None: ...
         def acquire(self, key: str, timeout: float) -> Callable[[], None]: ...
+        def note_failure(self, key: str, reason: str) -> None: ...
+        def last_failure(self, key: str) -> str | None: ...
 
     from helper.fileconfig import RegistryConfig
 
@@ -39,8 +41,12 @@ class Resolver:
         clock: Callable[[], float],
         warn: Callable[[str], None],
         lock_timeout: float,
+        background: Callable[[Registry, str], bool] | None = None,
     ) -> None:
+        """``background(registry, key)`` starts a refresh in another process and says whether
+        it did; without it, a token in its refresh window is refreshed before answering."""
         self._cache = cache
+        self._background = background
         self._fetch = fetch
         self._clock = clock
         self._warn = warn
@@ -66,9 +72,18 @@ class Resolver:
         if cache is None:
             return self._fetch_checked(registry, config)
         cached = cache.read(key)
-        if not force and cached is not None and cached.fresh(self._clock(), refresh_before):
+        now = self._clock()
+        if not force and cached is not None and cached.fresh(now, refresh_before):
             log.debug("cache hit for %s", key)
             return cached
+        if not force and cached is not None and cached.usable(now) and self._background is not None:
+            # Valid but due: answer now; the network is another process's business.
+            failure = cache.last_failure(key)
+            if failure is not None:
+                self._warn(f"{failure}; serving the cached token for {registry.host}")
+            if self._background(registry, key):
+                log.debug("refreshing %s in the background", key)
+                return cached
         release, writable = self._lock(cache, key)
         try:
             # Another process may have refreshed while this one waited.
@@ -79,6 +94,7 @@ class Resolver:
             try:
                 token = self._fetch_checked(registry, config)
             except TokenError as exc:
+                cache.note_failure(key, exc.reason)
                 if cached is not None and cached.usable(self._clock()):
                     self._warn(f"{exc.reason}; serving the cached token for {registry.host}")
                     return cached

@@ -50,6 +50,9 @@
 #define LOADER "_internal/glibc/ld-linux-x86-64.so.2"
 #define LIBPATH_FMT "%s/_internal/glibc:%s/_internal"
 
+/* This executable's real path, for the program to run itself again (background refresh). */
+static const char *self_exe = "";
+
 struct trailer {
     uint64_t offset, clen, ulen;
     char id[33];
@@ -349,7 +352,8 @@ static void run(const char *unresolved, int argc, char **argv)
      * cost a second start.  --library-path already does its job, so tell the
      * bootloader it is the restarted process (level -1, "parent needs
      * restart", for this very archive). */
-    if (setenv("_PYI_ARCHIVE_FILE", program, 1) != 0 || setenv("_PYI_PARENT_PROCESS_LEVEL", "-1", 1) != 0)
+    if (setenv("_PYI_ARCHIVE_FILE", program, 1) != 0 || setenv("_PYI_PARENT_PROCESS_LEVEL", "-1", 1) != 0 ||
+        setenv("_DOCKER_CREDENTIAL_ECR_LAUNCHER", self_exe, 1) != 0)
         fail("cannot set up the environment: %s", strerror(errno));
     char **args = calloc((size_t)argc + 6, sizeof *args);
     if (!args)
@@ -377,6 +381,9 @@ int main(int argc, char **argv)
     char me[PATH_MAX];
     if (self_path(argc > 0 ? argv[0] : NAME, me) != 0)
         fail("cannot find this executable's own path: %s", strerror(errno));
+    static char me_copy[PATH_MAX];
+    memcpy(me_copy, me, sizeof me_copy);
+    self_exe = me_copy;
     int self = open(me, O_RDONLY | O_CLOEXEC);
     if (self < 0 || read_trailer(self, &t) != 0) {
         /* Folder form: the bundle is beside this launcher. */

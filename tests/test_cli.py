@@ -400,6 +400,7 @@ def test_deadline_bounds_the_whole_get(env: dict[str, str], fake_aws: FakeAWS) -
 def test_refresh_failure_serves_the_still_valid_token(
     env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
+    env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"  # refresh before answering
     seed(env, requested_ago=11 * 3600, expires_in=3600)
     fake_aws.sticky_fault = "deny"
     proc = get(env)
@@ -410,10 +411,75 @@ def test_refresh_failure_serves_the_still_valid_token(
 
 
 def test_stale_token_is_refreshed_when_aws_answers(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"  # refresh before answering
     seed(env, requested_ago=7 * 3600, expires_in=5 * 3600)
     assert secret_of(get(env)) == fake_aws.issued[0]
     assert secret_of(get(env)) == fake_aws.issued[0]
     assert fake_aws.calls["ecr"] == 1
+
+
+def background_refreshes(env: dict[str, str]) -> list[int]:
+    """Pids of refresh processes started for this test's cache (they run detached)."""
+    marker = f"AWS_ECR_CACHE_DIR={env['AWS_ECR_CACHE_DIR']}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in environ and b"refresh" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def wait_for_background_refreshes(env: dict[str, str], fake_aws: FakeAWS, calls: int) -> None:
+    """Wait (bounded) until ``calls`` API calls were made and no refresh process is left."""
+    deadline = time.monotonic() + 60
+    while fake_aws.total_calls() < calls or background_refreshes(env):
+        assert time.monotonic() < deadline, (fake_aws.calls, background_refreshes(env))
+        time.sleep(0.05)  # polling a condition, bounded by the deadline above
+
+
+def test_token_in_its_refresh_window_is_served_at_once_and_refreshed_behind(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    seed(env, requested_ago=7 * 3600, expires_in=5 * 3600)
+    fake_aws.delay = 1.0
+    first = get(env)
+    assert secret_of(first) == "seeded"  # answered without waiting for AWS
+    assert first.stderr == ""
+    wait_for_background_refreshes(env, fake_aws, calls=1)
+    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert fake_aws.calls["ecr"] == 1
+
+
+def test_many_gets_in_the_refresh_window_make_one_call(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    seed(env, requested_ago=7 * 3600, expires_in=5 * 3600)
+    fake_aws.delay = 0.5
+    results = run_concurrently([*helper_command(), "get"], 16, ECR_HOST.encode(), env, tmp_path)
+    assert [r.returncode for r in results] == [0] * 16
+    assert {json.loads(r.stdout)["Secret"] for r in results} <= {"seeded", *fake_aws.issued}
+    wait_for_background_refreshes(env, fake_aws, calls=1)
+    assert fake_aws.calls["ecr"] == 1
+
+
+def test_failed_background_refresh_is_reported_by_the_next_get(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    seed(env, requested_ago=7 * 3600, expires_in=5 * 3600)
+    fake_aws.sticky_fault = "deny"
+    assert secret_of(get(env)) == "seeded"
+    wait_for_background_refreshes(env, fake_aws, calls=1)
+    second = get(env)
+    assert secret_of(second) == "seeded"
+    assert second.stderr.startswith("docker-credential-ecr: warning: AccessDeniedException: ")
+    assert second.stderr.endswith(f"; serving the cached token for {ECR_HOST}\n")
+    wait_for_background_refreshes(env, fake_aws, calls=2)
 
 
 def test_expired_token_is_never_served(env: dict[str, str], fake_aws: FakeAWS) -> None:

@@ -158,6 +158,7 @@ def test_refresh_before_sets_the_refresh_window(
     env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     configure(env, tmp_path, f'[registries."{ECR_HOST}"]\nrefresh_before = 1800\n')
+    env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"  # see the window as a wait
     settings = Settings(env)
     tag = settings.identity_tag(settings.file.for_host(ECR_HOST).identity())
     entry = Path(settings.cache_dir) / f"{ECR_HOST}~{tag}.token"
