@@ -88,6 +88,16 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.description = "Refresh ECR tokens that are due (or all with --all)."
         parser.add_argument("hosts", nargs="*", metavar="HOST")
         parser.add_argument("--all", action="store_true", help="refresh even tokens that are fresh")
+        parser.add_argument(
+            "--watch", action="store_true", help="stay running; refresh ahead of expiry"
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=300.0,
+            metavar="SECONDS",
+            help="with --watch: the longest sleep between checks (default 300)",
+        )
         parser.set_defaults(handler=_refresh)
     elif command == "status":
         parser.description = "Show cached tokens (never the token itself) and stored logins."
@@ -147,6 +157,8 @@ def _registries(ctx: Context, hosts: list[str]) -> list[registry.Registry]:
 
 
 def _refresh(args: argparse.Namespace, ctx: Context) -> int:
+    if args.watch:
+        return _watch(args, ctx)
     regs = _registries(ctx, args.hosts)
     if not regs:
         ctx.out.write(f"{NAME} refresh: nothing to refresh (no cached or configured registries)\n")
@@ -171,6 +183,63 @@ def _refresh(args: argparse.Namespace, ctx: Context) -> int:
             continue
         ctx.out.write(f"{reg.host}: refreshed, expires {_when(token.expires_at)}\n")
     return 1 if failed else 0
+
+
+def _watch(args: argparse.Namespace, ctx: Context) -> int:
+    """Refresh each registry a little after it enters its refresh window, until SIGTERM.
+
+    Each refresh is jittered over the first tenth of the window so that a fleet
+    does not call AWS in step; a failing registry is retried with exponential
+    backoff (capped at ``--interval``) while its token is still valid.
+    """
+    import random
+    import signal
+    import threading
+
+    if args.interval <= 0:
+        raise InputError(f"{NAME} refresh: --interval must be positive")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    rng = random.Random()  # noqa: S311 - jitter, not secrecy
+    retry_at: dict[str, float] = {}
+    failures: dict[str, int] = {}
+    jitter: dict[str, float] = {}
+    ctx.out.write(f"{NAME} refresh --watch: started\n")
+    ctx.out.flush()
+    while not stop.is_set():
+        now = ctx.clock()
+        wake = now + args.interval
+        for reg in _registries(ctx, args.hosts):
+            config = ctx.settings.file.for_host(reg.host)
+            cached = ctx.cache.read(ctx.backend.key(reg.host)) if ctx.cache is not None else None
+            if cached is not None:
+                window = cached.expires_at - cached.refresh_at(config.refresh_before)
+                due = cached.refresh_at(config.refresh_before) + jitter.setdefault(
+                    f"{reg.host}@{cached.expires_at}", rng.uniform(0, 0.1 * window)
+                )
+            else:
+                due = now
+            due = max(due, retry_at.get(reg.host, 0.0))
+            if due > now:
+                wake = min(wake, due)
+                continue
+            try:
+                token = ctx.backend.token_for(reg)
+            except TokenError as exc:
+                failures[reg.host] = failures.get(reg.host, 0) + 1
+                delay = min(args.interval, 2.0 ** failures[reg.host]) * rng.uniform(0.5, 1.0)
+                retry_at[reg.host] = now + delay
+                wake = min(wake, retry_at[reg.host])
+                ctx.out.write(f"{reg.host}: failed: {exc.reason}; retrying in {delay:.0f}s\n")
+            else:
+                failures.pop(reg.host, None)
+                retry_at.pop(reg.host, None)
+                ctx.out.write(f"{reg.host}: refreshed, expires {_when(token.expires_at)}\n")
+            ctx.out.flush()
+        stop.wait(max(0.5, wake - ctx.clock()))
+    ctx.out.write(f"{NAME} refresh --watch: stopped\n")
+    return 0
 
 
 def _when(moment: float) -> str:

@@ -163,3 +163,71 @@ def test_export_dockerconfigjson(env: dict[str, str], fake_aws: FakeAWS, tmp_pat
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert json.loads(target.read_text())["auths"][ECR_HOST]["password"] == entry["password"]
     assert fake_aws.calls["ecr"] == 2  # the second export came from the cache
+
+
+def test_watch_refreshes_ahead_of_expiry_and_stops_on_sigterm(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from conftest import helper_command
+
+    fake_aws.lifetime = 20.0  # refresh window: the last 10 s, jittered over its first second
+    proc = subprocess.Popen(
+        [*helper_command(), "refresh", "--watch", "--interval", "2", ECR_HOST],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while fake_aws.calls["ecr"] < 2:  # the first token, then its refresh ~10 s later
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)  # polling a condition, bounded by the deadline above
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "docker-credential-ecr refresh --watch: started"
+    assert lines[-1] == "docker-credential-ecr refresh --watch: stopped"
+    assert sum(": refreshed, expires " in line for line in lines) >= 2
+    gap = fake_aws.requests[1]["time"] - fake_aws.requests[0]["time"]
+    assert 9 <= gap <= 14  # refreshed inside the window, not before it and not at expiry
+
+
+def test_watch_backs_off_on_failure(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from conftest import helper_command
+
+    fake_aws.sticky_fault = "deny"
+    proc = subprocess.Popen(
+        [*helper_command(), "refresh", "--watch", "--interval", "30", ECR_HOST],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while fake_aws.calls["ecr"] < 3:
+            assert proc.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.1)  # polling a condition, bounded by the deadline above
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    times = [r["time"] for r in fake_aws.requests]
+    assert times[2] - times[1] > times[1] - times[0] > 0.4  # growing gaps: backoff
+    assert ": failed: AccessDeniedException: " in out
