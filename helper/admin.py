@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from helper.cache import TokenCache
     from helper.config import Settings
 
-COMMANDS = ("refresh", "status", "policy", "configure", "unconfigure", "export")
+COMMANDS = ("refresh", "status", "policy", "configure", "unconfigure", "export", "doctor")
 
 TOKEN_ACTIONS = [
     "ecr:GetAuthorizationToken",
@@ -103,6 +103,10 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.description = "Show cached tokens (never the token itself) and stored logins."
         parser.add_argument("--json", action="store_true")
         parser.set_defaults(handler=_status)
+    elif command == "doctor":
+        parser.description = "Check the configuration, credentials, Docker config and AWS access."
+        parser.add_argument("hosts", nargs="*", metavar="HOST")
+        parser.set_defaults(handler=_doctor)
     elif command == "policy":
         parser.description = "Print the minimal IAM policy for the helper."
         parser.add_argument(
@@ -299,6 +303,12 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _doctor(args: argparse.Namespace, ctx: Context) -> int:
+    from helper import doctor
+
+    return doctor.run(ctx, [registry.host_of(h) for h in args.hosts], _known_hosts(ctx))
 
 
 def _policy(args: argparse.Namespace, ctx: Context) -> int:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 PACKAGE = "github.com/docker-credential-ecr/docker-credential-ecr"
 USAGE = f"""\
 Usage: {NAME} <get|store|erase|list|version>
-       {NAME} <refresh|status|policy|configure|unconfigure|export> [--help]
+       {NAME} <refresh|status|doctor|policy|configure|unconfigure|export> [--help]
 
 A Docker credential helper for Amazon ECR.  Docker runs it; to use it, add to
 ~/.docker/config.json:
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
 _ABANDON = -1
 
 
-_ADMIN_COMMANDS = ("refresh", "status", "policy", "configure", "unconfigure", "export")
+_ADMIN_COMMANDS = ("refresh", "status", "policy", "configure", "unconfigure", "export", "doctor")
 
 
 def _admin(command: str, argv: Sequence[str]) -> int:

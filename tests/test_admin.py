@@ -231,3 +231,43 @@ def test_watch_backs_off_on_failure(env: dict[str, str], fake_aws: FakeAWS) -> N
     times = [r["time"] for r in fake_aws.requests]
     assert times[2] - times[1] > times[1] - times[0] > 0.4  # growing gaps: backoff
     assert ": failed: AccessDeniedException: " in out
+
+
+def test_doctor_all_well(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path) -> None:
+    from conftest import TEST_SECRET_KEY
+
+    env["DOCKER_CONFIG"] = str(tmp_path / "docker")
+    assert cmd(env, "configure", "--registry", ECR_HOST)[0] == 0
+    code, out = cmd(env, "doctor", ECR_HOST)
+    assert code == 0, out
+    assert out.rstrip().endswith("all is well")
+    assert f"ok       {ECR_HOST}: Docker uses the helper (credHelpers)" in out
+    assert "caller arn:aws:iam::123456789012:user/ci" in out
+    assert "credentials from env" in out
+    assert "key AKID...0001" in out
+    assert "GetAuthorizationToken works" in out
+    assert "reachable in" in out
+    for secret in (TEST_SECRET_KEY, *fake_aws.issued):
+        assert secret not in out
+
+
+def test_doctor_names_each_problem_and_its_fix(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    env["DOCKER_CONFIG"] = str(tmp_path / "docker")
+    fake_aws.faults = ["", "deny"]  # STS answers; ECR denies
+    code, out = cmd(env, "doctor", ECR_HOST)
+    assert code == 1
+    assert f"PROBLEM  {ECR_HOST}: GetAuthorizationToken: AccessDeniedException: User: " in out
+    assert "fix: allow it for this identity: docker-credential-ecr policy" in out
+    assert f"PROBLEM  {ECR_HOST}: Docker does not use docker-credential-ecr for it" in out
+    assert f"fix: docker-credential-ecr configure --registry {ECR_HOST}" in out
+    assert out.rstrip().endswith("problem(s)")
+
+
+def test_doctor_without_credentials(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    code, out = cmd(env, "doctor", ECR_HOST)
+    assert code == 1
+    assert f"PROBLEM  {ECR_HOST}: no AWS credentials found" in out
+    assert fake_aws.total_calls() == 0

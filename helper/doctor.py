@@ -1,0 +1,218 @@
+"""``doctor``: check everything a pull from ECR depends on, and say how to fix what is wrong.
+
+It never prints a secret: credentials appear as their source and a masked key id.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import time
+import urllib.parse
+from typing import cast
+
+import botocore.config
+import botocore.exceptions
+
+from helper import dockerconfig, ecr, registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ecr_public import ECRPublicClient
+
+    from helper.admin import Context
+    from helper.fileconfig import RegistryConfig
+
+
+class Report:
+    """Lines of ``ok`` and ``problem``; the exit status is 1 if there was any problem."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.problems = 0
+
+    def ok(self, what: str) -> None:
+        self.ctx.out.write(f"ok       {what}\n")
+
+    def problem(self, what: str, fix: str) -> None:
+        self.problems += 1
+        self.ctx.out.write(f"PROBLEM  {what}\n         fix: {fix}\n")
+
+
+def run(ctx: Context, hosts: list[str], known: list[str]) -> int:
+    """Check the configuration, cache, Docker's config and each registry; return the exit status."""
+    report = Report(ctx)
+    files = ctx.settings.file.files
+    report.ok(f"configuration: {', '.join(files) if files else 'no file (environment only)'}")
+    _check_cache(report, ctx.settings.cache_dir)
+    targets = hosts or known
+    if not targets:
+        report.problem(
+            "no registries to check: none named, configured or cached",
+            "name one: docker-credential-ecr doctor <account>.dkr.ecr.<region>.amazonaws.com",
+        )
+    docker = _docker_config(report, ctx)
+    for host in targets:
+        reg = ctx.backend.registry_for(host)
+        if reg is None:
+            report.problem(
+                f"{host}: not an ECR registry host (nor a configured alias)",
+                "check the spelling: <12-digit account>.dkr.ecr.<region>.amazonaws.com",
+            )
+            continue
+        _check_docker_entry(report, docker, host, reg.host)
+        _check_registry(report, ctx, reg)
+    ctx.out.write("all is well\n" if not report.problems else f"{report.problems} problem(s)\n")
+    return 1 if report.problems else 0
+
+
+def _check_cache(report: Report, directory: str) -> None:
+    try:
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        report.ok(f"cache directory {directory}: not there yet, made (0700) on first use")
+        return
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        report.problem(
+            f"cache directory {directory} is not a directory (or is a symlink)",
+            f"remove it, or set AWS_ECR_CACHE_DIR elsewhere: rm -rf {directory}",
+        )
+    elif info.st_uid != os.geteuid():
+        report.problem(
+            f"cache directory {directory} is owned by uid {info.st_uid}, not {os.geteuid()}",
+            f"chown -R {os.geteuid()} {directory}",
+        )
+    elif stat.S_IMODE(info.st_mode) != 0o700:
+        report.problem(
+            f"cache directory {directory} has mode {stat.filemode(info.st_mode)}",
+            f"chmod 700 {directory} (the helper also does this before writing)",
+        )
+    else:
+        report.ok(f"cache directory {directory}: yours, 0700")
+
+
+def _docker_config(report: Report, ctx: Context) -> dict[str, object]:
+    path = dockerconfig.path_for(ctx.environ)
+    try:
+        document = dockerconfig.load(path)
+    except (OSError, ValueError) as exc:
+        report.problem(f"Docker config {path}: {exc}", f"fix or remove {path}")
+        return {}
+    report.ok(f"Docker config: {path}")
+    return document
+
+
+def _check_docker_entry(
+    report: Report, document: dict[str, object], host: str, target: str
+) -> None:
+    helpers = document.get("credHelpers")
+    helpers = helpers if isinstance(helpers, dict) else {}
+    if helpers.get(host) == dockerconfig.HELPER or helpers.get(target) == dockerconfig.HELPER:
+        report.ok(f"{host}: Docker uses the helper (credHelpers)")
+    elif document.get("credsStore") == dockerconfig.HELPER and host not in helpers:
+        report.ok(f"{host}: Docker uses the helper (credsStore)")
+    else:
+        report.problem(
+            f"{host}: Docker does not use docker-credential-ecr for it",
+            f"docker-credential-ecr configure --registry {host}",
+        )
+
+
+def _describe(config: RegistryConfig) -> str:
+    if config.aws_access_key_id:
+        base = f"static keys from {config.source}"
+    elif config.profile:
+        base = f"profile {config.profile!r}"
+    else:
+        base = "the default credential chain"
+    return base + (f", then role {config.role_arn}" if config.role_arn else "")
+
+
+def _check_registry(report: Report, ctx: Context, reg: registry.Registry) -> None:
+    config = ctx.settings.file.for_host(reg.host)
+    settings = ctx.settings
+    bconfig = botocore.config.Config(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+    )
+    try:
+        session = ecr.session_for(reg, config, bconfig)
+        credentials = session.get_credentials()
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        report.problem(
+            f"{reg.host}: cannot get AWS credentials ({_describe(config)}): {_line(exc)}",
+            "check the profile, role trust policy or keys in the configuration",
+        )
+        return
+    if credentials is None:
+        report.problem(
+            f"{reg.host}: {ecr.NO_CREDENTIALS}",
+            "set AWS_PROFILE or keys, give the instance a role, or configure this registry",
+        )
+        return
+    key = credentials.access_key
+    report.ok(
+        f"{reg.host}: credentials from {credentials.method} ({_describe(config)}), "
+        f"key {key[:4]}...{key[-4:]}"
+    )
+    region = config.region or reg.region
+    try:
+        sts = session.client("sts", region_name=region, config=bconfig)
+        who = sts.get_caller_identity()
+        report.ok(f"{reg.host}: caller {who['Arn']}")
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        report.problem(
+            f"{reg.host}: STS GetCallerIdentity failed: {_line(exc)}",
+            "the credentials may be expired or revoked; renew them",
+        )
+        return
+    client = ecr.client_for(session, reg, bconfig, config.region)
+    _check_reachable(report, reg.host, client.meta.endpoint_url, settings.connect_timeout)
+    started = time.monotonic()
+    try:
+        if reg.public:
+            data: object = cast("ECRPublicClient", client).get_authorization_token()
+        else:
+            data = cast("ECRClient", client).get_authorization_token(registryIds=[reg.account])
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        report.problem(
+            f"{reg.host}: GetAuthorizationToken: {error.get('Code')}: {error.get('Message')}",
+            "allow it for this identity: docker-credential-ecr policy (and, across accounts, "
+            "the repository policy)",
+        )
+        return
+    except botocore.exceptions.BotoCoreError as exc:
+        report.problem(
+            f"{reg.host}: GetAuthorizationToken: {_line(exc)}", "check the network path to AWS"
+        )
+        return
+    del data  # the token itself is never shown
+    report.ok(
+        f"{reg.host}: GetAuthorizationToken works ({(time.monotonic() - started) * 1000:.0f} ms)"
+    )
+
+
+def _check_reachable(report: Report, host: str, url: str, timeout: float) -> None:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    started = time.monotonic()
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            pass
+    except OSError as exc:
+        report.problem(
+            f"{host}: cannot reach {parts.hostname}:{port}: {exc}",
+            "open the path to the ECR API endpoint (proxy, firewall, VPC endpoint, DNS)",
+        )
+        return
+    report.ok(
+        f"{host}: {parts.hostname}:{port} reachable in {(time.monotonic() - started) * 1000:.0f} ms"
+    )
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
