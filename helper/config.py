@@ -89,11 +89,21 @@ class Settings:
         """
         if not extra and not any(v.partition("=")[2] for v in self.identity.split("\0")):
             return "default"
-        import hashlib
-
         identity = self.identity + ("\0" + extra if extra else "")
         # surrogateescape: hash the variables' bytes as they are, as the launcher does.
-        return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        return _sha256_hex(identity.encode("utf-8", "surrogateescape"))[:16]
+
+
+def _sha256_hex(data: bytes) -> str:
+    """SHA-256 without importing hashlib, which loads OpenSSL: too slow for every ``get``."""
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]  # Python 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+        except ImportError:
+            from hashlib import sha256  # type: ignore[assignment,unused-ignore]
+    return str(sha256(data).hexdigest())
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:

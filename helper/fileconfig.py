@@ -73,6 +73,9 @@ class RegistryConfig:
         return f"RegistryConfig({shown!r})"
 
 
+_NOTHING = RegistryConfig()
+
+
 class FileConfig:
     """Registry sections (exact hosts and globs) and aliases, from one or two files."""
 
@@ -92,11 +95,14 @@ class FileConfig:
         exact = self.registries.get(host)
         if exact is not None:
             return exact
+        globs = [p for p in self.registries if _is_glob(p)]
+        if not globs:
+            return _NOTHING  # and fnmatch, which imports re, stays unloaded
         import fnmatch
 
-        matches = [p for p in self.registries if _is_glob(p) and fnmatch.fnmatchcase(host, p)]
+        matches = [p for p in globs if fnmatch.fnmatchcase(host, p)]
         if not matches:
-            return RegistryConfig()
+            return _NOTHING
         # More literal characters means more specific: "*.dkr.ecr.eu-west-1.amazonaws.com"
         # beats "*.amazonaws.com".
         return self.registries[max(matches, key=lambda p: (len(p.replace("*", "")), p))]
