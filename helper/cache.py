@@ -94,6 +94,29 @@ class TokenCache:
             raise TimeoutError(f"refresh lock for {key} busy for {timeout:g}s") from exc
         return lock.release
 
+    def refreshing(self, key: str) -> bool:
+        """Tell whether another process holds the refresh lock for ``key`` at this instant.
+
+        Uses flock, as filelock does, without importing filelock: this runs on
+        the answer path of a ``get`` in the refresh window.  Raises OSError
+        when the lock file cannot be opened.
+        """
+        import fcntl
+
+        files.ensure_private_dir(self.directory)
+        fd = os.open(
+            os.path.join(self.directory, key + ".lock"),
+            os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing releases a lock we took
+        return False
+
     def note_failure(self, key: str, reason: str) -> None:
         """Remember why the last refresh of ``key`` failed (cleared by the next write)."""
         try:

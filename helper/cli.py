@@ -157,9 +157,8 @@ def _refresh_in_background(cache: TokenCache, registry: Registry, key: str) -> b
     which waits for our stdout to close, does not wait for it.
     """
     try:
-        cache.acquire(key, 0)()  # free at this instant: nobody is refreshing it now
-    except TimeoutError:
-        return True
+        if cache.refreshing(key):
+            return True
     except OSError:
         return False
     try:

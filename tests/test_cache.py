@@ -208,3 +208,26 @@ def test_leftovers_of_killed_writers_are_removed_once_old(tmp_path: Path) -> Non
     cache.write("k", tok(), NOW)
     assert not old.exists()
     assert young.exists()
+
+
+def test_refreshing_tells_whether_another_process_holds_the_lock(tmp_path: Path) -> None:
+    cache = TokenCache(str(tmp_path / "c"))
+    assert cache.refreshing("k") is False
+    code = (
+        "import sys\nfrom helper.cache import TokenCache\n"
+        "release = TokenCache(sys.argv[1]).acquire('k', 1)\n"
+        "print('held', flush=True)\nsys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "c")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    assert cache.refreshing("k") is True
+    assert cache.refreshing("k") is True  # asking does not take it
+    holder.communicate("", timeout=30)
+    assert cache.refreshing("k") is False
+    assert mode(tmp_path / "c" / "k.lock") == 0o600
