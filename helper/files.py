@@ -66,23 +66,7 @@ def write_private(path: str, data: bytes) -> None:
     The data goes to a new temporary file beside ``path`` that is synced and
     renamed over it, so readers see the old or the new content, never a part.
     """
-    directory = os.path.dirname(path)
-    name = f".{os.path.basename(path)}{TEMPORARY}{os.getpid()}-{os.urandom(4).hex()}"
-    tmp = os.path.join(directory, name)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except BaseException:
-        remove(tmp)
-        raise
+    replace_file(path, data, 0o600)
 
 
 def replace_file(
