@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import stat
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from conftest import ECR_HOST, run_helper
+from conftest import ECR_HOST, helper_command, run_helper
 from fakeaws import FakeAWS
 
 pytestmark = pytest.mark.usefixtures("flavour")
@@ -165,18 +168,12 @@ def test_export_dockerconfigjson(env: dict[str, str], fake_aws: FakeAWS, tmp_pat
     assert fake_aws.calls["ecr"] == 2  # the second export came from the cache
 
 
-def test_watch_refreshes_ahead_of_expiry_and_stops_on_sigterm(
-    env: dict[str, str], fake_aws: FakeAWS
-) -> None:
-    import signal
-    import subprocess
-    import time
-
-    from conftest import helper_command
-
-    fake_aws.lifetime = 20.0  # refresh window: the last 10 s, jittered over its first second
+def watch_until(
+    env: dict[str, str], fake_aws: FakeAWS, interval: str, calls: int
+) -> tuple[int, str]:
+    """Run ``refresh --watch`` until AWS has seen ``calls`` calls, then SIGTERM it."""
     proc = subprocess.Popen(
-        [*helper_command(), "refresh", "--watch", "--interval", "2", ECR_HOST],
+        [*helper_command(), "refresh", "--watch", "--interval", interval, ECR_HOST],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -185,7 +182,7 @@ def test_watch_refreshes_ahead_of_expiry_and_stops_on_sigterm(
     )
     try:
         deadline = time.monotonic() + 60
-        while fake_aws.calls["ecr"] < 2:  # the first token, then its refresh ~10 s later
+        while fake_aws.calls["ecr"] < calls:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.1)  # polling a condition, bounded by the deadline above
@@ -193,7 +190,16 @@ def test_watch_refreshes_ahead_of_expiry_and_stops_on_sigterm(
         out, err = proc.communicate(timeout=10)
     finally:
         proc.kill()
-    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    return proc.returncode, out
+
+
+def test_watch_refreshes_ahead_of_expiry_and_stops_on_sigterm(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    fake_aws.lifetime = 20.0  # refresh window: the last 10 s, jittered over its first second
+    code, out = watch_until(env, fake_aws, "2", calls=2)  # the first token, then its refresh
+    assert code == 0
     lines = out.splitlines()
     assert lines[0] == "docker-credential-ecr refresh --watch: started"
     assert lines[-1] == "docker-credential-ecr refresh --watch: stopped"
@@ -203,31 +209,9 @@ def test_watch_refreshes_ahead_of_expiry_and_stops_on_sigterm(
 
 
 def test_watch_backs_off_on_failure(env: dict[str, str], fake_aws: FakeAWS) -> None:
-    import signal
-    import subprocess
-    import time
-
-    from conftest import helper_command
-
     fake_aws.sticky_fault = "deny"
-    proc = subprocess.Popen(
-        [*helper_command(), "refresh", "--watch", "--interval", "30", ECR_HOST],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while fake_aws.calls["ecr"] < 3:
-            assert proc.poll() is None
-            assert time.monotonic() < deadline
-            time.sleep(0.1)  # polling a condition, bounded by the deadline above
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=10)
-    finally:
-        proc.kill()
+    code, out = watch_until(env, fake_aws, "30", calls=3)
+    assert code == 0
     times = [r["time"] for r in fake_aws.requests]
     assert times[2] - times[1] > times[1] - times[0] > 0.4  # growing gaps: backoff
     assert ": failed: AccessDeniedException: " in out
