@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from helper.cache import TokenCache
     from helper.config import Settings
+    from helper.fileconfig import RegistryConfig
     from helper.logins import LoginStore
     from helper.resolver import Resolver
 
@@ -108,17 +109,21 @@ class EcrBackend:
         """Return a token for an ECR registry, with its configured identity and cache rules."""
         config = self._settings.file.for_host(reg.host)
         return self._resolver.get(
-            reg, self.key(reg.host), config, cached_ok=config.cache is not False, force=force
+            reg,
+            self.key(reg.host, config),
+            config,
+            cached_ok=config.cache is not False,
+            force=force,
         )
 
     def list_logins(self) -> Logins:
         """``(server URL, username)`` of every login ``store`` kept."""
         return self._logins.entries()
 
-    def key(self, host: str) -> str:
+    def key(self, host: str, config: RegistryConfig | None = None) -> str:
         """The cache key of a registry host: the host and the identity configured for it."""
-        extra = self._settings.file.for_host(host).identity()
-        return f"{host}~{self._settings.identity_tag(extra)}"
+        config = config or self._settings.file.for_host(host)
+        return f"{host}~{self._settings.identity_tag(config.identity())}"
 
     def registry_for(self, server_url: str) -> registry.Registry | None:
         """The ECR registry a server URL names, directly or through a configured alias."""

@@ -111,10 +111,11 @@ def run(
     _configure_logging(settings)
     _cache, fetcher, backend = _build(settings, background=settings.background_refresh)
     status = protocol.handle(backend, action, stdin, stdout, stderr)
-    # Tells an operator (and the frozen-binary tests) whether this call paid for
-    # loading the AWS SDK: a cache hit must not.
-    heavy = sorted(m for m in _HEAVY_MODULES if m in sys.modules)
-    log.debug("%s exited %d; heavy modules loaded: %s", action, status, ", ".join(heavy) or "none")
+    if log.enabled:
+        # Tells an operator (and the frozen-binary tests) whether this call paid for
+        # loading the AWS SDK: a cache hit must not.
+        heavy = ", ".join(m for m in _HEAVY_MODULES if m in sys.modules) or "none"
+        log.debug("%s exited %d; heavy modules loaded: %s", action, status, heavy)
     return _ABANDON if fetcher.timed_out else status
 
 

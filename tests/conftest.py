@@ -119,6 +119,17 @@ def clean_env(tmp_path: Path, fake: FakeAWS | None) -> dict[str, str]:
     return env
 
 
+CLOSED_ENDPOINT = "http://127.0.0.1:9"
+
+
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment whose AWS endpoints refuse connections: nothing leaves the machine."""
+    env = clean_env(tmp_path, None)
+    for service in ("ECR", "ECR_PUBLIC", "STS"):
+        env[f"AWS_ENDPOINT_URL_{service}"] = CLOSED_ENDPOINT
+    return env
+
+
 @pytest.fixture
 def env(tmp_path: Path, fake_aws: FakeAWS) -> dict[str, str]:
     """A clean environment pointed at the plain-HTTP endpoint."""

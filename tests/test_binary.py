@@ -234,3 +234,5 @@ def test_python_is_not_needed_on_path(tmp_path: Path, fake_aws: FakeAWS) -> None
     proc = run([str(BINARY), "get"], env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sys.executable not in proc.stderr
+    assert proc.stderr == ""
+    assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[0]

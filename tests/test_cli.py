@@ -23,7 +23,7 @@ from conftest import (
 )
 from fakeaws import FakeAWS, make_password
 
-from helper.cache import encode
+from helper.cache import decode, encode
 from helper.token import AuthToken
 
 pytestmark = pytest.mark.usefixtures("flavour")
@@ -140,7 +140,12 @@ def test_https_endpoint_verified_with_ca_bundle(
     env = clean_env(tmp_path, fake_aws_tls)
     env["AWS_CA_BUNDLE"] = tls_files[0]
     assert secret_of(get(env)) == fake_aws_tls.issued[0]
-    untrusted = clean_env(tmp_path / "x", fake_aws_tls) if (tmp_path / "x").mkdir() is None else {}
+    # The system's CA bundle does not know the test CA; a cache of its own forces a fetch.
+    untrusted = {
+        **env,
+        "AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
+        "AWS_ECR_CACHE_DIR": str(tmp_path / "other-cache"),
+    }
     failed = get(untrusted)
     assert failed.returncode == 1
     assert failed.stdout.startswith(
@@ -221,18 +226,37 @@ def test_docker_login_token_for_ecr_is_used_until_erased(
     assert fake_aws.calls["ecr"] == 1
 
 
-def test_docker_login_token_past_half_life_is_refreshed(
+def test_docker_login_token_is_kept_until_its_own_expiry(
     env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
-    # A password minted 11 hours ago has an hour left: a store of it is not fresh by
-    # its own lifetime only if the lifetime is measured from minting; we measure from
-    # the store, so it stays in use for half of the hour that remains.
-    password = make_password(time.time() + 3600)
+    # A password minted 11 hours ago has an hour left.  Its expiry comes from the
+    # password itself; its refresh window from the time of the store.
+    expiry = int(time.time() + 3600)
+    password = make_password(expiry)
     run_helper(
         ["store"], json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": password}), env
     )
     assert secret_of(get(env)) == password
     assert fake_aws.total_calls() == 0
+    (entry,) = Path(env["AWS_ECR_CACHE_DIR"]).glob("*.token")
+    token = decode(entry.read_bytes())
+    assert token is not None
+    assert token.expires_at == expiry
+
+
+def test_docker_login_with_an_expired_password_is_not_kept(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    password = make_password(time.time() - 60)
+    stored = run_helper(
+        ["store"], json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": password}), env
+    )
+    assert (stored.returncode, stored.stdout) == (0, "")
+    assert stored.stderr == (
+        f"docker-credential-ecr: warning: the password given for {ECR_HOST} has expired; "
+        "not keeping it\n"
+    )
+    assert secret_of(get(env)) == fake_aws.issued[0]
 
 
 def test_ignore_creds_storage_makes_store_and_erase_no_ops(

@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+from conftest import offline_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,19 +37,10 @@ PAYLOADS = st.one_of(st.binary(max_size=3000), URLS.map(str.encode), DOCUMENTS)
 def test_any_request_gets_an_answer_or_one_line(
     tmp_path: Path, action: str, payload: bytes
 ) -> None:
-    environ = {
-        "HOME": str(tmp_path),
-        "AWS_ECR_CACHE_DIR": str(tmp_path / "cache"),
-        "AWS_ACCESS_KEY_ID": "AKIDFUZZ000000000001",
-        "AWS_SECRET_ACCESS_KEY": "s",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(tmp_path / "absent"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "absent"),
-        "AWS_ENDPOINT_URL_ECR": "http://127.0.0.1:9",
-        "AWS_ENDPOINT_URL_ECR_PUBLIC": "http://127.0.0.1:9",
-        "DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS": "1",
-        "DOCKER_CREDENTIAL_ECR_CONNECT_TIMEOUT": "0.5",
-    }
+    environ = offline_env(tmp_path)
+    environ.update(
+        {"DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS": "1", "DOCKER_CREDENTIAL_ECR_CONNECT_TIMEOUT": "0.5"}
+    )
     out, err = io.BytesIO(), io.BytesIO()
     status = cli.run(action, environ, io.BytesIO(payload), out, err)
     text = out.getvalue().decode()

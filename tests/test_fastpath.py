@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import built_binary
+from conftest import built_binary, offline_env
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -41,18 +41,14 @@ class World:
         self.not_a_dir = root / "not-a-dir"
         self.not_a_dir.write_text("")
         self.runtime_dir = runtime_dir
-        self.env: dict[str, str] = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(self.home),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_ACCESS_KEY_ID": "AKIDFASTPATH00000001",
-            "AWS_SECRET_ACCESS_KEY": "s",
-            "AWS_CONFIG_FILE": str(root / "absent"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(root / "absent"),
-            # Nothing listens here: a Python refresh fails instead of changing the cache.
-            "AWS_ENDPOINT_URL_ECR": "http://127.0.0.1:9",
-            "AWS_ENDPOINT_URL_ECR_PUBLIC": "http://127.0.0.1:9",
-        }
+        # Nothing listens at its endpoints: a Python refresh fails instead of changing the
+        # cache.  Without the helper's own settings, which would turn the native path off,
+        # and with the default cache directory under HOME.
+        self.env = {
+            k: v for k, v in offline_env(root).items()
+            if not k.startswith("DOCKER_CREDENTIAL_ECR_") and k != "AWS_ECR_CACHE_DIR"
+        }  # fmt: skip
+        self.env["HOME"] = str(self.home)
 
     def cache_file(self, host: str, env: dict[str, str] | None = None) -> Path:
         settings = Settings(env or self.env)

@@ -4,30 +4,44 @@ from __future__ import annotations
 
 import os
 import stat
+import textwrap
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helper import fileconfig
 from helper.errors import InputError
 from helper.fileconfig import FileConfig, files_for, load, parse, read_file
 
-EXAMPLE = """
-[registries."111111111111.dkr.ecr.us-east-1.amazonaws.com"]
-profile = "prod"
 
-[registries."*.dkr.ecr.eu-west-1.amazonaws.com"]
-role_arn = "arn:aws:iam::222222222222:role/puller"
-external_id = "fleet"
-refresh_before = 3600
+def documented_example(text: str, start: str, end: str) -> str:
+    """The TOML example documented between ``start`` and ``end`` in ``text``, dedented."""
+    block = text.split(start, 1)[1].split(end, 1)[0]
+    return textwrap.dedent(block).strip() + "\n"
+
+
+# The module's own documented example, plus what it does not show.
+EXAMPLE = (
+    documented_example(fileconfig.__doc__ or "", "config.toml``)::\n", "\nFiles:")
+    + """
+"Other.Alias.Example" = "111111111111.dkr.ecr.us-east-1.amazonaws.com"
 
 [registries."*.amazonaws.com"]
 cache = false
-
-[aliases]
-"Registry.Internal.Example" = "111111111111.dkr.ecr.us-east-1.amazonaws.com"
 """
+)
+
+
+def test_readme_example_parses() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    config = parse(documented_example(readme, "```toml\n", "```"), "README.md")
+    assert len(config.registries) == 4
+    assert config.for_host("555555555555.dkr.ecr.eu-west-1.amazonaws.com").role_arn == (
+        "arn:aws:iam::333333333333:role/ecr-pull"
+    )
+    assert config.for_host("444444444444.dkr.ecr.eu-west-1.amazonaws.com").cache is False
 
 
 def test_example_parses_and_matches_most_specific_first() -> None:
@@ -47,6 +61,9 @@ def test_example_parses_and_matches_most_specific_first() -> None:
         == "111111111111.dkr.ecr.us-east-1.amazonaws.com"
     )
     assert config.resolve_alias("other.example") == "other.example"
+    assert config.resolve_alias("other.alias.example") == config.resolve_alias(
+        "registry.internal.example"
+    )
 
 
 def test_user_file_overlays_system_file() -> None:
