@@ -29,7 +29,19 @@ from typing import Any
 ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
 PUBLIC_TARGET = "SpencerFrontendService.GetAuthorizationToken"
 
-FAULTS = ("throttle", "5xx", "deny", "reset", "hang", "garbage")
+FAULTS = ("throttle", "5xx", "deny", "reset", "hang", "garbage", "badtoken", "noexpiry")
+_RAW_FAULTS: dict[str, tuple[bytes, str]] = {
+    "garbage": (b"<html>not json", "text/html"),
+    # Well-formed answers whose token is not base64 of "user:password", or has no expiry.
+    "badtoken": (
+        b'{"authorizationData": [{"authorizationToken": "not base64!", "expiresAt": 4102444800}]}',
+        "application/x-amz-json-1.1",
+    ),
+    "noexpiry": (
+        b'{"authorizationData": [{"authorizationToken": "QVdTOnBhc3N3b3Jk"}]}',
+        "application/x-amz-json-1.1",
+    ),
+}
 _JSON_FAULTS: dict[str, tuple[int, dict[str, str]]] = {
     "throttle": (400, {"__type": "ThrottlingException", "message": "Rate exceeded"}),
     "5xx": (500, {"__type": "ServerException", "message": "internal failure"}),
@@ -222,8 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._sts(name, fault)
         elif fault in _JSON_FAULTS:
             self._json(*_JSON_FAULTS[fault])
-        elif fault == "garbage":
-            self._raw(200, b"<html>not json", "text/html")
+        elif fault in _RAW_FAULTS:
+            self._raw(200, *_RAW_FAULTS[fault])
         else:
             self._token(name, body)
 

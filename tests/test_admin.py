@@ -143,6 +143,30 @@ def test_configure_and_unconfigure_keep_everything_else(
     assert json.loads(config.read_text()) == original
 
 
+def test_configure_mistakes_are_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    env["DOCKER_CONFIG"] = str(tmp_path / "docker")
+    assert cmd(env, "configure") == (
+        1,
+        "docker-credential-ecr configure: name registries with --registry HOST, "
+        "or use --creds-store\n",
+    )
+    config = tmp_path / "docker" / "config.json"
+    config.parent.mkdir()
+    config.write_text("[1, 2]")
+    assert cmd(env, "configure", "--creds-store") == (
+        1,
+        f"docker-credential-ecr configure: {config} does not hold a JSON object\n",
+    )
+    assert config.read_text() == "[1, 2]"
+
+
+def test_export_with_nothing_to_export_is_one_line(env: dict[str, str]) -> None:
+    assert cmd(env, "export") == (
+        1,
+        "docker-credential-ecr export: name registries, or configure or cache some first\n",
+    )
+
+
 def test_configure_creates_a_private_file(env: dict[str, str], tmp_path: Path) -> None:
     env["DOCKER_CONFIG"] = str(tmp_path / "new")
     assert cmd(env, "configure", "--creds-store")[0] == 0
@@ -247,6 +271,24 @@ def test_doctor_names_each_problem_and_its_fix(
     assert f"PROBLEM  {ECR_HOST}: Docker does not use docker-credential-ecr for it" in out
     assert f"fix: docker-credential-ecr configure --registry {ECR_HOST}" in out
     assert out.rstrip().endswith("problem(s)")
+
+
+@pytest.mark.parametrize("problem", ["loose", "not a directory"])
+def test_doctor_flags_an_unsafe_cache_directory(
+    env: dict[str, str], fake_aws: FakeAWS, problem: str
+) -> None:
+    cache = Path(env["AWS_ECR_CACHE_DIR"])
+    if problem == "loose":
+        cache.mkdir(mode=0o755)
+        cache.chmod(0o755)
+        expected, fix = "has mode drwxr-xr-x", f"fix: chmod 700 {cache}"
+    else:
+        cache.write_text("")
+        expected, fix = "is not a directory", "fix: remove it, or set AWS_ECR_CACHE_DIR elsewhere"
+    code, out = cmd(env, "doctor", ECR_HOST)
+    assert code == 1
+    assert f"PROBLEM  cache directory {cache} {expected}" in out
+    assert fix in out
 
 
 def test_doctor_without_credentials(env: dict[str, str], fake_aws: FakeAWS) -> None:

@@ -236,3 +236,22 @@ def test_python_is_not_needed_on_path(tmp_path: Path, fake_aws: FakeAWS) -> None
     assert sys.executable not in proc.stderr
     assert proc.stderr == ""
     assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[0]
+
+
+@needs_root
+def test_full_runtime_directory_fails_in_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, None)
+    env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = "/mnt/rt"
+    script = (
+        "set -e; mount --make-rprivate /; mount -t tmpfs -o size=1m tmpfs /mnt; "
+        "mkdir -m 700 /mnt/rt; "
+        'set +e; "$@"; status=$?; echo "left: $(ls -A /mnt/rt)" >&2; exit $status'
+    )
+    proc = run(["unshare", "--mount", "sh", "-c", script, "sh", str(BINARY), "get"], env)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith(
+        "docker-credential-ecr: cannot unpack into /mnt/rt: cannot write "
+    )
+    assert proc.stdout.endswith(": No space left on device\n")
+    assert proc.stdout.count("\n") == 1
+    assert proc.stderr.endswith("left: \n")  # the partial copy was removed

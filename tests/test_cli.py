@@ -417,6 +417,33 @@ def test_broken_connections_are_one_line(
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("badtoken", "AWS returned a malformed authorization token"),
+        ("noexpiry", "AWS returned a token without an expiry"),
+    ],
+)
+def test_malformed_answers_from_aws_are_one_truthful_line(
+    env: dict[str, str], fake_aws: FakeAWS, fault: str, reason: str
+) -> None:
+    fake_aws.sticky_fault = fault
+    proc = get(env)
+    assert (proc.returncode, proc.stdout) == (
+        1,
+        f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: {reason}\n",
+    )
+    assert not list(Path(env["AWS_ECR_CACHE_DIR"]).glob("*.token"))
+
+
+def test_unopenable_log_file_warns_and_answers(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    env["DOCKER_CREDENTIAL_ECR_LOG_FILE"] = "/nonexistent-dir/helper.log"
+    proc = get(env)
+    assert secret_of(proc) == fake_aws.issued[0]
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("docker-credential-ecr: warning: cannot open the log file: ")
+
+
 def test_hanging_endpoint_hits_the_read_timeout(env: dict[str, str], fake_aws: FakeAWS) -> None:
     fake_aws.sticky_fault = "hang"
     env.update(

@@ -158,6 +158,13 @@ def test_secret_keys_in_a_file_of_another_user_are_refused(tmp_path: Path) -> No
         load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(path)}, read_file)
 
 
+def test_unreadable_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_bytes(b'[registries."a"]\nprofile = "\xff"\n')
+    with pytest.raises(InputError, match=rf"^docker-credential-ecr: cannot read {path}: .*utf-8"):
+        load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(path)}, read_file)
+
+
 def test_missing_explicit_file_is_an_error_missing_default_files_are_not(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(tmp_path / "none.toml")}, read_file)
