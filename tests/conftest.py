@@ -93,7 +93,12 @@ def fake_aws_tls(tls_files: tuple[str, str, str]) -> Iterator[FakeAWS]:
 
 
 def clean_env(tmp_path: Path, fake: FakeAWS | None) -> dict[str, str]:
-    """An environment with every AWS variable set explicitly and nothing from the machine's."""
+    """An environment with every AWS variable set explicitly and nothing from the machine's.
+
+    It sets none of the helper's own DOCKER_CREDENTIAL_ECR_* settings: any of them
+    would turn off the executable's native cache-hit answer, which the tests run
+    against the executable must exercise too.
+    """
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     env = {
@@ -108,8 +113,6 @@ def clean_env(tmp_path: Path, fake: FakeAWS | None) -> dict[str, str]:
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
         "AWS_RETRY_MODE": "standard",
-        "DOCKER_CREDENTIAL_ECR_CONNECT_TIMEOUT": "2",
-        "DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "3",
     }
     if "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR" in os.environ:
         env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = os.environ["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"]

@@ -103,7 +103,6 @@ class FakeAWS:
     ) -> None:
         self.lifetime = 12 * 3600.0
         self.delay = 0.0
-        self.clock_offset = 0.0
         self.faults: list[str] = []
         self.sticky_fault: str | None = None
         self.calls: Counter[str] = Counter()
@@ -241,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _token(self, name: str, body: bytes) -> None:
         fake = self.fake
-        expires = time.time() + fake.clock_offset + fake.lifetime
+        expires = time.time() + fake.lifetime
         request = json.loads(body or b"{}")
         account = (request.get("registryIds") or ["000000000000"])[0]
         password = fake.password_for.get(account) or make_password(expires)

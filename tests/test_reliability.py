@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import ECR_HOST, built_binary, helper_command, run_helper
-from fakeaws import FakeAWS
+from fakeaws import FAULTS, FakeAWS
 
 from helper.cache import decode, encode
 from helper.config import Settings
@@ -64,7 +64,6 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 # ---- faults at the AWS endpoint ----
 
-FAULTS = ["throttle", "5xx", "deny", "reset", "hang", "garbage"]
 
 
 @pytest.mark.parametrize("fault", FAULTS)
