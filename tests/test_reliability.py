@@ -65,7 +65,6 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 # ---- faults at the AWS endpoint ----
 
 
-
 @pytest.mark.parametrize("fault", FAULTS)
 def test_fault_with_a_valid_cached_token_serves_it_and_warns(
     env: dict[str, str], fake_aws: FakeAWS, fault: str
