@@ -385,13 +385,19 @@ int main(int argc, char **argv)
     memcpy(me_copy, me, sizeof me_copy);
     self_exe = me_copy;
     int self = open(me, O_RDONLY | O_CLOEXEC);
+    int open_errno = errno;
     if (self < 0 || read_trailer(self, &t) != 0) {
         /* Folder form: the bundle is beside this launcher. */
         char *slash = strrchr(me, '/');
         *slash = '\0';
         if (slash > me && ready_folder(me))
             run(me, argc, argv);
-        fail("cannot read the program bundled in this executable; it may be truncated");
+        *slash = '/';
+        /* Executable but unreadable (mode 0711, or a directory the user cannot read). */
+        if (self < 0)
+            fail("cannot read %s, which this user must be able to read to run it: %s", me,
+                 strerror(open_errno));
+        fail("%s is damaged: its bundled program is missing or truncated", me);
     }
 
     char bases[6][PATH_MAX], target[PATH_MAX], tried[4096] = "", why[PATH_MAX + 128] = "",

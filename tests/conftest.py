@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,42 @@ TEST_SECRET_KEY = "test-secret-access-key-never-logged"
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# Places a test run must leave as it found them: tests write only under their temporary
+# directories.  /tmp itself is shared with everything else on the machine, so only the
+# names the helper would use there are watched.
+_WATCHED = ("/", "/opt", "/var/lib", "/var/cache", "/var/tmp", "/etc", "/run", "/dev/shm")
+_WATCHED_IN_HOME = (".cache", ".config", ".docker", ".aws", ".local/share")
+
+
+def _entries(directory: str) -> set[str]:
+    try:
+        return set(os.listdir(directory))
+    except OSError:
+        return set()
+
+
+def _snapshot() -> dict[str, set[str]]:
+    home = os.path.expanduser("~")
+    places = [*_WATCHED, home, *(os.path.join(home, d) for d in _WATCHED_IN_HOME)]
+    found = {place: _entries(place) for place in places}
+    found["/tmp"] = {n for n in _entries("/tmp") if n.startswith("docker-credential-ecr")}
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _writes_only_under_temporary_directories() -> Iterator[None]:
+    """Fail the run if it left anything new outside its temporary directories."""
+    before = _snapshot()
+    yield
+    after = _snapshot()
+    left = sorted(
+        os.path.join(place, name)
+        for place, names in after.items()
+        for name in names - before[place]
+    )
+    assert not left, f"the tests left files outside their temporary directories: {left}"
 
 
 def built_binary() -> str | None:
@@ -74,6 +111,19 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
     """A throw-away CA and a certificate for localhost: (ca, cert, key)."""
     ca, cert, key = make_certificate(tmp_path_factory.mktemp("tls"), ["localhost"], ("127.0.0.1",))
     return str(ca), str(cert), str(key)
+
+
+@pytest.fixture
+def other_user_dir() -> Iterator[Path]:
+    """A fresh directory that any user can read and write (mode 1777), removed afterwards.
+
+    pytest's own temporary directories sit under a 0700 directory of this user,
+    so a test that runs something as another uid puts what that uid needs here.
+    """
+    path = Path(tempfile.mkdtemp(prefix="dce-other-user-"))
+    path.chmod(0o1777)
+    yield path
+    shutil.rmtree(path)
 
 
 @pytest.fixture

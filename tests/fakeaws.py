@@ -317,3 +317,23 @@ def _sts_error(code: str, message: str) -> bytes:
         '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
         f"<Code>{code}</Code><Message>{message}</Message></Error><RequestId>1</RequestId></ErrorResponse>"
     ).encode()
+
+
+def main() -> int:
+    """Serve plain HTTP on 127.0.0.1 until stdin closes; print the URL first, the calls last.
+
+    For checks outside pytest (``scripts/fresh-host``): the URL goes in an AWS config
+    file's ``endpoint_url``, and the call counts show what the helper really asked.
+    """
+    import sys
+
+    fake = FakeAWS().start()
+    print(fake.url, flush=True)
+    sys.stdin.read()
+    fake.stop()
+    print(json.dumps(dict(fake.calls)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -30,8 +30,14 @@ def warm(env: dict[str, str], *hosts: str) -> None:
         assert run_helper(["get"], host, env).returncode == 0
 
 
-def test_policy() -> None:
-    code, out = cmd({"PATH": os.environ["PATH"], "HOME": "/nonexistent"}, "policy")
+def test_policy(tmp_path: Path, runtime_dir: str) -> None:
+    # No cache, no configuration, no AWS: policy needs nothing but the program.
+    bare = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path / "absent"),
+        "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR": runtime_dir,
+    }
+    code, out = cmd(bare, "policy")
     policy = json.loads(out)
     assert code == 0
     assert policy["Statement"][0]["Action"] == [
@@ -39,9 +45,7 @@ def test_policy() -> None:
         "ecr-public:GetAuthorizationToken",
         "sts:GetServiceBearerToken",
     ]
-    pull = json.loads(
-        cmd({"PATH": os.environ["PATH"], "HOME": "/nonexistent"}, "policy", "--pull")[1]
-    )
+    pull = json.loads(cmd(bare, "policy", "--pull")[1])
     assert pull["Statement"][1]["Action"] == [
         "ecr:BatchCheckLayerAvailability",
         "ecr:GetDownloadUrlForLayer",

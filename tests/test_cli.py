@@ -697,13 +697,24 @@ def test_no_secret_in_any_output_or_file_at_debug_level(
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
 )
-def test_no_home_and_no_passwd_entry_says_what_to_set(env: dict[str, str]) -> None:
+def test_no_home_and_no_passwd_entry_says_what_to_set(
+    env: dict[str, str], flavour: str, other_user_dir: Path
+) -> None:
     del env["HOME"], env["AWS_ECR_CACHE_DIR"]
-    # The binary unpacks as that user, by default into /tmp/docker-credential-ecr-54321.
+    # The binary unpacks as that user, by default into $TMPDIR/docker-credential-ecr-54321.
     env.pop("DOCKER_CREDENTIAL_ECR_RUNTIME_DIR", None)
-    env["TMPDIR"] = "/tmp"
+    env["TMPDIR"] = str(other_user_dir)
+    as_user = ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups"]
+    command = helper_command()
+    if flavour == "binary":
+        # The checkout may be where uid 54321 cannot read (under /root, mode 0700).
+        command = [str(shutil.copy(command[0], other_user_dir / "docker-credential-ecr"))]
+    else:
+        probe = [*as_user, *command, "version"]
+        if subprocess.run(probe, env=env, capture_output=True, check=False).returncode:
+            pytest.skip(f"uid 54321 cannot run {command[0]} (a checkout it cannot read)")
     proc = subprocess.run(
-        ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", *helper_command(), "get"],
+        [*as_user, *command, "get"],
         input=ECR_HOST,
         env=env,
         capture_output=True,
@@ -711,7 +722,6 @@ def test_no_home_and_no_passwd_entry_says_what_to_set(env: dict[str, str]) -> No
         timeout=30,
         check=False,
     )
-    shutil.rmtree("/tmp/docker-credential-ecr-54321", ignore_errors=True)
     assert (proc.returncode, proc.stdout) == (
         1,
         "docker-credential-ecr: no home directory for uid 54321; set AWS_ECR_CACHE_DIR or HOME\n",

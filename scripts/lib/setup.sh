@@ -1,0 +1,119 @@
+# Shared by the scripts in scripts/: install what a step needs on a Debian host.
+#
+#   . scripts/lib/setup.sh
+#   ensure python build        # installs whatever these needs are missing, then returns
+#
+# Each need is a function `missing_<need>` that prints the Debian packages it still
+# lacks, judged by what is on the host *now*.  `ensure` asks again after every install,
+# because some checks can only be made once an earlier package is there (which shared
+# libpython a python3 needs, where gcc looks for libz.a), so nothing depends on the order
+# in which a fresh host happens to have things.
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+step() { printf '== %s\n' "$*"; }
+
+die() {
+  printf '%s: %s\n' "${0##*/}" "$*" >&2
+  exit 1
+}
+
+py() { python3 -c "$@" 2>/dev/null; }
+
+missing_python() {
+  if ! have python3; then
+    echo python3 python3-venv ca-certificates
+    return
+  fi
+  py 'import venv, ensurepip' || echo python3-venv
+  # pip checks PyPI's certificate against the system's trust store.
+  [ -s /etc/ssl/certs/ca-certificates.crt ] || echo ca-certificates
+}
+
+missing_build() {
+  have gcc || echo gcc libc6-dev
+  have patchelf || echo patchelf
+  if have gcc; then
+    [ -e "$(gcc -print-file-name=libz.a)" ] || echo zlib1g-dev
+  fi
+  # PyInstaller bundles the shared libpython, which Debian ships apart from python3.
+  if have python3 && ! py 'import os, sys, sysconfig as s
+sys.exit(not os.path.exists(os.path.join(s.get_config_var("LIBDIR"), s.get_config_var("INSTSONAME"))))'; then
+    if [ "$(readlink -f "$(command -v python3)")" = "$(readlink -f /usr/bin/python3)" ]; then
+      py 'import sys; print("libpython%d.%d" % sys.version_info[:2])'
+    else
+      die "$(command -v python3) has no shared libpython; PyInstaller needs a Python built with --enable-shared"
+    fi
+  fi
+}
+
+missing_test() {
+  have openssl || echo openssl
+  have setpriv || echo util-linux
+  # The clock-jump tests preload libfaketime.
+  compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || echo faketime
+  # The end-to-end tests (pytest -m e2e) need these; they skip without root.
+  if [ "$(id -u)" = 0 ]; then
+    { [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; } || echo docker.io
+    [ -x /usr/bin/docker-registry ] || echo docker-registry
+    have skopeo || echo skopeo
+    have htpasswd || echo apache2-utils
+    have ip || echo iproute2
+    have nsenter || echo util-linux
+  fi
+}
+
+missing_bench() {
+  have hyperfine || echo hyperfine
+  have docker-credential-ecr-login || echo amazon-ecr-credential-helper
+  have openssl || echo openssl
+  have ip || echo iproute2
+  [ -x /usr/bin/time ] || echo time
+}
+
+# Install Debian packages, naming them first and showing each as it is set up.
+apt_install() {
+  step "installing from Debian: $*"
+  [ "$(id -u)" = 0 ] || die "these Debian packages are missing: $* (run as root, or install them)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "$@" |
+    { grep -E '^Setting up ' || true; } | sed 's/^/   /'
+}
+
+ensure() {
+  local round wanted
+  for round in 1 2 3; do
+    wanted=$(for need in "$@"; do "missing_$need"; done | tr ' ' '\n' | sort -u | tr '\n' ' ')
+    wanted=${wanted% }
+    [ -n "$wanted" ] || break
+    [ "$round" -lt 3 ] || die "still missing after installing them: $wanted"
+    # shellcheck disable=SC2086  # one word per package
+    apt_install $wanted
+  done
+  if [[ " $* " == *" python "* ]]; then
+    py 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+      die "Python 3.11 or later is needed; $(command -v python3) is $(python3 --version 2>&1)"
+  fi
+}
+
+# pip install into a venv, naming each download from PyPI and what was installed.
+pip_install() {
+  local venv=$1
+  shift
+  "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off "$@" |
+    { grep -E '^(Downloading|Successfully installed)' || true; } | sed 's/^/   /'
+}
+
+# A venv at $1 made by the python3 on PATH; remade if that python3 changed since.
+make_venv() {
+  local venv=$1 want
+  want=$(py 'import sys; print(sys.executable)')
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.made-by" 2>/dev/null)" = "$want" ]; then
+    return
+  fi
+  step "creating $venv with $(python3 --version) ($want)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  echo "$want" >"$venv/.made-by"
+}
