@@ -52,6 +52,8 @@ missing_test() {
   have setpriv || echo util-linux
   # The clock-jump tests preload libfaketime.
   compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || echo faketime
+  # The systemd units are checked with systemd-analyze verify (nothing is started).
+  have systemd-analyze || echo systemd
   # The end-to-end tests (pytest -m e2e) need these; they skip without root.
   if [ "$(id -u)" = 0 ]; then
     { [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; } || echo docker.io
