@@ -131,6 +131,7 @@ def _build(
     from helper.logins import LoginStore
     from helper.resolver import Resolver
 
+    _warn_refused(settings)
     cache = TokenCache(settings.cache_dir) if settings.cache_enabled else None
     fetcher = _LazyFetcher(settings)
     spawn = None
@@ -142,13 +143,27 @@ def _build(
     backend = EcrBackend(
         Resolver(cache, fetcher, time.time, warn, settings.lock_timeout, spawn),
         cache,
-        LoginStore(os.path.join(settings.cache_dir, "logins")),
+        LoginStore(os.path.join(settings.cache_dir, "logins") if settings.cache_trusted else None),
         settings,
         time.time,
         warn,
         ignore_storage=settings.ignore_creds_storage,
     )
     return cache, fetcher, backend
+
+
+def _warn_refused(settings: Settings) -> None:
+    """Say which cache directories failed the trusted-path rule, and what was done instead."""
+    if not settings.cache_refused:
+        return
+    why = "; ".join(settings.cache_refused)
+    if settings.cache_trusted:
+        warn(f"not keeping tokens in {why}; using {settings.cache_dir}")
+    else:
+        warn(
+            f"tokens are not cached: {why}; set AWS_ECR_CACHE_DIR to a directory that only "
+            "you and root can write"
+        )
 
 
 def _refresh_in_background(cache: TokenCache, registry: Registry, key: str) -> bool:

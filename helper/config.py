@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from helper import fileconfig
+from helper import fileconfig, trust
 from helper.errors import InputError
 
 TYPE_CHECKING = False
@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 APP = "docker-credential-ecr"
 PREFIX = "DOCKER_CREDENTIAL_ECR_"
+# Root's cache when the one its environment names fails the trusted-path rule
+# (``sudo -E`` keeps a user's HOME): a place only root can write.
+ROOT_CACHE_DIR = "/var/cache/docker-credential-ecr"
 
 # Variables that choose which AWS identity boto3 will resolve.  The cache key
 # is derived from their values so that a cache hit never resolves credentials,
@@ -25,6 +28,16 @@ IDENTITY_VARIABLES = (
     "AWS_ROLE_ARN",
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+# The AWS files that define profiles, as (variable naming the file, botocore's default).
+# Their identity (device, inode, size, modification time; one stat each) is part of the
+# key too, so an edited profile is a new identity without reading the files.
+IDENTITY_FILES = (
+    ("AWS_CONFIG_FILE", "~/.aws/config"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
 )
 
 _LOG_LEVELS = ("", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -39,6 +52,8 @@ class Settings:
         "background_refresh",
         "cache_dir",
         "cache_enabled",
+        "cache_refused",
+        "cache_trusted",
         "connect_timeout",
         "deadline",
         "file",
@@ -55,9 +70,17 @@ class Settings:
         self,
         environ: Mapping[str, str],
         read: Callable[[str], tuple[str, os.stat_result] | None] = fileconfig.read_file,
+        stat: Callable[[str], os.stat_result] = os.stat,
+        euid: int | None = None,
     ) -> None:
+        euid = os.geteuid() if euid is None else euid
         self.cache_enabled = not environ.get("AWS_ECR_DISABLE_CACHE")
-        self.cache_dir = environ.get("AWS_ECR_CACHE_DIR") or default_cache_dir(environ)
+        candidates = cache_dirs(environ, euid)
+        chosen, self.cache_refused = trust.first_trusted(candidates, euid)
+        self.cache_dir = chosen or candidates[0]
+        # No directory passes the rule: tokens and logins are not kept; cache_refused says why.
+        self.cache_trusted = chosen is not None
+        self.cache_enabled = self.cache_enabled and self.cache_trusted
         self.ignore_creds_storage = environ.get("AWS_ECR_IGNORE_CREDS_STORAGE", "").lower() in _TRUE
         background = environ.get(PREFIX + "BACKGROUND_REFRESH", "true").strip().lower()
         if background not in _TRUE | _FALSE:
@@ -65,7 +88,10 @@ class Settings:
                 f"{APP}: {PREFIX}BACKGROUND_REFRESH={background!r} is not true or false"
             )
         self.background_refresh = background in _TRUE
-        self.identity = "\0".join(f"{n}={environ.get(n, '')}" for n in IDENTITY_VARIABLES)
+        self.identity = "\0".join(
+            [f"{n}={environ.get(n, '')}" for n in IDENTITY_VARIABLES]
+            + [f"{n}#stat={file_identity(environ, n, d, stat)}" for n, d in IDENTITY_FILES]
+        )
         self.log_level = environ.get(PREFIX + "LOG_LEVEL", "").strip().upper()
         if self.log_level not in _LOG_LEVELS:
             levels = ", ".join(_LOG_LEVELS[1:])
@@ -87,7 +113,9 @@ class Settings:
         ``extra`` is what a configuration file section adds to it.  Hashing
         keeps access key ids and profile names out of file names.
         """
-        if not extra and not any(v.partition("=")[2] for v in self.identity.split("\0")):
+        if not extra and not any(
+            v.partition("=")[2] not in ("", ABSENT) for v in self.identity.split("\0")
+        ):
             return "default"
         identity = self.identity + ("\0" + extra if extra else "")
         # surrogateescape: hash the variables' bytes as they are, as the launcher does.
@@ -117,6 +145,37 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
     if not 0 < value < 3600:
         raise InputError(f"{APP}: {PREFIX}{name}={raw!r} is not a number of seconds in (0, 3600)")
     return value
+
+
+ABSENT = "-"
+
+
+def file_identity(
+    environ: Mapping[str, str], name: str, default: str, stat: Callable[[str], os.stat_result]
+) -> str:
+    """``device:inode:size:mtime_ns`` of the AWS file botocore would read, or ``-`` if none."""
+    path = environ.get(name) or default
+    if path.startswith("~/") and environ.get("HOME", "").startswith("/"):
+        path = environ["HOME"] + path[1:]
+    else:  # as botocore expands it
+        path = os.path.expanduser(os.path.expandvars(path))
+    try:
+        info = stat(path)
+    except (OSError, ValueError):
+        return ABSENT
+    return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def cache_dirs(environ: Mapping[str, str], euid: int) -> tuple[str, ...]:
+    """Where tokens may be kept, most preferred first.
+
+    The configured or default directory; for root also a root-owned one, used when
+    the first fails the trusted-path rule.
+    """
+    preferred = environ.get("AWS_ECR_CACHE_DIR") or default_cache_dir(environ)
+    if euid == 0 and preferred != ROOT_CACHE_DIR:
+        return preferred, ROOT_CACHE_DIR
+    return (preferred,)
 
 
 def default_cache_dir(environ: Mapping[str, str]) -> str:

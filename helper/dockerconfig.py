@@ -24,11 +24,12 @@ def path_for(environ: Mapping[str, str]) -> str:
 
 def load(path: str) -> dict[str, object]:
     """Read config.json; a missing file is an empty configuration."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            document = json.load(f)
-    except FileNotFoundError:
+    from helper import files
+
+    found = files.read_regular(path)
+    if found is None:
         return {}
+    document = json.loads(found[0])
     if not isinstance(document, dict):
         raise ValueError(f"{path} does not hold a JSON object")  # noqa: TRY004 - bad data, not a bug
     return document

@@ -230,14 +230,22 @@ def _check_private(path: str, info: os.stat_result) -> None:
             f"readable by no one else (it is uid {info.st_uid}, mode {mode}); "
             f"fix with: chown {os.geteuid()} {path} && chmod 600 {path}"
         )
+    from helper import trust
+
+    try:
+        trust.check_dir(os.path.dirname(os.path.realpath(path)), os.geteuid())
+    except OSError as exc:
+        raise InputError(
+            f"{APP}: {path} holds AWS secret keys, but another user could replace it: {exc}"
+        ) from None
 
 
 def read_file(path: str) -> tuple[str, os.stat_result] | None:
     """Read a configuration file, or None when it is not there."""
+    from helper import files
+
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read(), os.fstat(f.fileno())
-    except FileNotFoundError:
-        return None
+        found = files.read_regular(path)
+        return None if found is None else (found[0].decode("utf-8"), found[1])
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{APP}: cannot read {path}: {exc}") from None

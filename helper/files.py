@@ -11,6 +11,9 @@ import os
 import stat
 
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+# Opening a FIFO for reading blocks until a writer comes; O_NONBLOCK makes the open
+# return at once, and fstat then tells that it is not a regular file.
+_READ = os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW
 READ_LIMIT = 1 << 20
 TEMPORARY = ".tmp-"
 
@@ -23,7 +26,7 @@ def read_private(path: str, limit: int = READ_LIMIT) -> bytes | None:
     treats it as absent.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        fd = os.open(path, _READ)
     except OSError:
         return None
     try:
@@ -42,11 +45,32 @@ def read_private(path: str, limit: int = READ_LIMIT) -> bytes | None:
         os.close(fd)
 
 
-def ensure_private_dir(path: str) -> None:
-    """Create ``path`` as a 0700 directory, or check and tighten an existing one.
+def read_regular(path: str) -> tuple[bytes, os.stat_result] | None:
+    """Return a regular file's bytes (up to READ_LIMIT) and status, or None if it is absent.
 
-    Raises OSError with a one-line reason when the directory cannot be made
-    safe: a symlink, not a directory, or owned by another user.
+    Raises OSError for anything else: a FIFO, device or directory, which must
+    neither hang the helper nor be read, or a file that cannot be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return os.read(fd, READ_LIMIT + 1)[:READ_LIMIT], info
+    finally:
+        os.close(fd)
+
+
+def ensure_private_dir(path: str) -> None:
+    """Create ``path`` as a 0700 directory, or check an existing one.
+
+    An existing directory is never chmod-ed: it may be shared, and what others
+    wrote into it while it was open cannot be undone.  Raises OSError with a
+    one-line reason when it is not safe: a symlink, not a directory, owned by
+    another user, or writable by group or others.
     """
     os.makedirs(path, mode=0o700, exist_ok=True)
     info = os.lstat(path)
@@ -56,8 +80,8 @@ def ensure_private_dir(path: str) -> None:
         raise OSError(f"{path} is not a directory")
     if info.st_uid != os.geteuid():
         raise OSError(f"{path} is owned by uid {info.st_uid}, not {os.geteuid()}")
-    if stat.S_IMODE(info.st_mode) != 0o700:
-        os.chmod(path, 0o700)
+    if info.st_mode & 0o022:
+        raise OSError(f"{path} is writable by others (mode {stat.S_IMODE(info.st_mode):o})")
 
 
 def write_private(path: str, data: bytes) -> None:

@@ -31,13 +31,19 @@ def normalise(server_url: str) -> str:
 
 
 class LoginStore:
-    """Username and secret per server URL, kept under ``directory``."""
+    """Username and secret per server URL, kept under ``directory``.
 
-    def __init__(self, directory: str) -> None:
+    With no directory (none passed the trusted-path rule) nothing is kept or found.
+    """
+
+    def __init__(self, directory: str | None) -> None:
         self.directory = directory
 
     def _path(self, server_url: str) -> str:
         import hashlib
+
+        if self.directory is None:
+            raise OSError("no trusted directory to keep logins in")
 
         digest = hashlib.sha256(normalise(server_url).encode()).hexdigest()[:32]
         return os.path.join(self.directory, digest + _SUFFIX)
@@ -47,21 +53,28 @@ class LoginStore:
         import json
 
         record = {"ServerURL": server_url, "Username": username, "Secret": secret}
-        files.ensure_private_dir(os.path.dirname(self.directory))
-        files.ensure_private_dir(self.directory)
-        files.write_private(self._path(server_url), json.dumps(record).encode())
+        path = self._path(server_url)
+        directory = os.path.dirname(path)
+        files.ensure_private_dir(os.path.dirname(directory))
+        files.ensure_private_dir(directory)
+        files.write_private(path, json.dumps(record).encode())
 
     def get(self, server_url: str) -> tuple[str, str] | None:
         """Return ``(username, secret)`` kept for ``server_url``, or None."""
+        if self.directory is None:
+            return None
         record = self._load(self._path(server_url))
         return None if record is None else (record[1], record[2])
 
     def erase(self, server_url: str) -> None:
         """Forget the login for ``server_url`` if there is one."""
-        files.remove(self._path(server_url))
+        if self.directory is not None:
+            files.remove(self._path(server_url))
 
     def entries(self) -> list[tuple[str, str]]:
         """Return ``(server URL, username)`` for every readable login."""
+        if self.directory is None:
+            return []
         try:
             names = sorted(n for n in os.listdir(self.directory) if n.endswith(_SUFFIX))
         except OSError:

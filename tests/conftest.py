@@ -214,13 +214,28 @@ def run_concurrently(
     return done
 
 
+def with_var_cache(directory: Path) -> list[str]:
+    """A command prefix: run in a private mount namespace with ``directory`` on /var/cache.
+
+    Root's last-resort cache is /var/cache/docker-credential-ecr; tests that make it
+    needed see it, for real, in their own temporary directory.
+    """
+    directory.mkdir(mode=0o755, exist_ok=True)
+    script = 'mount --make-rprivate / && mount --bind "$0" /var/cache && exec "$@"'
+    return ["unshare", "--mount", "sh", "-c", script, str(directory)]
+
+
 def run_helper(
-    args: list[str], stdin: str | bytes, env: dict[str, str], timeout: float = 60
+    args: list[str],
+    stdin: str | bytes,
+    env: dict[str, str],
+    timeout: float = 60,
+    prefix: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the helper as Docker does and return what it printed."""
+    """Run the helper as Docker does (after ``prefix``, if any) and return what it printed."""
     data = stdin.encode() if isinstance(stdin, str) else stdin
     proc = subprocess.run(
-        helper_command() + args,
+        (prefix or []) + helper_command() + args,
         input=data,
         env=env,
         capture_output=True,

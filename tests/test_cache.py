@@ -44,12 +44,24 @@ def test_write_read_round_trip_private_modes_under_umask_000(
     assert [p.name for p in (tmp_path / "c").iterdir()] == ["host~default.token"]
 
 
-def test_existing_loose_directory_is_tightened(tmp_path: Path) -> None:
+def test_existing_loose_directory_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    # Others may already have put things in it, and it may be shared: never chmod it.
     d = tmp_path / "c"
     d.mkdir(mode=0o777)
     d.chmod(0o777)
+    with pytest.raises(OSError, match=r"writable by others \(mode 777\)"):
+        TokenCache(str(d)).write("k", tok(), NOW)
+    assert mode(d) == 0o777
+    assert list(d.iterdir()) == []
+
+
+def test_existing_readable_directory_is_used_as_it_is(tmp_path: Path) -> None:
+    d = tmp_path / "c"
+    d.mkdir(mode=0o755)
+    d.chmod(0o755)
     TokenCache(str(d)).write("k", tok(), NOW)
-    assert mode(d) == 0o700
+    assert mode(d) == 0o755
+    assert mode(d / "k.token") == 0o600
 
 
 def test_symlinked_directory_is_refused(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ECR_HOST, built_binary, helper_command, run_helper
+from conftest import ECR_HOST, built_binary, helper_command, run_helper, with_var_cache
 from fakeaws import FAULTS, FakeAWS
 
 from helper.cache import decode, encode
@@ -246,41 +246,77 @@ def test_umask_000_still_gives_private_files(env: dict[str, str], fake_aws: Fake
             assert path.stat().st_mode & 0o777 == 0o600, path
 
 
-def test_loose_cache_directory_is_tightened(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def _kept_only_where_trusted(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path, why: str
+) -> None:
+    """The configured cache fails the trusted-path rule: nothing goes there, and the
+    token is kept in root's own cache (root) or not at all (anyone else), with a warning."""
     cache = Path(env["AWS_ECR_CACHE_DIR"])
-    cache.mkdir(mode=0o777)
-    cache.chmod(0o777)
-    assert get(env).returncode == 0
-    assert cache.stat().st_mode & 0o777 == 0o700
-
-
-def _not_cached_but_answered(env: dict[str, str], fake_aws: FakeAWS, where: Path) -> None:
-    proc = get(env)
+    before = sorted(cache.iterdir())
+    var_cache = tmp_path / "var-cache"
+    prefix = with_var_cache(var_cache) if os.geteuid() == 0 else None
+    proc = run_helper(["get"], ECR_HOST, env, prefix=prefix)
     assert proc.returncode == 0, proc.stdout
     assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[-1]
-    (line,) = proc.stderr.splitlines()
-    assert line.startswith(f"{WARNING}cannot use the token cache (")
-    assert not [p for p in where.rglob("*") if p.suffix in (".token", ".lock")]
+    assert sorted(cache.iterdir()) == before
+    kept = sorted(p.name for p in var_cache.rglob("*.token"))
+    if os.geteuid() == 0:
+        assert proc.stderr.startswith(f"{WARNING}not keeping tokens in {cache}: {why}; "), proc
+        assert "; using /var/cache/docker-credential-ecr\n" in proc.stderr
+        assert len(kept) == 1
+    else:
+        assert proc.stderr.startswith(f"{WARNING}tokens are not cached: {cache}: {why}; ")
+        assert kept == []
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory away")
-def test_cache_directory_owned_by_someone_else_is_not_used(
-    env: dict[str, str], fake_aws: FakeAWS
+def test_loose_cache_directory_is_not_used_nor_changed(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     cache = Path(env["AWS_ECR_CACHE_DIR"])
     cache.mkdir(mode=0o777)
     cache.chmod(0o777)
+    why = f"{cache} is writable by group and others (mode 777)"
+    _kept_only_where_trusted(env, fake_aws, tmp_path, why)
+    assert cache.stat().st_mode & 0o777 == 0o777
+
+
+@needs_root
+def test_cache_directory_owned_by_someone_else_is_not_used(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    cache = Path(env["AWS_ECR_CACHE_DIR"])
+    cache.mkdir(mode=0o755)
     os.chown(cache, 54321, 54321)
-    _not_cached_but_answered(env, fake_aws, cache)
+    _kept_only_where_trusted(env, fake_aws, tmp_path, f"{cache} is owned by uid 54321")
 
 
-def test_symlinked_cache_directory_is_not_followed(
+@needs_root
+def test_home_of_another_user_is_not_roots_cache(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    # sudo -E keeps the user's HOME: root must not keep tokens where that user can write.
+    home = tmp_path / "alice"
+    home.mkdir()
+    os.chown(home, 54321, 54321)
+    del env["AWS_ECR_CACHE_DIR"]
+    env["HOME"] = str(home)
+    var_cache = tmp_path / "var-cache"
+    proc = run_helper(["get"], ECR_HOST, env, prefix=with_var_cache(var_cache))
+    assert proc.returncode == 0, proc.stdout
+    assert list(home.iterdir()) == []
+    assert len(list((var_cache / "docker-credential-ecr").glob("*.token"))) == 1
+
+
+def test_symlinked_cache_directory_is_used_where_it_leads(
     env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     target = tmp_path / "elsewhere"
     target.mkdir(mode=0o700)
     Path(env["AWS_ECR_CACHE_DIR"]).symlink_to(target)
-    _not_cached_but_answered(env, fake_aws, target)
+    proc = get(env)
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stderr == ""
+    assert len(list(target.glob("*.token"))) == 1
 
 
 def test_cache_entry_replaced_by_a_symlink_never_overwrites_its_target(

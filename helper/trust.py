@@ -1,0 +1,148 @@
+"""The trusted-path rule: may anyone but this user and root change what a directory holds?
+
+The helper runs as root on every ``docker pull``; a directory it reads tokens from,
+writes them to, or (in the frozen executable) runs code from must not be one that
+another user can swap or fill.  As OpenSSH's ``safe_path`` and sudo's
+``sudo_secure_dir`` do, every directory from ``/`` down to it must be owned by root or
+the effective user and not writable by group or others, unless it is sticky (``/tmp``:
+others cannot rename or delete what is ours there).
+
+The path is resolved here, component by component, as the kernel would: each
+directory is opened with ``O_NOFOLLOW`` under its verified parent and checked through
+its descriptor, and a symlink is followed only if it is owned by root or the user (it
+sits in a verified directory, so no one else can change it).  So every directory the
+resolution passes through is verified, including those that only a symlink leads
+through, and a component swapped during the walk is caught, not followed.
+
+Components that do not exist yet are fine: the helper creates them itself, 0700.  A
+component that is not a directory ends the walk without a verdict: using the path
+then fails with its own clear error.  ``packaging/trust.c`` applies the same rule in
+the launcher; ``tests/test_trust.py`` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_SYMLINKS = 40  # as Linux's path resolution
+
+
+class UntrustedPath(OSError):
+    """A directory that someone other than this user and root could change."""
+
+
+def check_dir(path: str, euid: int) -> str:
+    """Return ``path`` resolved if it passes the rule; raise UntrustedPath naming what fails."""
+    if not path.startswith("/"):
+        raise UntrustedPath(f"{path} is not an absolute path")
+    walk = _Walk(euid)
+    try:
+        return walk.resolve(path)
+    finally:
+        walk.close()
+
+
+class _Walk:
+    """The directories resolved so far, each held open and verified."""
+
+    def __init__(self, euid: int) -> None:
+        self.euid = euid
+        self.links = 0
+        self.done: list[tuple[str, int]] = [("", os.open("/", _DIR))]
+        try:
+            _check(self.done[0][1], "/", euid)
+        except OSError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        for _, fd in self.done:
+            os.close(fd)
+
+    def here(self, part: str) -> str:
+        return "/".join(name for name, _ in self.done) + "/" + part
+
+    def joined(self, rest: list[str]) -> str:
+        return "/" + "/".join([name for name, _ in self.done[1:]] + [p for p in rest if p])
+
+    def up(self, to: int) -> None:
+        while len(self.done) > max(to, 1):
+            os.close(self.done.pop()[1])
+
+    def resolve(self, path: str) -> str:
+        todo = path.split("/")[::-1]  # a stack: the next component last
+        while todo:
+            part = todo.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                self.up(len(self.done) - 1)
+                continue
+            try:
+                info = os.stat(part, dir_fd=self.done[-1][1], follow_symlinks=False)
+            except FileNotFoundError:
+                return self.joined([part, *todo[::-1]])  # the rest is created later
+            except OSError as exc:
+                raise UntrustedPath(f"{self.here(part)}: {exc.strerror}") from None
+            if stat.S_ISLNK(info.st_mode):
+                todo.extend(self.follow(part, info)[::-1])
+            elif stat.S_ISDIR(info.st_mode):
+                self.enter(part)
+            else:
+                return self.joined([part, *todo[::-1]])  # using it fails with its own error
+        return self.joined([])
+
+    def follow(self, part: str, info: os.stat_result) -> list[str]:
+        """Return the components of a trusted symlink's target (from / if absolute)."""
+        here = self.here(part)
+        self.links += 1
+        if self.links > MAX_SYMLINKS:
+            raise UntrustedPath(f"{here}: too many levels of symbolic links")
+        if info.st_uid not in (0, self.euid):
+            raise UntrustedPath(f"{here} is a symlink owned by uid {info.st_uid}")
+        try:
+            target = os.readlink(part, dir_fd=self.done[-1][1])
+        except OSError as exc:
+            raise UntrustedPath(f"{here} changed while being checked") from exc
+        if target.startswith("/"):
+            self.up(1)
+        return target.split("/")
+
+    def enter(self, part: str) -> None:
+        here = self.here(part)
+        try:
+            child = os.open(part, _DIR, dir_fd=self.done[-1][1])
+        except OSError as exc:
+            raise UntrustedPath(f"{here} changed while being checked") from exc
+        self.done.append((part, child))
+        _check(child, here, self.euid)
+
+
+def _check(fd: int, path: str, euid: int) -> None:
+    info = os.fstat(fd)
+    if info.st_uid not in (0, euid):
+        raise UntrustedPath(f"{path} is owned by uid {info.st_uid}")
+    if info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+        who = {0o020: "group", 0o002: "others"}.get(info.st_mode & 0o022, "group and others")
+        raise UntrustedPath(f"{path} is writable by {who} (mode {stat.S_IMODE(info.st_mode):o})")
+
+
+def first_trusted(candidates: Iterable[str], euid: int) -> tuple[str | None, list[str]]:
+    """Return the first candidate that passes the rule, resolved, and why each before it failed.
+
+    The resolved path is what must be used from then on: re-resolving a symlink later
+    would not be the walk that was checked.
+    """
+    refused: list[str] = []
+    for candidate in candidates:
+        try:
+            return check_dir(candidate, euid), refused
+        except OSError as exc:
+            refused.append(f"{candidate}: {exc}")
+    return None, refused
