@@ -13,6 +13,7 @@ import os
 import time
 
 from helper import dockerconfig, files, registry
+from helper.cache import KEY_SEPARATOR, host_of_key
 from helper.errors import NAME, HelperError, InputError, TokenError
 
 TYPE_CHECKING = False
@@ -144,7 +145,7 @@ def _known_hosts(ctx: Context) -> list[str]:
     found.update(ctx.settings.file.aliases.values())
     if ctx.cache is not None:
         for key, _ in ctx.cache.entries():
-            host = key.split("~", 1)[0]
+            host = host_of_key(key)
             if ctx.backend.key(host) == key:
                 found.add(host)
     return sorted(found)
@@ -255,7 +256,7 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
     rows: list[dict[str, Any]] = []
     if ctx.cache is not None:
         for key, token in ctx.cache.entries():
-            host, _, tag = key.partition("~")
+            host, _, tag = key.partition(KEY_SEPARATOR)
             refresh_at = token.refresh_at(ctx.settings.file.for_host(host).refresh_before)
             state = (
                 "expired" if token.expired(now) else "fresh" if now < refresh_at else "refresh due"

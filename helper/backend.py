@@ -123,7 +123,9 @@ class EcrBackend:
     def key(self, host: str, config: RegistryConfig | None = None) -> str:
         """The cache key of a registry host: the host and the identity configured for it."""
         config = config or self._settings.file.for_host(host)
-        return f"{host}~{self._settings.identity_tag(config.identity())}"
+        from helper.cache import key
+
+        return key(host, self._settings.identity_tag(config.identity()))
 
     def registry_for(self, server_url: str) -> registry.Registry | None:
         """The ECR registry a server URL names, directly or through a configured alias."""

@@ -17,9 +17,28 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-_MAGIC = "docker-credential-ecr token v1"
-_SUFFIX = ".token"
+MAGIC = "docker-credential-ecr token v1"
+SUFFIX = ".token"
+KEY_SEPARATOR = "~"
 _FAILED = ".failed"
+
+
+def key(host: str, identity_tag: str) -> str:
+    """The cache key of a registry host for an identity: also its file's name, less SUFFIX.
+
+    >>> key("1.dkr.ecr.x", "default")
+    '1.dkr.ecr.x~default'
+    """
+    return f"{host}{KEY_SEPARATOR}{identity_tag}"
+
+
+def host_of_key(cache_key: str) -> str:
+    """The registry host a cache key is for.
+
+    >>> host_of_key(key("1.dkr.ecr.x", "default"))
+    '1.dkr.ecr.x'
+    """
+    return cache_key.partition(KEY_SEPARATOR)[0]
 
 
 def encode(token: AuthToken) -> bytes:
@@ -31,7 +50,7 @@ def encode(token: AuthToken) -> bytes:
     fields = (token.user, token.secret, token.endpoint)
     if any("\n" in f or "\r" in f for f in fields):
         raise ValueError("token fields must not contain line breaks")
-    lines = (_MAGIC, repr(token.requested_at), repr(token.expires_at), *fields)
+    lines = (MAGIC, repr(token.requested_at), repr(token.expires_at), *fields)
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -46,7 +65,7 @@ def decode(data: bytes) -> AuthToken | None:
         token = AuthToken(user, secret, endpoint, float(requested), float(expires))
     except ValueError:
         return None
-    if magic != _MAGIC or end or not secret or not token.expires_at > token.requested_at:
+    if magic != MAGIC or end or not secret or not token.expires_at > token.requested_at:
         return None
     return token
 
@@ -58,7 +77,7 @@ class TokenCache:
         self.directory = directory
 
     def _path(self, key: str) -> str:
-        return os.path.join(self.directory, key + _SUFFIX)
+        return os.path.join(self.directory, key + SUFFIX)
 
     def read(self, key: str) -> AuthToken | None:
         """Return the cached token for ``key``, or None when absent or unreadable."""
@@ -132,13 +151,13 @@ class TokenCache:
 
     def erase_host(self, host: str) -> None:
         """Remove every cached token for ``host``, whatever the identity."""
-        prefix = host + "~"
+        prefix = key(host, "")
         try:
             names = os.listdir(self.directory)
         except OSError:
             return
         for name in names:
-            if name.startswith(prefix) and name.endswith((_SUFFIX, _FAILED)):
+            if name.startswith(prefix) and name.endswith((SUFFIX, _FAILED)):
                 files.remove(os.path.join(self.directory, name))
 
     def entries(self) -> list[tuple[str, AuthToken]]:
@@ -147,12 +166,12 @@ class TokenCache:
 
     def _names(self) -> list[str]:
         try:
-            return [n for n in os.listdir(self.directory) if n.endswith(_SUFFIX)]
+            return [n for n in os.listdir(self.directory) if n.endswith(SUFFIX)]
         except OSError:
             return []
 
     def _entries(self) -> Iterator[tuple[str, AuthToken]]:
         for name in self._names():
-            token = self.read(name[: -len(_SUFFIX)])
+            token = self.read(name[: -len(SUFFIX)])
             if token is not None:
-                yield name[: -len(_SUFFIX)], token
+                yield name[: -len(SUFFIX)], token

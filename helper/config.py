@@ -154,16 +154,24 @@ def file_identity(
     environ: Mapping[str, str], name: str, default: str, stat: Callable[[str], os.stat_result]
 ) -> str:
     """``device:inode:size:mtime_ns`` of the AWS file botocore would read, or ``-`` if none."""
-    path = environ.get(name) or default
-    if path.startswith("~/") and environ.get("HOME", "").startswith("/"):
-        path = environ["HOME"] + path[1:]
-    else:  # as botocore expands it
-        path = os.path.expanduser(os.path.expandvars(path))
+    path = _expand_user(os.path.expandvars(environ.get(name) or default), environ)
     try:
         info = stat(path)
     except (OSError, ValueError):
         return ABSENT
     return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def _expand_user(path: str, environ: Mapping[str, str]) -> str:
+    """``os.path.expanduser`` (botocore's expansion), reading HOME from ``environ``."""
+    if path == "~" or path.startswith("~/"):
+        if "HOME" in environ:
+            return environ["HOME"] + path[1:]
+        try:
+            return _passwd_home() + path[1:]
+        except InputError:
+            return path
+    return os.path.expanduser(path)
 
 
 def cache_dirs(environ: Mapping[str, str], euid: int) -> tuple[str, ...]:

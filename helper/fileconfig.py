@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 APP = "docker-credential-ecr"
 SYSTEM_FILE = "/etc/docker-credential-ecr/config.toml"
+USER_FILE = f"{APP}/config.toml"  # under $XDG_CONFIG_HOME, else ~/.config
 
 _STRINGS = ("profile", "role_arn", "external_id", "role_session_name", "region",
             "aws_access_key_id", "aws_secret_access_key")  # fmt: skip
@@ -191,9 +192,9 @@ def files_for(environ: Mapping[str, str]) -> list[str]:
     xdg = environ.get("XDG_CONFIG_HOME", "")
     home = environ.get("HOME", "")
     if xdg.startswith("/"):
-        user = os.path.join(xdg, APP, "config.toml")
+        user = os.path.join(xdg, USER_FILE)
     elif home.startswith("/"):
-        user = os.path.join(home, ".config", APP, "config.toml")
+        user = os.path.join(home, ".config", USER_FILE)
     else:
         return [SYSTEM_FILE]
     return [SYSTEM_FILE, user]

@@ -8,6 +8,8 @@ from __future__ import annotations
 # refused.
 CLOCK_SKEW = 300.0
 DEFAULT_LIFETIME = 12 * 3600.0
+# By default a token enters its refresh window when this fraction of its lifetime is left.
+REFRESH_FRACTION = 0.5
 
 
 class AuthToken:
@@ -54,7 +56,11 @@ class AuthToken:
         10.0
         """
         lifetime = self.expires_at - self.requested_at
-        window = lifetime / 2 if refresh_before is None else min(refresh_before, 0.9 * lifetime)
+        window = (
+            lifetime * REFRESH_FRACTION
+            if refresh_before is None
+            else min(refresh_before, 0.9 * lifetime)
+        )
         return self.expires_at - window
 
     def fresh(self, now: float, refresh_before: float | None = None) -> bool:

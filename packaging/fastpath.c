@@ -18,6 +18,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define APP "docker-credential-ecr"
-#define MAX_INPUT 65536
+#include "rules.h" /* generated from helper/ by packaging/gen_rules.py */
+#include "trust.h"
+
+#define APP RULE_APP
+#define MAX_REQUEST 65536
 #define READ_LIMIT (1 << 20)
-#define MAGIC "docker-credential-ecr token v1"
+#define COUNT(a) (sizeof(a) / sizeof *(a))
 
 extern char **environ;
 
@@ -98,17 +103,13 @@ static void sha256_tag(const unsigned char *data, size_t len, char out[17])
 
 static int join(char *out, size_t size, const char *dir, const char *rest);
 
-static const char *const IDENTITY_VARIABLES[] = {
-    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID",
-    "AWS_ROLE_ARN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
-};
-
 /* Only a plain environment is ours: any setting of the helper's own (which
  * Python would validate, or which asks for logging) or a disabled cache is not. */
 static int plain_environment(void)
 {
     for (char **e = environ; *e; e++) {
-        if (!strncmp(*e, "DOCKER_CREDENTIAL_ECR_", 22) && strncmp(*e, "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR=", 34))
+        if (!strncmp(*e, RULE_ENV_PREFIX, strlen(RULE_ENV_PREFIX)) &&
+            strncmp(*e, RULE_ENV_PREFIX "RUNTIME_DIR=", strlen(RULE_ENV_PREFIX "RUNTIME_DIR=")))
             return 0;
         if (!strncmp(*e, "AWS_ECR_DISABLE_CACHE=", 22) && (*e)[22])
             return 0;
@@ -122,13 +123,13 @@ static int no_config_file(void)
     char path[4096];
     struct stat st;
     const char *v;
-    if (lstat("/etc/" APP "/config.toml", &st) == 0 || errno != ENOENT)
+    if (lstat(RULE_SYSTEM_CONFIG, &st) == 0 || errno != ENOENT)
         return 0;
     if ((v = getenv("XDG_CONFIG_HOME")) && *v == '/') {
-        if (join(path, sizeof path, v, APP "/config.toml") != 0)
+        if (join(path, sizeof path, v, RULE_USER_CONFIG) != 0)
             return 0;
     } else if ((v = getenv("HOME")) && *v == '/') {
-        if (join(path, sizeof path, v, ".config/" APP "/config.toml") != 0)
+        if (join(path, sizeof path, v, ".config/" RULE_USER_CONFIG) != 0)
             return 0;
     } else {
         return 1;
@@ -136,26 +137,68 @@ static int no_config_file(void)
     return lstat(path, &st) != 0 && errno == ENOENT;
 }
 
-/* config.Settings.identity_tag: "default", or a hash of NAME=value lines joined by NUL. */
+/* Append "NAME=value" to the identity buffer, NUL-separated as Python joins them. */
+static int add_line(unsigned char *buf, size_t size, size_t *len, const char *name, const char *sep,
+                    const char *value)
+{
+    size_t nlen = strlen(name), slen = strlen(sep), vlen = strlen(value);
+    if (*len + 1 + nlen + slen + vlen > size)
+        return -1;
+    if (*len)
+        buf[(*len)++] = '\0';
+    memcpy(buf + *len, name, nlen);
+    memcpy(buf + *len + nlen, sep, slen);
+    memcpy(buf + *len + nlen + slen, value, vlen);
+    *len += nlen + slen + vlen;
+    return 0;
+}
+
+/* config.file_identity: "dev:ino:size:mtime_ns" of the AWS file botocore would read, or
+ * RULE_IDENTITY_ABSENT; -1 when only Python can tell which file that is. */
+static int file_identity(const char *name, const char *fallback, char *out, size_t size)
+{
+    const char *v = getenv(name), *home = getenv("HOME");
+    char path[PATH_MAX];
+    if (!v || !*v)
+        v = fallback;
+    if (!strncmp(v, "~/", 2) && home && *home == '/') {
+        if (snprintf(path, sizeof path, "%s%s", home, v + 1) >= (int)sizeof path)
+            return -1;
+    } else if (*v == '~' || strchr(v, '$')) {
+        return -1; /* expanduser/expandvars: Python's business */
+    } else if (snprintf(path, sizeof path, "%s", v) >= (int)sizeof path) {
+        return -1;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(out, size, "%s", RULE_IDENTITY_ABSENT);
+        return 0;
+    }
+    long long mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    int n = snprintf(out, size, "%llu:%llu:%lld:%lld", (unsigned long long)st.st_dev,
+                     (unsigned long long)st.st_ino, (long long)st.st_size, mtime_ns);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* config.Settings.identity_tag: "default", or a hash of the identity lines joined by NUL. */
 static int identity_tag(char out[17])
 {
     unsigned char buf[16384];
     size_t len = 0;
     int any = 0;
-    for (size_t i = 0; i < sizeof IDENTITY_VARIABLES / sizeof *IDENTITY_VARIABLES; i++) {
-        const char *name = IDENTITY_VARIABLES[i], *v = getenv(name);
+    for (size_t i = 0; i < COUNT(RULE_IDENTITY_VARIABLES); i++) {
+        const char *v = getenv(RULE_IDENTITY_VARIABLES[i]);
         v = v ? v : "";
         any |= *v != '\0';
-        size_t nlen = strlen(name), vlen = strlen(v);
-        if (len + 1 + nlen + 1 + vlen > sizeof buf)
+        if (add_line(buf, sizeof buf, &len, RULE_IDENTITY_VARIABLES[i], "=", v) != 0)
             return -1;
-        if (i)
-            buf[len++] = '\0';
-        memcpy(buf + len, name, nlen);
-        len += nlen;
-        buf[len++] = '=';
-        memcpy(buf + len, v, vlen);
-        len += vlen;
+    }
+    for (size_t i = 0; i < COUNT(RULE_IDENTITY_FILE_VARIABLES); i++) {
+        char id[128];
+        if (file_identity(RULE_IDENTITY_FILE_VARIABLES[i], RULE_IDENTITY_FILE_DEFAULTS[i], id, sizeof id) != 0 ||
+            add_line(buf, sizeof buf, &len, RULE_IDENTITY_FILE_VARIABLES[i], "#stat=", id) != 0)
+            return -1;
+        any |= strcmp(id, RULE_IDENTITY_ABSENT) != 0;
     }
     if (!any) {
         strcpy(out, "default");
@@ -172,16 +215,22 @@ static int join(char *out, size_t size, const char *dir, const char *rest)
     return w < 0 || (size_t)w >= size ? -1 : 0;
 }
 
+/* config.cache_dirs' first choice, resolved; only when it passes the trusted-path rule
+ * (else Python picks the next choice and says why). */
 static int cache_dir(char *out, size_t size)
 {
+    char preferred[PATH_MAX], why[PATH_MAX + 256];
     const char *v = getenv("AWS_ECR_CACHE_DIR");
+    int rc;
     if (v && *v)
-        return snprintf(out, size, "%s", v) < (int)size ? 0 : -1;
-    if ((v = getenv("XDG_CACHE_HOME")) && *v == '/')
-        return join(out, size, v, APP);
-    if ((v = getenv("HOME")) && *v == '/')
-        return join(out, size, v, ".cache/" APP);
-    return -1; /* Python would ask the password database: its business */
+        rc = snprintf(preferred, sizeof preferred, "%s", v) < (int)sizeof preferred ? 0 : -1;
+    else if ((v = getenv("XDG_CACHE_HOME")) && *v == '/')
+        rc = join(preferred, sizeof preferred, v, APP);
+    else if ((v = getenv("HOME")) && *v == '/')
+        rc = join(preferred, sizeof preferred, v, ".cache/" APP);
+    else
+        return -1; /* Python would ask the password database: its business */
+    return rc == 0 ? trust_check_dir(preferred, geteuid(), out, size, why, sizeof why) : -1;
 }
 
 /* ---- the request ---- */
@@ -230,10 +279,7 @@ static int in(const char *s, const char *const *set, size_t n)
 /* registry.parse, as a yes/no: is host an ECR registry? */
 static int ecr_host(const char *host)
 {
-    static const char *const ipv4[] = {"amazonaws.com", "amazonaws.com.cn", "amazonaws.eu", "c2s.ic.gov",
-                                       "sc2s.sgov.gov", "cloud.adc-e.uk", "csp.hci.ic.gov"};
-    static const char *const dual[] = {"on.aws", "on.amazonwebservices.com.cn"};
-    if (!strcmp(host, "public.ecr.aws") || !strcmp(host, "ecr-public.aws.com"))
+    if (in(host, RULE_PUBLIC_HOSTS, COUNT(RULE_PUBLIC_HOSTS)))
         return 1;
     const char *labels[64];
     char copy[256];
@@ -265,7 +311,8 @@ static int ecr_host(const char *host)
         return 0;
     /* The suffix is the rest of the original host after the region label. */
     const char *suffix = host + (labels[first + 1] - copy);
-    return dualstack ? in(suffix, dual, 2) : in(suffix, ipv4, 7);
+    return dualstack ? in(suffix, RULE_DUALSTACK_SUFFIXES, COUNT(RULE_DUALSTACK_SUFFIXES))
+                     : in(suffix, RULE_IPV4_SUFFIXES, COUNT(RULE_IPV4_SUFFIXES));
 }
 
 /* ---- the cache file ---- */
@@ -318,7 +365,8 @@ struct token {
 /* cache.decode plus files.read_private; the buffer keeps the strings. */
 static int read_token(const char *path, char *buf, size_t size, struct token *t)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO planted at the path must not hang the open; fstat rejects it. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return -1;
     struct stat st;
@@ -342,7 +390,7 @@ static int read_token(const char *path, char *buf, size_t size, struct token *t)
     /* Exactly six lines, each ended by a newline: seven fields, the last empty. */
     if (count != 7 || *field[6] != '\0' || strchr(field[6], '\n'))
         return -1;
-    if (strcmp(field[0], MAGIC) || repr_float(field[1], &t->requested) || repr_float(field[2], &t->expires))
+    if (strcmp(field[0], RULE_TOKEN_MAGIC) || repr_float(field[1], &t->requested) || repr_float(field[2], &t->expires))
         return -1;
     t->user = field[3];
     t->secret = field[4];
@@ -400,15 +448,27 @@ int fastpath_get(int argc, char **argv)
     if (argc != 2 || strcmp(argv[1], "get") != 0)
         return FASTPATH_DECLINED;
 
-    static char request[MAX_INPUT + 2];
+    static char request[MAX_REQUEST + 2];
     size_t len = 0;
     off_t start = lseek(0, 0, SEEK_CUR); /* a file can simply be rewound afterwards */
     for (;;) {
         ssize_t n = read(0, request + len, sizeof request - 1 - len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
-            return FASTPATH_DECLINED; /* nothing consumed that matters: Python will see the same error */
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* A non-blocking stdin with nothing yet: wait for the rest, as a blocking read would. */
+            struct pollfd p = {.fd = 0, .events = POLLIN};
+            if (poll(&p, 1, -1) >= 0 || errno == EINTR)
+                continue;
+        }
+        if (n < 0) {
+            if (len == 0)
+                return FASTPATH_DECLINED; /* nothing consumed: Python meets the same error */
+            /* Handing Python only part of the request would answer a different one. */
+            fprintf(stdout, APP ": cannot read the request on stdin: %s\n", strerror(errno));
+            fflush(stdout);
+            return 1;
+        }
         if (n == 0 || (len += (size_t)n) == sizeof request - 1)
             break;
     }
@@ -416,7 +476,7 @@ int fastpath_get(int argc, char **argv)
     int answer = FASTPATH_DECLINED;
 
     char tag[17], dir[4096], host[256], path[8192], buf[8192];
-    static char url[MAX_INPUT + 2];
+    static char url[MAX_REQUEST + 2];
     struct token t;
     const char *from = request, *end = request + len;
     while (from < end && space((unsigned char)*from))
@@ -427,13 +487,16 @@ int fastpath_get(int argc, char **argv)
     memcpy(url, from, (size_t)(end - from));
     url[end - from] = '\0';
     struct timespec now;
-    if (len <= MAX_INPUT && from < end && ascii(url, (size_t)(end - from)) && plain_environment() &&
+    if (len <= MAX_REQUEST && from < end && ascii(url, (size_t)(end - from)) && plain_environment() &&
         no_config_file() &&
         identity_tag(tag) == 0 && cache_dir(dir, sizeof dir) == 0 && host_of(url, host, sizeof host) == 0 &&
-        ecr_host(host) && snprintf(path, sizeof path, "%s/%s~%s.token", dir, host, tag) < (int)sizeof path &&
+        ecr_host(host) &&
+        snprintf(path, sizeof path, "%s/%s" RULE_KEY_SEPARATOR "%s" RULE_TOKEN_SUFFIX, dir, host, tag) <
+            (int)sizeof path &&
         read_token(path, buf, sizeof buf, &t) == 0 && clock_gettime(CLOCK_REALTIME, &now) == 0) {
         double seconds = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-        if (t.expires - seconds > (t.expires - t.requested) / 2) {
+        /* token.AuthToken.fresh, with the default refresh window */
+        if (seconds < t.expires - (t.expires - t.requested) * RULE_REFRESH_FRACTION) {
             fputs("{\"ServerURL\":", stdout);
             put_json_string(stdout, url);
             fputs(",\"Username\":", stdout);

@@ -29,7 +29,18 @@ def run(
 
 
 def unpacked(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir())
+    """The builds unpacked in a runtime directory (beside them: their lock files)."""
+    return sorted(p.name for p in directory.iterdir() if p.is_dir())
+
+
+def leftovers(directory: Path) -> list[str]:
+    """Anything in a runtime directory that is neither a build nor a build's lock file."""
+    builds = unpacked(directory)
+    return sorted(
+        p.name
+        for p in directory.iterdir()
+        if p.name not in builds and p.name.removesuffix(".lock") not in builds
+    )
 
 
 def test_version_is_embedded(tmp_path: Path) -> None:
@@ -103,10 +114,10 @@ def test_runtime_dir_of_another_user_is_refused(tmp_path: Path) -> None:
     env = clean_env(tmp_path, None)
     env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = str(foreign)
     proc = run([str(BINARY), "get"], env)
-    assert proc.returncode == 1
-    assert proc.stdout == (
-        f"docker-credential-ecr: DOCKER_CREDENTIAL_ECR_RUNTIME_DIR={foreign} is not a writable "
-        "directory of yours on a filesystem that allows running programs\n"
+    assert (proc.returncode, proc.stdout) == (
+        1,
+        f"docker-credential-ecr: DOCKER_CREDENTIAL_ECR_RUNTIME_DIR={foreign} cannot be used: "
+        f"{foreign} is owned by uid 54321\n",
     )
     assert list(foreign.iterdir()) == []
 
@@ -195,7 +206,7 @@ mount -t tmpfs -o mode=0755 tmpfs /mnt
 mkdir -p /mnt/bin /mnt/home
 cp "$1" /mnt/bin/docker-credential-ecr
 shift
-for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o noexec,nosuid,nodev tmpfs "$d"; done
+for d in /tmp /var/tmp /dev/shm /var/cache; do mount -t tmpfs -o noexec,nosuid,nodev tmpfs "$d"; done
 mkdir -p /tmp/home
 set +e
 /mnt/bin/docker-credential-ecr "$@"
@@ -203,7 +214,7 @@ set +e
 
 
 def in_noexec_world(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the binary with ``args`` where /tmp, /var/tmp and /dev/shm are noexec."""
+    """Run the binary with ``args`` where /tmp, /var/tmp, /dev/shm and /var/cache are noexec."""
     return run(["unshare", "--mount", "sh", "-c", NOEXEC_WORLD, "sh", str(BINARY), *args], env)
 
 
@@ -216,11 +227,11 @@ def test_noexec_temp_dirs_and_home_give_one_line_saying_what_to_set(tmp_path: Pa
     proc = in_noexec_world(env, "get")
     assert proc.returncode == 1
     assert proc.stdout == (
-        "docker-credential-ecr: no writable directory that allows running programs to unpack "
-        "into (tried /tmp/home/.cache/docker-credential-ecr/runtime, /tmp/docker-credential-ecr-0, "
-        "/var/tmp/docker-credential-ecr-0, /dev/shm/docker-credential-ecr-0: noexec, not writable "
-        "or not ours); set DOCKER_CREDENTIAL_ECR_RUNTIME_DIR to one, "
-        "e.g. /var/lib/docker-credential-ecr\n"
+        "docker-credential-ecr: no directory to unpack into that allows running programs and "
+        "that only this user and root can write (tried /tmp/home/.cache/docker-credential-ecr/"
+        "runtime, /var/cache/docker-credential-ecr/runtime, /tmp/docker-credential-ecr-0, "
+        "/var/tmp/docker-credential-ecr-0, /dev/shm/docker-credential-ecr-0); "
+        "set DOCKER_CREDENTIAL_ECR_RUNTIME_DIR to one, e.g. /var/lib/docker-credential-ecr\n"
     )
 
 
@@ -260,13 +271,15 @@ def test_full_runtime_directory_fails_in_one_line_and_leaves_nothing(tmp_path: P
     script = (
         "set -e; mount --make-rprivate /; mount -t tmpfs -o size=1m tmpfs /mnt; "
         "mkdir -m 700 /mnt/rt; "
-        'set +e; "$@"; status=$?; echo "left: $(ls -A /mnt/rt)" >&2; exit $status'
+        'set +e; "$@"; status=$?; '
+        'echo "left: $(ls -A /mnt/rt/docker-credential-ecr-0)" >&2; exit $status'
     )
     proc = run(["unshare", "--mount", "sh", "-c", script, "sh", str(BINARY), "get"], env)
     assert proc.returncode == 1
     assert proc.stdout.startswith(
-        "docker-credential-ecr: cannot unpack into /mnt/rt: cannot write "
+        "docker-credential-ecr: cannot unpack into /mnt/rt/docker-credential-ecr-0: cannot write "
     )
     assert proc.stdout.endswith(": No space left on device\n")
     assert proc.stdout.count("\n") == 1
-    assert proc.stderr.endswith("left: \n")  # the partial copy was removed
+    (left,) = proc.stderr.splitlines()
+    assert left.endswith(".lock")  # the partial copy was removed; only the build's lock is left
