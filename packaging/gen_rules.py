@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helper import cache, config, fileconfig, registry, token  # noqa: E402 - path set first
+from helper import cache, config, fileconfig, registry, token
 
 
 def c_string(value: str) -> str:

@@ -206,7 +206,9 @@ mount -t tmpfs -o mode=0755 tmpfs /mnt
 mkdir -p /mnt/bin /mnt/home
 cp "$1" /mnt/bin/docker-credential-ecr
 shift
-for d in /tmp /var/tmp /dev/shm /var/cache; do mount -t tmpfs -o noexec,nosuid,nodev tmpfs "$d"; done
+for d in /tmp /var/tmp /dev/shm /var/cache; do
+  mount -t tmpfs -o noexec,nosuid,nodev tmpfs "$d"
+done
 mkdir -p /tmp/home
 set +e
 /mnt/bin/docker-credential-ecr "$@"

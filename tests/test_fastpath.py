@@ -146,10 +146,47 @@ def test_native_path_answers_only_for_ecr_hosts(world: World, host: str, expecte
     assert world.compare(host.encode()) is expected
 
 
-def test_native_path_uses_the_same_identity_hash(world: World) -> None:
-    world.env.update({"AWS_PROFILE": "puller", "AWS_ROLE_ARN": "arn:aws:iam::1:role/r=x"})
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {"AWS_PROFILE": "puller", "AWS_ROLE_ARN": "arn:aws:iam::1:role/r=x"},
+        {"AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/secrets/token"},
+        {"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.23/v1/credentials"},
+        {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"},
+    ],
+)
+def test_native_path_uses_the_same_identity_hash(world: World, identity: dict[str, str]) -> None:
+    world.env.update(identity)
     world.put(HOST, token())
     assert world.compare(HOST.encode())
+
+
+@pytest.mark.parametrize("where", ["default", "named", "symlinked"])
+def test_native_path_keys_on_the_aws_files_as_python(world: World, where: str) -> None:
+    aws = world.home / ".aws"
+    aws.mkdir()
+    (aws / "config").write_text("[profile puller]\nregion = eu-west-1\n")
+    (aws / "credentials").write_text("[puller]\naws_access_key_id = AKIDEXAMPLE\n")
+    if where == "default":
+        del world.env["AWS_CONFIG_FILE"], world.env["AWS_SHARED_CREDENTIALS_FILE"]
+    elif where == "named":
+        world.env["AWS_CONFIG_FILE"] = str(aws / "config")
+    else:
+        (world.root / "link").symlink_to(aws / "config")
+        world.env["AWS_CONFIG_FILE"] = str(world.root / "link")
+    assert Settings(world.env).identity_tag() != "default"
+    world.put(HOST, token())
+    assert world.compare(HOST.encode())
+    # An edited profile is another identity: the token cached for the old one is not served.
+    (aws / "config").write_text("[profile puller]\nrole_arn = arn:aws:iam::1:role/other\n")
+    assert not world.compare(HOST.encode())
+
+
+@pytest.mark.parametrize("value", ["~user/config", "$HOME/config", "~"])
+def test_native_path_leaves_expansions_to_python(world: World, value: str) -> None:
+    world.env["AWS_CONFIG_FILE"] = value
+    world.put(HOST, token())
+    assert not world.compare(HOST.encode())
 
 
 @pytest.mark.parametrize("where", ["xdg", "cache-dir", "relative-xdg"])
