@@ -44,13 +44,13 @@ class World:
             "AWS", f"secret-{self.calls}", "https://e", self.now, self.now + self.lifetime
         )
 
-    def resolver(self, cache: TokenCache | None = None, *, cached: bool = True) -> Resolver:
+    def resolver(self, *, cached: bool = True) -> Resolver:
         return Resolver(
             self.cache if cached else None, self.fetch, self.clock, self.warnings.append, 1.0
         )
 
-    def get(self, **kw: bool) -> str:
-        return self.resolver(**kw).get(REG, KEY, RegistryConfig()).secret
+    def get(self, *, cached: bool = True) -> str:
+        return self.resolver(cached=cached).get(REG, KEY, RegistryConfig()).secret
 
 
 @pytest.fixture

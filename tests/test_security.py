@@ -32,11 +32,11 @@ from helper.config import Settings
 from helper.errors import NOT_FOUND
 from helper.token import AuthToken
 
-BINARY = built_binary()
+BINARY = built_binary() or ""
 OTHER = 54321
 AS_OTHER = ["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups"]
 pytestmark = [
-    pytest.mark.skipif(BINARY is None, reason="no built binary: run scripts/build-binary"),
+    pytest.mark.skipif(not BINARY, reason="no built binary: run scripts/build-binary"),
     pytest.mark.skipif(
         os.geteuid() != 0 or shutil.which("setpriv") is None or shutil.which("unshare") is None,
         reason="needs root, setpriv and unshare",
