@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -76,6 +77,68 @@ def test_identity_tag_separates_identities_without_revealing_them() -> None:
         Settings({"AWS_PROFILE": "a", "HOME": "/h"}).identity_tag()
         == Settings({"AWS_PROFILE": "a", "HOME": "/x"}).identity_tag()
     )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ],
+)
+def test_every_identity_variable_changes_the_key(name: str) -> None:
+    assert (
+        Settings({"HOME": "/h", name: "x"}).identity_tag()
+        != Settings({"HOME": "/h"}).identity_tag()
+    )
+
+
+def fake_stat(files: dict[str, tuple[int, int, int, int]]) -> Callable[[str], os.stat_result]:
+    """A stat that knows only ``files``: path -> (device, inode, size, mtime_ns)."""
+
+    def stat(path: str) -> os.stat_result:
+        if path not in files:
+            raise FileNotFoundError(path)
+        dev, ino, size, mtime_ns = files[path]
+        fields = [0o100600, ino, dev, 1, 0, 0, size, 0, 0, 0, 0.0, 0.0, 0.0, 0, mtime_ns, 0]
+        return os.stat_result(fields)
+
+    return stat
+
+
+@pytest.mark.parametrize("which", ["config", "credentials"])
+def test_each_change_to_an_aws_file_is_a_new_identity(which: str) -> None:
+    path = f"/h/.aws/{which}"
+    tags = [
+        Settings({"HOME": "/h"}, stat=fake_stat(files)).identity_tag()
+        for files in (
+            {},
+            {path: (1, 10, 100, 5)},
+            {path: (1, 10, 101, 5)},  # edited: longer
+            {path: (1, 10, 100, 6)},  # edited in place: newer
+            {path: (1, 11, 100, 5)},  # replaced by another file
+            {path: (2, 10, 100, 5)},  # on another filesystem
+        )
+    ]
+    assert tags[0] == "default"
+    assert len(set(tags)) == len(tags)
+
+
+def test_aws_files_are_found_as_botocore_finds_them() -> None:
+    seen: list[str] = []
+
+    def stat(path: str) -> os.stat_result:
+        seen.append(path)
+        raise FileNotFoundError(path)
+
+    Settings({"HOME": "/h"}, stat=stat)
+    Settings(
+        {"HOME": "/h", "AWS_CONFIG_FILE": "~/cfg", "AWS_SHARED_CREDENTIALS_FILE": "/c"}, stat=stat
+    )
+    assert seen == ["/h/.aws/config", "/h/.aws/credentials", "/h/cfg", "/c"]
 
 
 @pytest.mark.parametrize(
