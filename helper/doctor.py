@@ -46,7 +46,14 @@ def run(ctx: Context, hosts: list[str], known: list[str]) -> int:
     report = Report(ctx)
     files = ctx.settings.file.files
     report.ok(f"configuration: {', '.join(files) if files else 'no file (environment only)'}")
-    _check_cache(report, ctx.settings.cache_dir)
+    for refused in ctx.settings.cache_refused:
+        report.problem(
+            f"cache directory {refused}, which others could change",
+            "set AWS_ECR_CACHE_DIR to a directory that only you and root can write "
+            "(see docs/security.md)",
+        )
+    if ctx.settings.cache_trusted:
+        _check_cache(report, ctx.settings.cache_dir)
     targets = hosts or known
     if not targets:
         report.problem(
@@ -87,7 +94,7 @@ def _check_cache(report: Report, directory: str) -> None:
     elif stat.S_IMODE(info.st_mode) != 0o700:
         report.problem(
             f"cache directory {directory} has mode {stat.filemode(info.st_mode)}",
-            f"chmod 700 {directory} (the helper also does this before writing)",
+            f"chmod 700 {directory}",
         )
     else:
         report.ok(f"cache directory {directory}: yours, 0700")

@@ -682,11 +682,15 @@ int main(int argc, char **argv)
     int self = open(me, O_RDONLY | O_CLOEXEC);
     int open_errno = errno;
     if (self < 0 || read_trailer(self, &t) != 0) {
-        /* Folder form: the bundle is beside this launcher. */
-        char *slash = strrchr(me, '/');
+        /* Folder form: the bundle is beside this launcher, and run only from where no one
+         * but root and this user can change it. */
+        char *slash = strrchr(me, '/'), folder[PATH_MAX], why[PATH_MAX + 256];
         *slash = '\0';
-        if (slash > me && ready_folder(me))
-            run(me, argc, argv);
+        if (slash > me && ready_folder(me)) {
+            if (trust_check_dir(me, geteuid(), folder, sizeof folder, why, sizeof why) != 0)
+                fail("not running the program in %s: %s; install it where only root can write", me, why);
+            run(folder, argc, argv);
+        }
         *slash = '/';
         /* Executable but unreadable (mode 0711, or a directory the user cannot read). */
         if (self < 0)

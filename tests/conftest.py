@@ -46,9 +46,9 @@ def _snapshot() -> dict[str, set[str]]:
     return found
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def _writes_only_under_temporary_directories() -> Iterator[None]:
-    """Fail the run if it left anything new outside its temporary directories."""
+    """Fail a test that left anything new outside its temporary directories."""
     before = _snapshot()
     yield
     after = _snapshot()
@@ -67,6 +67,23 @@ def built_binary() -> str | None:
         return binary
     path = ROOT / "dist" / "docker-credential-ecr"
     return str(path) if path.exists() else None
+
+
+def unpack_folder(into: Path) -> Path:
+    """Unpack the one-folder tarball built with the binary under test; return its program."""
+    from helper import __version__
+
+    binary = built_binary()
+    pattern = f"docker-credential-ecr-{__version__}-linux-*.tar.gz"
+    places = ([Path(binary).parent] if binary else []) + [ROOT / "dist"]
+    found = [sorted(place.glob(pattern)) for place in places]
+    tarballs = [f[-1] for f in found if f]
+    if not tarballs:
+        pytest.skip("no one-folder tarball: run scripts/build-binary")
+    into.mkdir(parents=True, exist_ok=True)
+    # tar(1), as an operator would: TarFile.extractall's filter needs Python 3.11.4.
+    subprocess.run(["tar", "-xzf", str(tarballs[0]), "-C", str(into)], check=True)
+    return into / "docker-credential-ecr" / "docker-credential-ecr"
 
 
 @pytest.fixture(scope="session")

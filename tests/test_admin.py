@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ECR_HOST, helper_command, run_helper
+from conftest import ECR_HOST, helper_command, run_helper, with_var_cache
 from fakeaws import FakeAWS
 
 pytestmark = pytest.mark.usefixtures("flavour")
@@ -293,6 +293,23 @@ def test_doctor_flags_an_unsafe_cache_directory(
     assert code == 1
     assert f"PROBLEM  cache directory {cache} {expected}" in out
     assert fix in out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory away")
+def test_doctor_flags_a_cache_directory_others_could_change(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chown(shared, 54321, 54321)
+    env["AWS_ECR_CACHE_DIR"] = str(shared / "cache")
+    var_cache = tmp_path / "var-cache"
+    proc = run_helper(["doctor", ECR_HOST], "", env, prefix=with_var_cache(var_cache))
+    assert proc.returncode == 1
+    assert (
+        f"PROBLEM  cache directory {shared}/cache: {shared} is owned by uid 54321, "
+        "which others could change" in proc.stdout
+    )
 
 
 def test_doctor_without_credentials(env: dict[str, str], fake_aws: FakeAWS) -> None:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ECR_HOST, built_binary, clean_env, run_concurrently
+from conftest import ECR_HOST, built_binary, clean_env, run_concurrently, unpack_folder
 from fakeaws import FakeAWS
 
 BINARY = built_binary()
@@ -120,24 +120,6 @@ def test_runtime_dir_of_another_user_is_refused(tmp_path: Path) -> None:
         f"{foreign} is owned by uid 54321\n",
     )
     assert list(foreign.iterdir()) == []
-
-
-def tarball() -> Path:
-    from helper import __version__
-
-    found = sorted(
-        Path(str(BINARY)).parent.glob(f"docker-credential-ecr-{__version__}-linux-*.tar.gz")
-    )
-    if not found:
-        pytest.skip("no one-folder tarball beside the binary")
-    return found[-1]
-
-
-def unpack_folder(into: Path) -> Path:
-    # tar(1), as an operator would: TarFile.extractall's filter needs Python 3.11.4.
-    into.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "-xzf", str(tarball()), "-C", str(into)], check=True)
-    return into / "docker-credential-ecr" / "docker-credential-ecr"
 
 
 def test_folder_form_runs_through_a_symlink_on_path(tmp_path: Path, fake_aws: FakeAWS) -> None:

@@ -24,7 +24,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ECR_HOST, ROOT, built_binary, clean_env, run_concurrently, with_var_cache
+from conftest import (
+    ECR_HOST,
+    ROOT,
+    built_binary,
+    clean_env,
+    run_concurrently,
+    unpack_folder,
+    with_var_cache,
+)
 from fakeaws import FakeAWS
 
 from helper.cache import encode
@@ -58,6 +66,19 @@ def run(
     return subprocess.run(
         cmd, input=stdin, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def with_runtime(tmp_path: Path, fake: FakeAWS | None) -> tuple[dict[str, str], Path]:
+    """A clean environment with its own runtime directory, and the private one inside it."""
+    env = clean_env(tmp_path, fake)
+    env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = str(tmp_path / "rt")
+    return env, tmp_path / "rt" / f"docker-credential-ecr-{os.geteuid()}"
+
+
+def holds_only_this_build(private: Path) -> bool:
+    """Nothing but the build and its lock: no temporary, damaged or other copies."""
+    build = build_id(BINARY)
+    return sorted(p.name for p in private.iterdir()) == sorted([build, f"{build}.lock"])
 
 
 def plant_build(runtime: Path, build: str, marker: Path) -> None:
@@ -191,10 +212,7 @@ def test_an_upgrade_never_deletes_a_build_that_is_running(
     tmp_path: Path, fake_aws: FakeAWS
 ) -> None:
     old, new, newer = (repacked(tmp_path, s) for s in ("old", "new", "newer"))
-    env = clean_env(tmp_path, fake_aws)
-    runtime = tmp_path / "rt"
-    env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = str(runtime)
-    private = runtime / f"docker-credential-ecr-{os.geteuid()}"
+    env, private = with_runtime(tmp_path, fake_aws)
     fake_aws.delay = 3.0
     seen: list[bool] = []
     fake_aws.on_request = lambda record: seen.append(True)
@@ -234,9 +252,7 @@ def test_an_upgrade_never_deletes_a_build_that_is_running(
 
 def test_two_builds_used_in_turn_each_unpack_once(tmp_path: Path, fake_aws: FakeAWS) -> None:
     one, two = repacked(tmp_path, "one"), repacked(tmp_path, "two")
-    env = clean_env(tmp_path, fake_aws)
-    env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = str(tmp_path / "rt")
-    private = tmp_path / "rt" / f"docker-credential-ecr-{os.geteuid()}"
+    env, private = with_runtime(tmp_path, fake_aws)
     stamps = []
     for binary in (one, two, one, two, one):
         assert run([str(binary), "version"], env).returncode == 0
@@ -248,9 +264,7 @@ def test_two_builds_used_in_turn_each_unpack_once(tmp_path: Path, fake_aws: Fake
 def test_killed_first_runs_leave_nothing_after_the_next_run(
     tmp_path: Path, fake_aws: FakeAWS
 ) -> None:
-    env = clean_env(tmp_path, fake_aws)
-    env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = str(tmp_path / "rt")
-    private = tmp_path / "rt" / f"docker-credential-ecr-{os.geteuid()}"
+    env, private = with_runtime(tmp_path, fake_aws)
     rng = random.Random(7)
     killed_mid_unpack = 0
     for _ in range(3):
@@ -273,17 +287,13 @@ def test_killed_first_runs_leave_nothing_after_the_next_run(
     assert killed_mid_unpack >= 1  # at least one was really cut short
     proc_ok = run([str(BINARY), "get"], env)
     assert proc_ok.returncode == 0, proc_ok.stdout
-    assert sorted(p.name for p in private.iterdir()) == sorted(
-        [build_id(BINARY), f"{build_id(BINARY)}.lock"]
-    )
+    assert holds_only_this_build(private)
 
 
 def test_a_damaged_runtime_copy_is_detected_and_unpacked_again(
     tmp_path: Path, fake_aws: FakeAWS
 ) -> None:
-    env = clean_env(tmp_path, fake_aws)
-    env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = str(tmp_path / "rt")
-    private = tmp_path / "rt" / f"docker-credential-ecr-{os.geteuid()}"
+    env, private = with_runtime(tmp_path, fake_aws)
     assert run([str(BINARY), "version"], env).returncode == 0
     loader = private / build_id(BINARY) / LOADER
     size = loader.stat().st_size
@@ -293,9 +303,7 @@ def test_a_damaged_runtime_copy_is_detected_and_unpacked_again(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "is damaged; unpacking it again" in proc.stderr
     assert loader.stat().st_size == size
-    assert sorted(p.name for p in private.iterdir()) == sorted(
-        [build_id(BINARY), f"{build_id(BINARY)}.lock"]
-    )
+    assert holds_only_this_build(private)
 
 
 def seed_token(env: dict[str, str], secret: str) -> Path:
@@ -347,6 +355,21 @@ def test_a_fifo_at_the_token_path_does_not_hang(
     assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[0]
 
 
+def test_the_folder_form_runs_only_from_a_trusted_directory(
+    tmp_path: Path, other_user_dir: Path
+) -> None:
+    program = unpack_folder(other_user_dir / "opt")
+    env = clean_env(tmp_path, None)
+    assert run([str(program), "version"], env, "").returncode == 0
+    os.chown(other_user_dir / "opt", OTHER, OTHER)  # now another user could swap its files
+    proc = run([str(program), "version"], env, "")
+    assert (proc.returncode, proc.stdout) == (
+        1,
+        f"docker-credential-ecr: not running the program in {program.parent}: "
+        f"{other_user_dir / 'opt'} is owned by uid {OTHER}; install it where only root can write\n",
+    )
+
+
 def test_a_setuid_install_refuses_to_run(tmp_path: Path, other_user_dir: Path) -> None:
     installed = other_user_dir / "docker-credential-ecr"
     shutil.copy(str(BINARY), installed)
@@ -362,11 +385,7 @@ def test_a_setuid_install_refuses_to_run(tmp_path: Path, other_user_dir: Path) -
 def test_concurrent_first_runs_share_one_copy_and_leave_no_leftovers(
     tmp_path: Path, fake_aws: FakeAWS
 ) -> None:
-    env = clean_env(tmp_path, fake_aws)
-    env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = str(tmp_path / "rt")
+    env, private = with_runtime(tmp_path, fake_aws)
     results = run_concurrently([str(BINARY), "get"], 8, ECR_HOST.encode(), env, tmp_path)
     assert [r.returncode for r in results] == [0] * 8, [r.stdout for r in results]
-    private = tmp_path / "rt" / f"docker-credential-ecr-{os.geteuid()}"
-    assert sorted(p.name for p in private.iterdir()) == sorted(
-        [build_id(BINARY), f"{build_id(BINARY)}.lock"]
-    )
+    assert holds_only_this_build(private)

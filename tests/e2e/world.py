@@ -6,9 +6,9 @@
 - loopback up; an ``/etc/hosts`` that maps the ECR/ECR Public/STS API hosts to 127.0.0.10
   and the ECR registry and a plain registry to addresses of their own (see ECR_ADDRESS),
   each server listening on 443;
-- ``/opt`` and ``/var/lib`` overlaid with directories of the world's own, so what the
-  daemons write there (containerd's ``/opt/containerd``, skopeo's blob cache) goes away
-  with it;
+- ``/opt``, ``/var/lib`` and ``/var/cache`` overlaid with directories of the world's own,
+  so what the daemons write there (containerd's ``/opt/containerd``, skopeo's blob cache,
+  the helper's root fallback) goes away with it;
 - a throw-away CA and one certificate for all those names, trusted through
   ``/etc/docker/certs.d/<host>/ca.crt`` (a private ``/etc/docker``), ``AWS_CA_BUNDLE``
   and ``SSL_CERT_FILE``; a private ``/run`` so no system containerd is found;
@@ -162,8 +162,9 @@ class World:
             'mount --bind "$1/etc-docker" /etc/docker; '
             'mount --bind "$1/run" /run; '
             # What the daemons write outside their own directories (containerd's /opt/containerd,
-            # skopeo's /var/lib/containers) lands in the world's directory instead.
-            "for d in /opt /var/lib; do "
+            # skopeo's /var/lib/containers, the helper's root fallback in /var/cache) lands in
+            # the world's directory instead.
+            "for d in /opt /var/lib /var/cache; do "
             'mkdir -p "$1/overlay$d/upper" "$1/overlay$d/work"; '
             'mount -t overlay overlay -o "lowerdir=$d,upperdir=$1/overlay$d/upper,'
             'workdir=$1/overlay$d/work" "$d"; done; '
