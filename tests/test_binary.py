@@ -160,6 +160,10 @@ def test_runs_in_an_empty_root(
         "AWS_SECRET_ACCESS_KEY": "secret",
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ENDPOINT_URL_ECR": f"https://127.0.0.1:{port}",
+        # Named, so that the key computed here (outside the root, where ~ has a home and
+        # perhaps an ~/.aws) is the one computed in there.
+        "AWS_CONFIG_FILE": "/aws-config-absent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/aws-credentials-absent",
     }
     expected = ["ca.pem", "docker-credential-ecr", "tmp"] + (["app"] if form == "folder" else [])
     assert sorted(p.name for p in root.iterdir()) == sorted(expected)

@@ -134,6 +134,21 @@ def test_cache_hit_imports_nothing_heavy_per_import_profile(
     assert imported.isdisjoint(heavy), sorted(imported & heavy)
 
 
+def test_an_edited_aws_profile_is_a_new_identity(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    config = tmp_path / "aws-config"
+    config.write_text("[profile puller]\nregion = us-east-1\n")
+    env.update({"AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "puller"})
+    first = secret_of(get(env))
+    assert secret_of(get(env)) == first  # a hit
+    assert fake_aws.calls["ecr"] == 1
+    # The profile now means something else: the token cached for what it meant is not served.
+    config.write_text("[profile puller]\nregion = us-east-1\nrole_session_name = other\n")
+    assert secret_of(get(env)) == fake_aws.issued[1]
+    assert fake_aws.calls["ecr"] == 2
+
+
 def test_https_endpoint_verified_with_ca_bundle(
     tmp_path: Path, fake_aws_tls: FakeAWS, tls_files: tuple[str, str, str]
 ) -> None:
