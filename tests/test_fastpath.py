@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from helper.cache import encode
 from helper.config import Settings
-from helper.registry import parse
-from helper.token import AuthToken
+from helper.registry import DUALSTACK_SUFFIXES, IPV4_SUFFIXES, PUBLIC_HOSTS, parse
+from helper.token import CLOCK_SKEW, REFRESH_FRACTION, AuthToken
 
 BINARY = built_binary()
 pytestmark = pytest.mark.skipif(BINARY is None, reason="no built binary: run scripts/build-binary")
@@ -199,6 +199,49 @@ def test_native_path_finds_the_same_cache_directory(world: World, where: str) ->
         world.env["XDG_CACHE_HOME"] = "relative"
     world.put(HOST, token())
     assert world.compare(HOST.encode())
+
+
+def every_host_form() -> list[str]:
+    """One host of each form registry.parse knows, built from its own tables."""
+    hosts = sorted(PUBLIC_HOSTS)
+    for suffix in sorted(IPV4_SUFFIXES):
+        hosts += [f"123456789012.dkr.{label}.us-east-1.{suffix}" for label in ("ecr", "ecr-fips")]
+    for suffix in sorted(DUALSTACK_SUFFIXES):
+        hosts += [
+            f"123456789012.{label}.us-east-1.{suffix}" for label in ("dkr-ecr", "dkr-ecr-fips")
+        ]
+    return hosts
+
+
+@pytest.mark.parametrize("host", every_host_form())
+def test_native_path_answers_every_host_form_python_knows(world: World, host: str) -> None:
+    assert parse(host) is not None
+    world.put(host, token())
+    assert world.compare(host.encode())
+
+
+LIFETIME = 43200.0
+
+
+@pytest.mark.parametrize(
+    "age",
+    [
+        0.0,
+        60.0,
+        LIFETIME * REFRESH_FRACTION - 60,  # just before the refresh window
+        LIFETIME * REFRESH_FRACTION + 60,  # just inside it
+        LIFETIME - CLOCK_SKEW - 60,  # still usable
+        LIFETIME - CLOCK_SKEW + 60,  # inside the skew margin
+        LIFETIME + 60,  # expired
+    ],
+)
+def test_native_path_answers_exactly_while_python_calls_the_token_fresh(
+    world: World, age: float
+) -> None:
+    world.put(HOST, token(age=age, lifetime=LIFETIME))
+    now = time.time()
+    fresh = AuthToken("AWS", "s", "e", now - age, now - age + LIFETIME).fresh(now)
+    assert world.compare(HOST.encode()) is fresh
 
 
 @pytest.mark.parametrize(
