@@ -4,9 +4,9 @@
  * starting Python at all.
  *
  * It is a second implementation of a narrow slice of the Python helper
- * (helper/registry.py host_of and parse, helper/config.py identity_tag and the
- * default cache directory, helper/cache.py decode, helper/token.py fresh,
- * helper/protocol.py get output), so it is held to one rule: answer only when
+ * (in helper/docker_credential_ecr/: registry.py host_of and parse, config.py
+ * identity_tag and the default cache directory, cache.py decode, token.py fresh,
+ * protocol.py get output), so it is held to one rule: answer only when
  * the Python helper would give exactly the same answer, and otherwise leave
  * everything to it.  Any doubt (an unusual setting, non-ASCII input, a number
  * not in repr() form, a stale token) means "not mine".  The CLI tests run

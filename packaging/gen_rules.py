@@ -15,9 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "helper"))
 
-from helper import cache, config, fileconfig, registry, token
+from docker_credential_ecr import cache, config, fileconfig, registry, token
 
 
 def c_string(value: str) -> str:

@@ -1,5 +1,5 @@
 /*
- * The trusted-path rule, as helper/trust.py states it: may anyone but this user and
+ * The trusted-path rule, as helper/docker_credential_ecr/trust.py states it: may anyone but this user and
  * root change what a directory holds?  The launcher runs as root on every pull and
  * executes, unpacks and deletes only under directories that pass it; the native cache
  * hit reads tokens only from one that passes it.

@@ -1,4 +1,4 @@
-/* The trusted-path rule (helper/trust.py), for the launcher: see trust.c. */
+/* The trusted-path rule (helper/docker_credential_ecr/trust.py), for the launcher: see trust.c. */
 #ifndef TRUST_H
 #define TRUST_H
 

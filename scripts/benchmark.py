@@ -28,9 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from docker_credential_ecr.config import Settings  # noqa: E402 - beside it
 from fakeaws import FakeAWS, make_certificate  # noqa: E402 - the path is set just above
-
-from helper.config import Settings  # noqa: E402 - beside it
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 API_HOSTS = [

@@ -71,7 +71,7 @@ def built_binary() -> str | None:
 
 def unpack_folder(into: Path) -> Path:
     """Unpack the one-folder tarball built with the binary under test; return its program."""
-    from helper import __version__
+    from docker_credential_ecr import __version__
 
     binary = built_binary()
     pattern = f"docker-credential-ecr-{__version__}-linux-*.tar.gz"
@@ -120,7 +120,7 @@ def helper_command() -> list[str]:
     found = shutil.which("docker-credential-ecr")
     if found:
         return [found]
-    return [sys.executable, "-m", "helper"]
+    return [sys.executable, "-m", "docker_credential_ecr"]
 
 
 @pytest.fixture(scope="session")

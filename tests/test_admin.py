@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import ECR_HOST, helper_command, run_helper, with_var_cache
 from fakeaws import FakeAWS
 

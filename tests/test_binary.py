@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import ECR_HOST, built_binary, clean_env, run_concurrently, unpack_folder
 from fakeaws import FakeAWS
 
@@ -44,7 +45,7 @@ def leftovers(directory: Path) -> list[str]:
 
 
 def test_version_is_embedded(tmp_path: Path) -> None:
-    from helper import __version__
+    from docker_credential_ecr import __version__
 
     env = clean_env(tmp_path, None)
     proc = run([str(BINARY), "version"], env, "")
@@ -178,7 +179,7 @@ def test_runs_in_an_empty_root(
 
 
 def _tag(env: dict[str, str]) -> str:
-    from helper.config import Settings
+    from docker_credential_ecr.config import Settings
 
     return Settings(env).identity_tag()
 

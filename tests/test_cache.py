@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from helper import files
-from helper.cache import TokenCache, decode, encode
-from helper.logins import LoginStore, normalise
-from helper.token import AuthToken
+from docker_credential_ecr import files
+from docker_credential_ecr.cache import TokenCache, decode, encode
+from docker_credential_ecr.logins import LoginStore, normalise
+from docker_credential_ecr.token import AuthToken
 
 NOW = 1_800_000_000.0
 
@@ -138,7 +138,7 @@ def test_decode_rejects_wrong_magic_and_inverted_times() -> None:
 
 def try_lock_elsewhere(directory: Path) -> str:
     code = (
-        "import sys; from helper.cache import TokenCache\n"
+        "import sys; from docker_credential_ecr.cache import TokenCache\n"
         "try:\n    TokenCache(sys.argv[1]).acquire('k', timeout=0.2)()\n"
         "except TimeoutError as e:\n    print('busy', e)\nelse:\n    print('acquired')\n"
     )
@@ -226,7 +226,7 @@ def test_refreshing_tells_whether_another_process_holds_the_lock(tmp_path: Path)
     cache = TokenCache(str(tmp_path / "c"))
     assert cache.refreshing("k") is False
     code = (
-        "import sys\nfrom helper.cache import TokenCache\n"
+        "import sys\nfrom docker_credential_ecr.cache import TokenCache\n"
         "release = TokenCache(sys.argv[1]).acquire('k', 1)\n"
         "print('held', flush=True)\nsys.stdin.read()\n"
     )

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import (
     ECR_HOST,
     TEST_KEY_ID,
@@ -21,10 +22,9 @@ from conftest import (
     run_concurrently,
     run_helper,
 )
+from docker_credential_ecr.cache import decode, encode
+from docker_credential_ecr.token import AuthToken
 from fakeaws import FakeAWS, make_password
-
-from helper.cache import decode, encode
-from helper.token import AuthToken
 
 pytestmark = pytest.mark.usefixtures("flavour")
 
@@ -60,7 +60,7 @@ def seed(
 
 
 def identity_tag(env: dict[str, str]) -> str:
-    from helper.config import Settings
+    from docker_credential_ecr.config import Settings
 
     return Settings(env).identity_tag()
 
@@ -111,9 +111,9 @@ def test_cache_hit_imports_nothing_heavy_per_import_profile(
     if flavour == "binary":
         pytest.skip("one check of the code is enough; the binary's is in the test above")
     seed(env, requested_ago=0, expires_in=3600)
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parent.parent / "helper")
     hit = subprocess.run(
-        [sys.executable, "-S", "-X", "importtime", "-m", "helper", "get"],
+        [sys.executable, "-S", "-X", "importtime", "-m", "docker_credential_ecr", "get"],
         input=ECR_HOST,
         env={**env, "PYTHONPATH": root},
         capture_output=True,
@@ -127,7 +127,9 @@ def test_cache_hit_imports_nothing_heavy_per_import_profile(
     imported = {
         line.split("|")[-1].strip().split(".")[0] for line in hit.stderr.splitlines() if "|" in line
     }
-    assert "helper" in imported, "import profiling did not run; the check would prove nothing"
+    assert "docker_credential_ecr" in imported, (
+        "import profiling did not run; the check would prove nothing"
+    )
     heavy = {"boto3", "botocore", "filelock", "platformdirs", "urllib3", "logging", "fnmatch", "re",
              "enum", "pathlib", "tomllib", "json", "argparse", "hashlib", "_hashlib", "subprocess",
              "dataclasses", "typing"}  # fmt: skip
@@ -327,7 +329,7 @@ def test_command_line(env: dict[str, str], args: list[str], status: int, start: 
 
 
 def test_version_matches_package(env: dict[str, str]) -> None:
-    from helper import __version__
+    from docker_credential_ecr import __version__
 
     assert run_helper(["version"], "", env).stdout.rstrip().endswith(" " + __version__)
 
@@ -381,7 +383,7 @@ def test_python_dash_m_runs_the_same_cli(env: dict[str, str]) -> None:
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "helper", "get"],
+        [sys.executable, "-m", "docker_credential_ecr", "get"],
         input="docker.io",
         env=env,
         capture_output=True,

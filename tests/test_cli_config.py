@@ -8,12 +8,12 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from conftest import ECR_HOST, run_helper
-from fakeaws import FakeAWS
 
-from helper.cache import encode
-from helper.config import Settings
-from helper.token import AuthToken
+from conftest import ECR_HOST, run_helper
+from docker_credential_ecr.cache import encode
+from docker_credential_ecr.config import Settings
+from docker_credential_ecr.token import AuthToken
+from fakeaws import FakeAWS
 
 pytestmark = pytest.mark.usefixtures("flavour")
 

@@ -6,11 +6,11 @@ import io
 import json
 from pathlib import Path
 
-from conftest import offline_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helper import cli
+from conftest import offline_env
+from docker_credential_ecr import cli
 
 ACTIONS = st.sampled_from(["get", "store", "erase", "list"])
 URLS = st.one_of(

@@ -9,8 +9,8 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from helper.config import Settings, default_cache_dir
-from helper.errors import InputError
+from docker_credential_ecr.config import Settings, default_cache_dir
+from docker_credential_ecr.errors import InputError
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,13 @@ import importlib
 
 import pytest
 
-MODULES = ["helper.registry", "helper.token", "helper.cache", "helper.logins", "helper.protocol"]
+MODULES = [
+    "docker_credential_ecr.registry",
+    "docker_credential_ecr.token",
+    "docker_credential_ecr.cache",
+    "docker_credential_ecr.logins",
+    "docker_credential_ecr.protocol",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -6,8 +6,8 @@ import boto3
 import botocore.config
 import pytest
 
-from helper.ecr import client_for
-from helper.registry import parse
+from docker_credential_ecr.ecr import client_for
+from docker_credential_ecr.registry import parse
 
 A = "123456789012"
 

@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import built_binary, offline_env
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helper.cache import encode
-from helper.config import Settings
-from helper.registry import DUALSTACK_SUFFIXES, IPV4_SUFFIXES, PUBLIC_HOSTS, parse
-from helper.token import CLOCK_SKEW, REFRESH_FRACTION, AuthToken
+from conftest import built_binary, offline_env
+from docker_credential_ecr.cache import encode
+from docker_credential_ecr.config import Settings
+from docker_credential_ecr.registry import DUALSTACK_SUFFIXES, IPV4_SUFFIXES, PUBLIC_HOSTS, parse
+from docker_credential_ecr.token import CLOCK_SKEW, REFRESH_FRACTION, AuthToken
 
 BINARY = built_binary()
 pytestmark = pytest.mark.skipif(BINARY is None, reason="no built binary: run scripts/build-binary")

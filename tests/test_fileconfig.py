@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helper import fileconfig
-from helper.errors import InputError
-from helper.fileconfig import FileConfig, files_for, load, parse, read_file
+from docker_credential_ecr import fileconfig
+from docker_credential_ecr.errors import InputError
+from docker_credential_ecr.fileconfig import FileConfig, files_for, load, parse, read_file
 
 
 def documented_example(text: str, start: str, end: str) -> str:

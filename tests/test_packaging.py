@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, helper_command
 
 UNITS = sorted((ROOT / "packaging" / "systemd").iterdir())

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helper import protocol
-from helper.errors import CredentialsNotFound, TokenError
+from docker_credential_ecr import protocol
+from docker_credential_ecr.errors import CredentialsNotFound, TokenError
 
 
 class FakeHelper:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helper.registry import Registry, host_of, parse
+from docker_credential_ecr.registry import Registry, host_of, parse
 
 A = "123456789012"
 

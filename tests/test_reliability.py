@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ECR_HOST, built_binary, helper_command, run_helper, with_var_cache
-from fakeaws import FAULTS, FakeAWS
 
-from helper.cache import decode, encode
-from helper.config import Settings
-from helper.token import AuthToken
+from conftest import ECR_HOST, built_binary, helper_command, run_helper, with_var_cache
+from docker_credential_ecr.cache import decode, encode
+from docker_credential_ecr.config import Settings
+from docker_credential_ecr.token import AuthToken
+from fakeaws import FAULTS, FakeAWS
 
 pytestmark = pytest.mark.usefixtures("flavour")
 needs_root = pytest.mark.skipif(

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from helper.cache import TokenCache
-from helper.errors import TokenError
-from helper.fileconfig import RegistryConfig
-from helper.registry import Registry, parse
-from helper.resolver import Resolver
-from helper.token import AuthToken
+from docker_credential_ecr.cache import TokenCache
+from docker_credential_ecr.errors import TokenError
+from docker_credential_ecr.fileconfig import RegistryConfig
+from docker_credential_ecr.registry import Registry, parse
+from docker_credential_ecr.resolver import Resolver
+from docker_credential_ecr.token import AuthToken
 
 _parsed = parse("123456789012.dkr.ecr.us-east-1.amazonaws.com")
 assert _parsed is not None
@@ -131,14 +131,14 @@ def test_lock_timeout_fetches_without_the_lock(w: World) -> None:
     release = w.cache.acquire(KEY, 1)
     code = (
         "import sys\n"
-        "from helper.cache import TokenCache\n"
-        "from helper.registry import parse\n"
-        "from helper.resolver import Resolver\n"
-        "from helper.token import AuthToken\n"
+        "from docker_credential_ecr.cache import TokenCache\n"
+        "from docker_credential_ecr.registry import parse\n"
+        "from docker_credential_ecr.resolver import Resolver\n"
+        "from docker_credential_ecr.token import AuthToken\n"
         "w=[]\n"
         "r=Resolver(TokenCache(sys.argv[1]), lambda reg, c: AuthToken('AWS','other','e',0,4e9), "
         "lambda: 1.8e9, w.append, 0.2)\n"
-        "from helper.fileconfig import RegistryConfig\n"
+        "from docker_credential_ecr.fileconfig import RegistryConfig\n"
         "print(r.get(parse(sys.argv[2]), sys.argv[3], RegistryConfig()).secret, w)\n"
     )
     out = subprocess.run(

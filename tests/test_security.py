@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import (
     ECR_HOST,
     ROOT,
@@ -33,12 +34,11 @@ from conftest import (
     unpack_folder,
     with_var_cache,
 )
+from docker_credential_ecr.cache import encode
+from docker_credential_ecr.config import Settings
+from docker_credential_ecr.errors import NOT_FOUND
+from docker_credential_ecr.token import AuthToken
 from fakeaws import FakeAWS
-
-from helper.cache import encode
-from helper.config import Settings
-from helper.errors import NOT_FOUND
-from helper.token import AuthToken
 
 BINARY = built_binary() or ""
 OTHER = 54321

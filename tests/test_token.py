@@ -6,11 +6,11 @@ import base64
 import json
 
 import pytest
-from fakeaws import make_password
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helper.token import CLOCK_SKEW, AuthToken, expiry_of_password
+from docker_credential_ecr.token import CLOCK_SKEW, AuthToken, expiry_of_password
+from fakeaws import make_password
 
 
 def tok(requested: float, expires: float) -> AuthToken:

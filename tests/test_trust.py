@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helper.trust import UntrustedPath, check_dir, first_trusted
+from docker_credential_ecr.trust import UntrustedPath, check_dir, first_trusted
 
 ROOT = Path(__file__).resolve().parent.parent
 OTHER = 54321

@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from conftest import built_binary, helper_command
 
+from conftest import built_binary, helper_command
 from e2e.world import (
     DOCKER,
     ECR_IMAGE,

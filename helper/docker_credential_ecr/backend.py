@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from helper import registry
-from helper.errors import CacheError, CredentialsNotFound, TokenError
-from helper.token import DEFAULT_LIFETIME, AuthToken, expiry_of_password
+from docker_credential_ecr import registry
+from docker_credential_ecr.errors import CacheError, CredentialsNotFound, TokenError
+from docker_credential_ecr.token import DEFAULT_LIFETIME, AuthToken, expiry_of_password
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from helper.cache import TokenCache
-    from helper.config import Settings
-    from helper.fileconfig import RegistryConfig
-    from helper.logins import LoginStore
-    from helper.resolver import Resolver
+    from docker_credential_ecr.cache import TokenCache
+    from docker_credential_ecr.config import Settings
+    from docker_credential_ecr.fileconfig import RegistryConfig
+    from docker_credential_ecr.logins import LoginStore
+    from docker_credential_ecr.resolver import Resolver
 
     Logins = list[tuple[str, str]]  # named here: the class's own list() hides the builtin
 
@@ -123,7 +123,7 @@ class EcrBackend:
     def key(self, host: str, config: RegistryConfig | None = None) -> str:
         """The cache key of a registry host: the host and the identity configured for it."""
         config = config or self._settings.file.for_host(host)
-        from helper.cache import key
+        from docker_credential_ecr.cache import key
 
         return key(host, self._settings.identity_tag(config.identity()))
 

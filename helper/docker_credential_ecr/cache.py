@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
-from helper import files
-from helper.token import AuthToken
+from docker_credential_ecr import files
+from docker_credential_ecr.token import AuthToken
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

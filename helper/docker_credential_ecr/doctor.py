@@ -15,15 +15,15 @@ from typing import cast
 import botocore.config
 import botocore.exceptions
 
-from helper import dockerconfig, ecr, registry
+from docker_credential_ecr import dockerconfig, ecr, registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ecr_public import ECRPublicClient
 
-    from helper.admin import Context
-    from helper.fileconfig import RegistryConfig
+    from docker_credential_ecr.admin import Context
+    from docker_credential_ecr.fileconfig import RegistryConfig
 
 
 class Report:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from helper import files
+from docker_credential_ecr import files
 
 _SUFFIX = ".json"
 

@@ -7,7 +7,7 @@ become one line on stdout and status 1, as Docker expects.
 
 from __future__ import annotations
 
-from helper.errors import CredentialsNotFound, HelperError, InputError
+from docker_credential_ecr.errors import CredentialsNotFound, HelperError, InputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

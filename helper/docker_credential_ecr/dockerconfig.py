@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from helper import files
+from docker_credential_ecr import files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def path_for(environ: Mapping[str, str]) -> str:
 
 def load(path: str) -> dict[str, object]:
     """Read config.json; a missing file is an empty configuration."""
-    from helper import files
+    from docker_credential_ecr import files
 
     found = files.read_regular(path)
     if found is None:

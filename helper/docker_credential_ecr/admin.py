@@ -12,18 +12,18 @@ import json
 import os
 import time
 
-from helper import dockerconfig, files, registry
-from helper.cache import KEY_SEPARATOR, host_of_key
-from helper.errors import NAME, HelperError, InputError, TokenError
+from docker_credential_ecr import dockerconfig, files, registry
+from docker_credential_ecr.cache import KEY_SEPARATOR, host_of_key
+from docker_credential_ecr.errors import NAME, HelperError, InputError, TokenError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any, NoReturn, TextIO
 
-    from helper.backend import EcrBackend
-    from helper.cache import TokenCache
-    from helper.config import Settings
+    from docker_credential_ecr.backend import EcrBackend
+    from docker_credential_ecr.cache import TokenCache
+    from docker_credential_ecr.config import Settings
 
 COMMANDS = ("refresh", "status", "policy", "configure", "unconfigure", "export", "doctor")
 
@@ -307,7 +307,7 @@ def _duration(seconds: float) -> str:
 
 
 def _doctor(args: argparse.Namespace, ctx: Context) -> int:
-    from helper import doctor
+    from docker_credential_ecr import doctor
 
     return doctor.run(ctx, [registry.host_of(h) for h in args.hosts], _known_hosts(ctx))
 

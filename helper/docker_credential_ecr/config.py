@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from helper import fileconfig, trust
-from helper.errors import InputError
+from docker_credential_ecr import fileconfig, trust
+from docker_credential_ecr.errors import InputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

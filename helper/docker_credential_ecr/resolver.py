@@ -6,16 +6,16 @@ sink are all passed in, so tests drive every branch without a network.
 
 from __future__ import annotations
 
-from helper import log
-from helper.errors import TokenError
+from docker_credential_ecr import log
+from docker_credential_ecr.errors import TokenError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Protocol
 
-    from helper.registry import Registry
-    from helper.token import AuthToken
+    from docker_credential_ecr.registry import Registry
+    from docker_credential_ecr.token import AuthToken
 
     class Cache(Protocol):
         """What the resolver needs of a token cache."""
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         def note_failure(self, key: str, reason: str) -> None: ...
         def last_failure(self, key: str) -> str | None: ...
 
-    from helper.fileconfig import RegistryConfig
+    from docker_credential_ecr.fileconfig import RegistryConfig
 
     Fetcher = Callable[[Registry, RegistryConfig], AuthToken]
 

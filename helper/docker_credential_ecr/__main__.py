@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from helper import cli
+from docker_credential_ecr import cli
 
 raise SystemExit(cli.main())

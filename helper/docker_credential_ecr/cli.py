@@ -6,20 +6,20 @@ import os
 import sys
 import time
 
-from helper import __version__, log, protocol
-from helper.errors import NAME, DeadlineExceeded, HelperError
+from docker_credential_ecr import __version__, log, protocol
+from docker_credential_ecr.errors import NAME, DeadlineExceeded, HelperError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import BinaryIO
 
-    from helper.backend import EcrBackend
-    from helper.cache import TokenCache
-    from helper.config import Settings
-    from helper.fileconfig import RegistryConfig
-    from helper.registry import Registry
-    from helper.token import AuthToken
+    from docker_credential_ecr.backend import EcrBackend
+    from docker_credential_ecr.cache import TokenCache
+    from docker_credential_ecr.config import Settings
+    from docker_credential_ecr.fileconfig import RegistryConfig
+    from docker_credential_ecr.registry import Registry
+    from docker_credential_ecr.token import AuthToken
 
 PACKAGE = "github.com/docker-credential-ecr/docker-credential-ecr"
 USAGE = f"""\
@@ -79,8 +79,8 @@ _ADMIN_COMMANDS = ("refresh", "status", "policy", "configure", "unconfigure", "e
 
 
 def _admin(command: str, argv: Sequence[str]) -> int:
-    from helper import admin
-    from helper.config import Settings
+    from docker_credential_ecr import admin
+    from docker_credential_ecr.config import Settings
 
     try:
         settings = Settings(os.environ)
@@ -102,7 +102,7 @@ def run(
     stderr: BinaryIO | None = None,
 ) -> int:
     """Build the helper from ``environ`` and answer one protocol action."""
-    from helper.config import Settings
+    from docker_credential_ecr.config import Settings
 
     try:
         settings = Settings(environ)
@@ -126,10 +126,10 @@ def _build(
     settings: Settings, *, background: bool
 ) -> tuple[TokenCache | None, _LazyFetcher, EcrBackend]:
     """Compose the cache, the AWS fetcher and the backend from the settings."""
-    from helper.backend import EcrBackend
-    from helper.cache import TokenCache
-    from helper.logins import LoginStore
-    from helper.resolver import Resolver
+    from docker_credential_ecr.backend import EcrBackend
+    from docker_credential_ecr.cache import TokenCache
+    from docker_credential_ecr.logins import LoginStore
+    from docker_credential_ecr.resolver import Resolver
 
     _warn_refused(settings)
     cache = TokenCache(settings.cache_dir) if settings.cache_enabled else None
@@ -202,7 +202,7 @@ def _self_command() -> list[str]:
         return [launcher]
     if getattr(sys, "frozen", False):
         return [sys.executable]
-    return [sys.executable, "-m", "helper"]
+    return [sys.executable, "-m", "docker_credential_ecr"]
 
 
 class _LazyFetcher:
@@ -213,7 +213,7 @@ class _LazyFetcher:
         self.timed_out = False
 
     def __call__(self, registry: Registry, config: RegistryConfig) -> AuthToken:
-        from helper.ecr import make_fetcher
+        from docker_credential_ecr.ecr import make_fetcher
 
         try:
             return make_fetcher(self._settings, time.time)(registry, config)
@@ -241,7 +241,7 @@ def _configure_logging(settings: Settings) -> None:
         warn(f"cannot open the log file: {exc}")
         return
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
-    logger = logging.getLogger("helper")
+    logger = logging.getLogger("docker_credential_ecr")
     logger.addHandler(handler)
     logger.setLevel(settings.log_level or "INFO")
     log.enabled = logger.isEnabledFor(logging.DEBUG)

@@ -17,9 +17,9 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from helper import __version__, log
-from helper.errors import DeadlineExceeded, TokenError
-from helper.token import AuthToken
+from docker_credential_ecr import __version__, log
+from docker_credential_ecr.errors import DeadlineExceeded, TokenError
+from docker_credential_ecr.token import AuthToken
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ecr_public import ECRPublicClient
 
-    from helper.config import Settings
-    from helper.fileconfig import RegistryConfig
-    from helper.registry import Registry
+    from docker_credential_ecr.config import Settings
+    from docker_credential_ecr.fileconfig import RegistryConfig
+    from docker_credential_ecr.registry import Registry
 
 NO_CREDENTIALS = (
     "no AWS credentials found; provide them with AWS_PROFILE, AWS_ACCESS_KEY_ID and "

@@ -13,4 +13,4 @@ def debug(message: str, *args: object) -> None:
     if enabled:
         import logging
 
-        logging.getLogger("helper").debug(message, *args)
+        logging.getLogger("docker_credential_ecr").debug(message, *args)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import stat
 
-from helper.errors import InputError
+from docker_credential_ecr.errors import InputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def parse(text: str, path: str) -> FileConfig:
     aliases = document.get("aliases", {})
     if not isinstance(aliases, dict):
         _fail(path, text, "aliases", "must be a table of alias = registry host")
-    from helper import registry
+    from docker_credential_ecr import registry
 
     for alias, target in aliases.items():
         if not isinstance(target, str) or registry.parse(target) is None:
@@ -231,7 +231,7 @@ def _check_private(path: str, info: os.stat_result) -> None:
             f"readable by no one else (it is uid {info.st_uid}, mode {mode}); "
             f"fix with: chown {os.geteuid()} {path} && chmod 600 {path}"
         )
-    from helper import trust
+    from docker_credential_ecr import trust
 
     try:
         trust.check_dir(os.path.dirname(os.path.realpath(path)), os.geteuid())
@@ -243,7 +243,7 @@ def _check_private(path: str, info: os.stat_result) -> None:
 
 def read_file(path: str) -> tuple[str, os.stat_result] | None:
     """Read a configuration file, or None when it is not there."""
-    from helper import files
+    from docker_credential_ecr import files
 
     try:
         found = files.read_regular(path)
