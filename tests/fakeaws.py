@@ -220,9 +220,12 @@ class _Handler(BaseHTTPRequestHandler):
                 400, {"__type": "MissingAuthenticationTokenException", "message": "unsigned"}
             )
             return
-        fault = fake.next_fault()
+        self._answer(name, body, fake.next_fault())
+
+    def _answer(self, name: str, body: bytes, fault: str | None) -> None:
+        """Answer a signed call: as asked, or with the fault the test injected."""
         if fault == "hang":
-            fake._stop.wait(600)
+            self.fake._stop.wait(600)
             return
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

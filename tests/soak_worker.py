@@ -15,49 +15,70 @@ from typing import Any
 NOT_FOUND = b"credentials not found in native keychain\n"
 
 
-def main(argv: list[str]) -> int:
-    cmd, seconds, index, hosts = json.loads(argv[0]), float(argv[1]), int(argv[2]), argv[3:]
-    rng = random.Random(index)
-    stats: dict[str, Any] = {"calls": 0, "failures": [], "worst": 0.0}
-    mine = f"w{index}.soak.example"
+class Worker:
+    """Calls the helper at random, checking each answer; counts calls, failures, the slowest."""
 
-    def run(args: list[str], data: str) -> subprocess.CompletedProcess[bytes]:
+    def __init__(self, cmd: list[str], index: int, hosts: list[str]) -> None:
+        self.cmd = cmd
+        self.index = index
+        self.hosts = hosts
+        self.rng = random.Random(index)
+        self.mine = f"w{index}.soak.example"
+        self.stored = 0
+        self.stats: dict[str, Any] = {"calls": 0, "failures": [], "worst": 0.0}
+
+    def run(self, args: list[str], data: str) -> subprocess.CompletedProcess[bytes]:
         started = time.monotonic()
         proc = subprocess.run(
-            cmd + args, input=data.encode(), capture_output=True, timeout=60, check=False
+            self.cmd + args, input=data.encode(), capture_output=True, timeout=60, check=False
         )
-        stats["calls"] += 1
-        stats["worst"] = max(stats["worst"], time.monotonic() - started)
+        self.stats["calls"] += 1
+        self.stats["worst"] = max(self.stats["worst"], time.monotonic() - started)
         return proc
 
-    def failed(*what: object) -> None:
-        stats["failures"].append([str(w)[:200] for w in what])
+    def failed(self, *what: object) -> None:
+        self.stats["failures"].append([str(w)[:200] for w in what])
 
-    end = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < end:
-        op = rng.random()
-        if op < 0.7:
-            p = run(["get"], rng.choice(hosts))
-            if p.returncode != 0 or not json.loads(p.stdout).get("Secret"):
-                failed("get", p.returncode, p.stdout, p.stderr)
-        elif op < 0.9:
-            n += 1
-            secret = f"secret-{index}-{n}"
-            p = run(["store"], json.dumps({"ServerURL": mine, "Username": "u", "Secret": secret}))
-            q = run(["get"], mine)
-            if p.returncode != 0 or q.returncode != 0 or json.loads(q.stdout)["Secret"] != secret:
-                failed("store", p.returncode, p.stdout, q.stdout)
-            if rng.random() < 0.5:
-                e = run(["erase"], mine)
-                g = run(["get"], mine)
-                if e.returncode != 0 or g.stdout != NOT_FOUND:
-                    failed("erase", e.returncode, e.stdout, g.stdout)
-        else:
-            p = run(["list"], "")
-            if p.returncode != 0 or not isinstance(json.loads(p.stdout), dict):
-                failed("list", p.returncode, p.stdout)
-    print(json.dumps(stats))
+    def get(self) -> None:
+        p = self.run(["get"], self.rng.choice(self.hosts))
+        if p.returncode != 0 or not json.loads(p.stdout).get("Secret"):
+            self.failed("get", p.returncode, p.stdout, p.stderr)
+
+    def store_and_erase(self) -> None:
+        self.stored += 1
+        secret = f"secret-{self.index}-{self.stored}"
+        login = {"ServerURL": self.mine, "Username": "u", "Secret": secret}
+        p = self.run(["store"], json.dumps(login))
+        q = self.run(["get"], self.mine)
+        if p.returncode != 0 or q.returncode != 0 or json.loads(q.stdout)["Secret"] != secret:
+            self.failed("store", p.returncode, p.stdout, q.stdout)
+        if self.rng.random() < 0.5:
+            e = self.run(["erase"], self.mine)
+            g = self.run(["get"], self.mine)
+            if e.returncode != 0 or g.stdout != NOT_FOUND:
+                self.failed("erase", e.returncode, e.stdout, g.stdout)
+
+    def list_all(self) -> None:
+        p = self.run(["list"], "")
+        if p.returncode != 0 or not isinstance(json.loads(p.stdout), dict):
+            self.failed("list", p.returncode, p.stdout)
+
+    def soak(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            op = self.rng.random()
+            if op < 0.7:
+                self.get()
+            elif op < 0.9:
+                self.store_and_erase()
+            else:
+                self.list_all()
+
+
+def main(argv: list[str]) -> int:
+    worker = Worker(json.loads(argv[0]), int(argv[2]), argv[3:])
+    worker.soak(float(argv[1]))
+    print(json.dumps(worker.stats))
     return 0
 
 

@@ -197,6 +197,30 @@ def test_export_dockerconfigjson(env: dict[str, str], fake_aws: FakeAWS, tmp_pat
     assert fake_aws.calls["ecr"] == 2  # the second export came from the cache
 
 
+def test_export_kubernetes_secret(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    code, out = cmd(
+        env, "export", "--format", "kubernetes-secret", "--name", "pull", "--namespace", "ci",
+        ECR_HOST,
+    )  # fmt: skip
+    assert code == 0
+    secret = json.loads(out)
+    assert (secret["apiVersion"], secret["kind"], secret["type"]) == (
+        "v1",
+        "Secret",
+        "kubernetes.io/dockerconfigjson",
+    )
+    assert secret["metadata"] == {"name": "pull", "namespace": "ci"}
+    document = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+    assert document["auths"][ECR_HOST]["password"] == fake_aws.issued[0]
+
+
+def test_export_refuses_an_unknown_format_in_one_line(env: dict[str, str]) -> None:
+    code, out = cmd(env, "export", "--format", "yaml", ECR_HOST)
+    assert code == 1
+    assert out.startswith("docker-credential-ecr export: argument --format: invalid choice: 'yaml'")
+    assert out.count("\n") == 1
+
+
 def watch_until(
     env: dict[str, str], fake_aws: FakeAWS, interval: str, calls: int
 ) -> tuple[int, str]:

@@ -13,6 +13,11 @@ MODULES = [
     "docker_credential_ecr.cache",
     "docker_credential_ecr.logins",
     "docker_credential_ecr.protocol",
+    "docker_credential_ecr.errors",
+    "docker_credential_ecr.dockerconfig",
+    "docker_credential_ecr.commands.context",
+    "docker_credential_ecr.commands.refresh",
+    "docker_credential_ecr.commands.status",
 ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from docker_credential_ecr.cache import TokenCache
+from docker_credential_ecr.cache import NullCache, TokenCache
 from docker_credential_ecr.errors import TokenError
 from docker_credential_ecr.fileconfig import RegistryConfig
 from docker_credential_ecr.registry import Registry, parse
@@ -46,7 +46,7 @@ class World:
 
     def resolver(self, *, cached: bool = True) -> Resolver:
         return Resolver(
-            self.cache if cached else None, self.fetch, self.clock, self.warnings.append, 1.0
+            self.cache if cached else NullCache(), self.fetch, self.clock, self.warnings.append, 1.0
         )
 
     def get(self, *, cached: bool = True) -> str:
@@ -131,7 +131,7 @@ def test_lock_timeout_fetches_without_the_lock(w: World) -> None:
     release = w.cache.acquire(KEY, 1)
     code = (
         "import sys\n"
-        "from docker_credential_ecr.cache import TokenCache\n"
+        "from docker_credential_ecr.cache import NullCache, TokenCache\n"
         "from docker_credential_ecr.registry import parse\n"
         "from docker_credential_ecr.resolver import Resolver\n"
         "from docker_credential_ecr.token import AuthToken\n"

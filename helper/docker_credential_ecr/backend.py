@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from docker_credential_ecr import registry
-from docker_credential_ecr.errors import CacheError, CredentialsNotFound, TokenError
+from docker_credential_ecr.errors import NAME, CacheError, CredentialsNotFound, TokenError
 from docker_credential_ecr.token import DEFAULT_LIFETIME, AuthToken, expiry_of_password
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from docker_credential_ecr.cache import TokenCache
+    from docker_credential_ecr.cache import Cache
     from docker_credential_ecr.config import Settings
     from docker_credential_ecr.fileconfig import RegistryConfig
     from docker_credential_ecr.logins import LoginStore
     from docker_credential_ecr.resolver import Resolver
 
-    Logins = list[tuple[str, str]]  # named here: the class's own list() hides the builtin
+    # Named here: the class's own list() hides the builtin.
+    Logins = list[tuple[str, str]]
+    Entries = list[tuple[str, str, AuthToken, bool]]
 
 
 class EcrBackend:
@@ -25,7 +27,7 @@ class EcrBackend:
     def __init__(
         self,
         resolver: Resolver,
-        cache: TokenCache | None,
+        cache: Cache,
         logins: LoginStore,
         settings: Settings,
         clock: Callable[[], float],
@@ -67,7 +69,7 @@ class EcrBackend:
             if reg is None:
                 self._logins.put(server_url, username, secret)
                 return
-            if self._cache is None:
+            if not self._cache.enabled:
                 self._warn(f"caching is disabled, so the login for {reg.host} is not kept")
                 return
             now = self._clock()
@@ -78,9 +80,7 @@ class EcrBackend:
                 return
             self._cache.write(self.key(reg.host), token, now)
         except (OSError, ValueError) as exc:
-            raise CacheError(
-                f"docker-credential-ecr: cannot store the login for {server_url}: {exc}"
-            ) from None
+            raise CacheError(f"{NAME}: cannot store the login for {server_url}: {exc}") from None
 
     def delete(self, server_url: str) -> None:
         """Forget a login and any cached token for the server's host."""
@@ -89,19 +89,18 @@ class EcrBackend:
         try:
             self._logins.erase(server_url)
             reg = self.registry_for(server_url)
-            if reg is not None and self._cache is not None:
+            if reg is not None:
                 self._cache.erase_host(reg.host)
         except OSError as exc:
-            raise CacheError(f"docker-credential-ecr: cannot erase {server_url}: {exc}") from None
+            raise CacheError(f"{NAME}: cannot erase {server_url}: {exc}") from None
 
     def list(self) -> dict[str, str]:
         """Return ``{server URL: username}`` for cached tokens and stored logins."""
         found: dict[str, str] = {}
-        if self._cache is not None:
-            now = self._clock()
-            for _key, token in self._cache.entries():
-                if not token.expired(now):
-                    found[token.endpoint] = token.user
+        now = self._clock()
+        for _key, token in self._cache.entries():
+            if not token.expired(now):
+                found[token.endpoint] = token.user
         found.update(self._logins.entries())
         return found
 
@@ -116,15 +115,30 @@ class EcrBackend:
             force=force,
         )
 
+    def cached(self, reg: registry.Registry) -> tuple[AuthToken | None, RegistryConfig]:
+        """The token cached for a registry under its configured identity, and that configuration."""
+        config = self._settings.file.for_host(reg.host)
+        return self._cache.read(self.key(reg.host, config)), config
+
+    def cached_entries(self) -> Entries:
+        """Every cached token: (host, identity tag, token, whether it is the current identity's)."""
+        from docker_credential_ecr.cache import KEY_SEPARATOR
+
+        found = []
+        for cache_key, token in self._cache.entries():
+            host, _, tag = cache_key.partition(KEY_SEPARATOR)
+            found.append((host, tag, token, self.key(host) == cache_key))
+        return found
+
     def list_logins(self) -> Logins:
         """``(server URL, username)`` of every login ``store`` kept."""
         return self._logins.entries()
 
     def key(self, host: str, config: RegistryConfig | None = None) -> str:
         """The cache key of a registry host: the host and the identity configured for it."""
-        config = config or self._settings.file.for_host(host)
         from docker_credential_ecr.cache import key
 
+        config = config or self._settings.file.for_host(host)
         return key(host, self._settings.identity_tag(config.identity()))
 
     def registry_for(self, server_url: str) -> registry.Registry | None:

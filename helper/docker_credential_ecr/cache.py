@@ -73,6 +73,8 @@ def decode(data: bytes) -> AuthToken | None:
 class TokenCache:
     """Tokens on disk under ``directory``, keyed by ``<host>~<identity tag>``."""
 
+    enabled = True
+
     def __init__(self, directory: str) -> None:
         self.directory = directory
 
@@ -175,3 +177,48 @@ class TokenCache:
             token = self.read(name[: -len(SUFFIX)])
             if token is not None:
                 yield name[: -len(SUFFIX)], token
+
+
+def _nothing() -> None:
+    """Release a lock that was never taken."""
+
+
+class NullCache:
+    """The cache when there is none (disabled, or no trusted directory): keeps nothing.
+
+    It has TokenCache's methods, so callers never ask which of the two they hold.
+    """
+
+    enabled = False
+
+    def read(self, key: str) -> AuthToken | None:
+        """Nothing is cached."""
+        return None
+
+    def write(self, key: str, token: AuthToken, now: float) -> None:
+        """Keep nothing."""
+
+    def acquire(self, key: str, timeout: float) -> Callable[[], None]:
+        """No lock is needed where nothing is written."""
+        return _nothing
+
+    def refreshing(self, key: str) -> bool:
+        """No refresh runs for a cache that keeps nothing."""
+        return False
+
+    def note_failure(self, key: str, reason: str) -> None:
+        """Remember nothing."""
+
+    def last_failure(self, key: str) -> str | None:
+        """Nothing was remembered."""
+        return None
+
+    def erase_host(self, host: str) -> None:
+        """There is nothing to erase."""
+
+    def entries(self) -> list[tuple[str, AuthToken]]:
+        """No entries."""
+        return []
+
+
+Cache = TokenCache | NullCache

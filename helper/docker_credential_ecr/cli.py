@@ -12,10 +12,10 @@ from docker_credential_ecr.errors import NAME, DeadlineExceeded, HelperError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from typing import BinaryIO
+    from typing import BinaryIO, TextIO
 
     from docker_credential_ecr.backend import EcrBackend
-    from docker_credential_ecr.cache import TokenCache
+    from docker_credential_ecr.cache import Cache
     from docker_credential_ecr.config import Settings
     from docker_credential_ecr.fileconfig import RegistryConfig
     from docker_credential_ecr.registry import Registry
@@ -24,45 +24,69 @@ if TYPE_CHECKING:
 PACKAGE = "github.com/docker-credential-ecr/docker-credential-ecr"
 USAGE = f"""\
 Usage: {NAME} <get|store|erase|list|version>
-       {NAME} <refresh|status|doctor|policy|configure|unconfigure|export> [--help]
+       {NAME} <command> [--help]
 
-A Docker credential helper for Amazon ECR.  Docker runs it; to use it, add to
-~/.docker/config.json:
+A Docker credential helper for Amazon ECR.  Docker runs it; to use it, run
+  {NAME} configure --registry <account>.dkr.ecr.<region>.amazonaws.com
+or make it the store for every registry with  {NAME} configure --creds-store.
 
-  "credHelpers": {{"<account>.dkr.ecr.<region>.amazonaws.com": "ecr"}}
-
-or make it the store for every registry with  "credsStore": "ecr".
-
+Commands:
+{{commands}}
 Environment: AWS_PROFILE and the other AWS SDK variables choose the identity;
-AWS_ECR_CACHE_DIR, AWS_ECR_DISABLE_CACHE, AWS_ECR_IGNORE_CREDS_STORAGE,
-DOCKER_CREDENTIAL_ECR_LOG_LEVEL, DOCKER_CREDENTIAL_ECR_LOG_FILE,
-DOCKER_CREDENTIAL_ECR_{{CONNECT_TIMEOUT,READ_TIMEOUT,MAX_ATTEMPTS,DEADLINE,LOCK_TIMEOUT}}.
+AWS_ECR_CACHE_DIR, AWS_ECR_DISABLE_CACHE, AWS_ECR_IGNORE_CREDS_STORAGE;
+DOCKER_CREDENTIAL_ECR_{{CONNECT_TIMEOUT,READ_TIMEOUT,MAX_ATTEMPTS,DEADLINE,LOCK_TIMEOUT}},
+DOCKER_CREDENTIAL_ECR_{{LOG_LEVEL,LOG_FILE,BACKGROUND_REFRESH,CONFIG,RUNTIME_DIR}}.
 """
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return per kind of call
-    """Run the helper with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+def usage() -> str:
+    """The help text, with the table of operator commands."""
+    from docker_credential_ecr import commands
+
+    return USAGE.replace("{commands}", commands.table())
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdin: BinaryIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the helper with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
+
+    The streams and the environment default to the process's; tests pass their own.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
-    out = sys.stdout
-    if not args:
-        out.write(USAGE)
-        return 1
-    action = args[0]
-    if action in ("-h", "--help", "help"):
-        out.write(USAGE)
-        return 0
+    environ = os.environ if environ is None else environ
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    action = args[0] if args else ""
+    if action in ("", "-h", "--help", "help"):
+        out.write(usage())
+        return 0 if action else 1
     if action in ("version", "--version", "-v"):
         out.write(f"{NAME} ({PACKAGE}) {__version__}\n")
         return 0
-    if action in _ADMIN_COMMANDS:
-        return _admin(action, args[1:])
-    if action not in protocol.ACTIONS:
-        out.write(f"{NAME}: unknown action: {action}\n")
-        return 1
-    if len(args) > 1:
-        out.write(f"{NAME}: {action} takes no arguments, got {' '.join(args[1:])!r}\n")
-        return 1
-    status = run(action, os.environ, sys.stdin.buffer, sys.stdout.buffer, sys.stderr.buffer)
+    if action in protocol.ACTIONS:
+        if len(args) > 1:
+            out.write(f"{NAME}: {action} takes no arguments, got {' '.join(args[1:])!r}\n")
+            return 1
+        return _protocol(action, environ, stdin, out, err)
+    return _command(action, args[1:], environ, out)
+
+
+def _protocol(
+    action: str, environ: Mapping[str, str], stdin: BinaryIO | None, out: TextIO, err: TextIO
+) -> int:
+    out.flush()
+    status = run(
+        action,
+        environ,
+        stdin or sys.stdin.buffer,
+        getattr(out, "buffer", None) or sys.stdout.buffer,
+        getattr(err, "buffer", None) or sys.stderr.buffer,
+    )
     if status == _ABANDON:
         # A fetch thread may still be blocked in the network: end now rather
         # than wait for it at interpreter shutdown.
@@ -75,23 +99,25 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
 _ABANDON = -1
 
 
-_ADMIN_COMMANDS = ("refresh", "status", "policy", "configure", "unconfigure", "export", "doctor")
-
-
-def _admin(command: str, argv: Sequence[str]) -> int:
-    from docker_credential_ecr import admin
+def _command(name: str, argv: Sequence[str], environ: Mapping[str, str], out: TextIO) -> int:
+    """Run an operator command from the table."""
+    from docker_credential_ecr import commands
+    from docker_credential_ecr.commands.context import Context
     from docker_credential_ecr.config import Settings
 
+    command = commands.find(name)
+    if command is None:
+        out.write(f"{NAME}: unknown action: {name}\n")
+        return 1
     try:
-        settings = Settings(os.environ)
+        settings = Settings(environ)
     except HelperError as exc:
-        sys.stdout.write(f"{exc}\n")
+        out.write(f"{exc}\n")
         return 1
     _configure_logging(settings)
     # No background refreshes from here: this may be one, and must not start another.
-    cache, _fetcher, backend = _build(settings, background=False)
-    ctx = admin.Context(settings, backend, cache, os.environ, sys.stdout, time.time)
-    return admin.run(command, argv, ctx)
+    _cache, _fetcher, backend = _build(settings, background=False)
+    return commands.run(command, argv, Context(settings, backend, environ, out, time.time))
 
 
 def run(
@@ -122,22 +148,20 @@ def run(
 _HEAVY_MODULES = ("boto3", "botocore", "filelock", "platformdirs", "urllib3")
 
 
-def _build(
-    settings: Settings, *, background: bool
-) -> tuple[TokenCache | None, _LazyFetcher, EcrBackend]:
+def _build(settings: Settings, *, background: bool) -> tuple[Cache, _LazyFetcher, EcrBackend]:
     """Compose the cache, the AWS fetcher and the backend from the settings."""
     from docker_credential_ecr.backend import EcrBackend
-    from docker_credential_ecr.cache import TokenCache
+    from docker_credential_ecr.cache import NullCache, TokenCache
     from docker_credential_ecr.logins import LoginStore
     from docker_credential_ecr.resolver import Resolver
 
     _warn_refused(settings)
-    cache = TokenCache(settings.cache_dir) if settings.cache_enabled else None
+    cache: Cache = TokenCache(settings.cache_dir) if settings.cache_enabled else NullCache()
     fetcher = _LazyFetcher(settings)
     spawn = None
-    if background and cache is not None:
+    if background and cache.enabled:
 
-        def spawn(registry: Registry, key: str, cache: TokenCache = cache) -> bool:
+        def spawn(registry: Registry, key: str, cache: Cache = cache) -> bool:
             return _refresh_in_background(cache, registry, key)
 
     backend = EcrBackend(
@@ -166,7 +190,7 @@ def _warn_refused(settings: Settings) -> None:
         )
 
 
-def _refresh_in_background(cache: TokenCache, registry: Registry, key: str) -> bool:
+def _refresh_in_background(cache: Cache, registry: Registry, key: str) -> bool:
     """Start ``refresh HOST`` detached, unless one is already running; say whether one is.
 
     The child's stdio is /dev/null and it leads its own session, so Docker,

@@ -6,13 +6,12 @@ import os
 import sys
 
 from docker_credential_ecr import fileconfig, trust
-from docker_credential_ecr.errors import InputError
+from docker_credential_ecr.errors import NAME, InputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-APP = "docker-credential-ecr"
 PREFIX = "DOCKER_CREDENTIAL_ECR_"
 # Root's cache when the one its environment names fails the trusted-path rule
 # (``sudo -E`` keeps a user's HOME): a place only root can write.
@@ -85,7 +84,7 @@ class Settings:
         background = environ.get(PREFIX + "BACKGROUND_REFRESH", "true").strip().lower()
         if background not in _TRUE | _FALSE:
             raise InputError(
-                f"{APP}: {PREFIX}BACKGROUND_REFRESH={background!r} is not true or false"
+                f"{NAME}: {PREFIX}BACKGROUND_REFRESH={background!r} is not true or false"
             )
         self.background_refresh = background in _TRUE
         self.identity = "\0".join(
@@ -95,7 +94,7 @@ class Settings:
         self.log_level = environ.get(PREFIX + "LOG_LEVEL", "").strip().upper()
         if self.log_level not in _LOG_LEVELS:
             levels = ", ".join(_LOG_LEVELS[1:])
-            raise InputError(f"{APP}: {PREFIX}LOG_LEVEL={self.log_level!r} is not one of {levels}")
+            raise InputError(f"{NAME}: {PREFIX}LOG_LEVEL={self.log_level!r} is not one of {levels}")
         self.log_file = environ.get(PREFIX + "LOG_FILE", "")
         self.connect_timeout = _seconds(environ, "CONNECT_TIMEOUT", 2.0)
         self.read_timeout = _seconds(environ, "READ_TIMEOUT", 5.0)
@@ -103,7 +102,7 @@ class Settings:
         self.lock_timeout = _seconds(environ, "LOCK_TIMEOUT", 12.0)
         attempts = _seconds(environ, "MAX_ATTEMPTS", 3)
         if attempts != int(attempts) or attempts < 1:
-            raise InputError(f"{APP}: {PREFIX}MAX_ATTEMPTS must be a whole number >= 1")
+            raise InputError(f"{NAME}: {PREFIX}MAX_ATTEMPTS must be a whole number >= 1")
         self.max_attempts = int(attempts)
         self.file = fileconfig.load(environ, read)
 
@@ -143,7 +142,7 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
     except ValueError:
         value = -1.0
     if not 0 < value < 3600:
-        raise InputError(f"{APP}: {PREFIX}{name}={raw!r} is not a number of seconds in (0, 3600)")
+        raise InputError(f"{NAME}: {PREFIX}{name}={raw!r} is not a number of seconds in (0, 3600)")
     return value
 
 
@@ -196,14 +195,14 @@ def default_cache_dir(environ: Mapping[str, str]) -> str:
     if sys.platform != "linux":
         import platformdirs
 
-        return platformdirs.user_cache_dir(APP)
+        return platformdirs.user_cache_dir(NAME)
     xdg = environ.get("XDG_CACHE_HOME", "")
     if xdg.startswith("/"):
-        return os.path.join(xdg, APP)
+        return os.path.join(xdg, NAME)
     home = environ.get("HOME", "")
     if not home.startswith("/"):
         home = _passwd_home()
-    return os.path.join(home, ".cache", APP)
+    return os.path.join(home, ".cache", NAME)
 
 
 def _passwd_home() -> str:
@@ -215,6 +214,6 @@ def _passwd_home() -> str:
         home = ""
     if not home.startswith("/"):
         raise InputError(
-            f"{APP}: no home directory for uid {os.getuid()}; set AWS_ECR_CACHE_DIR or HOME"
+            f"{NAME}: no home directory for uid {os.getuid()}; set AWS_ECR_CACHE_DIR or HOME"
         )
     return home

@@ -18,7 +18,7 @@ import botocore.config
 import botocore.exceptions
 
 from docker_credential_ecr import __version__, log
-from docker_credential_ecr.errors import DeadlineExceeded, TokenError
+from docker_credential_ecr.errors import NAME, DeadlineExceeded, TokenError, one_line
 from docker_credential_ecr.token import AuthToken
 
 TYPE_CHECKING = False
@@ -43,12 +43,7 @@ def make_fetcher(
     settings: Settings, clock: Callable[[], float]
 ) -> Callable[[Registry, RegistryConfig], AuthToken]:
     """Return a fetcher that gets a registry's token from AWS within the deadline."""
-    config = botocore.config.Config(
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
-        user_agent_extra=f"docker-credential-ecr/{__version__}",
-    )
+    config = botocore_config(settings)
 
     def fetch(registry: Registry, identity: RegistryConfig) -> AuthToken:
         return _within_deadline(
@@ -56,6 +51,16 @@ def make_fetcher(
         )
 
     return fetch
+
+
+def botocore_config(settings: Settings, attempts: int | None = None) -> botocore.config.Config:
+    """The client configuration every AWS call of the helper uses: timeouts, retries, agent."""
+    return botocore.config.Config(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retries={"total_max_attempts": attempts or settings.max_attempts, "mode": "standard"},
+        user_agent_extra=f"{NAME}/{__version__}",
+    )
 
 
 def _within_deadline(host: str, deadline: float, call: Callable[[], AuthToken]) -> AuthToken:
@@ -115,7 +120,7 @@ def _fetch(
         message = error.get("Message", "") or str(exc)
         raise TokenError(registry.host, f"{code}: {message}") from None
     except botocore.exceptions.BotoCoreError as exc:
-        raise TokenError(registry.host, _one_line(str(exc))) from None
+        raise TokenError(registry.host, one_line(str(exc))) from None
     return _token(registry.host, encoded, expires, endpoint, requested_at)
 
 
@@ -141,7 +146,7 @@ def session_for(
     sts = session.client("sts", region_name=region, config=config)
     options: dict[str, object] = {
         "RoleArn": identity.role_arn,
-        "RoleSessionName": identity.role_session_name or "docker-credential-ecr",
+        "RoleSessionName": identity.role_session_name or NAME,
     }
     if identity.external_id:
         options["ExternalId"] = identity.external_id
@@ -184,7 +189,3 @@ def _token(
     if expires is None:
         raise TokenError(host, "AWS returned a token without an expiry")
     return AuthToken(user, secret, endpoint, requested_at, expires.timestamp())
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -10,6 +10,15 @@ NAME = "docker-credential-ecr"
 NOT_FOUND = "credentials not found in native keychain"
 
 
+def one_line(text: str) -> str:
+    """Collapse a message (an AWS or OS error's) to one line, as every output line must be.
+
+    >>> one_line("a" + chr(10) + " b")
+    'a b'
+    """
+    return " ".join(text.split())
+
+
 class HelperError(Exception):
     """Base of every error the helper reports; ``str()`` is the line shown to the user."""
 

@@ -22,16 +22,15 @@ from __future__ import annotations
 import os
 import stat
 
-from docker_credential_ecr.errors import InputError
+from docker_credential_ecr.errors import NAME, InputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import NoReturn
 
-APP = "docker-credential-ecr"
 SYSTEM_FILE = "/etc/docker-credential-ecr/config.toml"
-USER_FILE = f"{APP}/config.toml"  # under $XDG_CONFIG_HOME, else ~/.config
+USER_FILE = f"{NAME}/config.toml"  # under $XDG_CONFIG_HOME, else ~/.config
 
 _STRINGS = ("profile", "role_arn", "external_id", "role_session_name", "region",
             "aws_access_key_id", "aws_secret_access_key")  # fmt: skip
@@ -124,7 +123,7 @@ def parse(text: str, path: str) -> FileConfig:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{APP}: {path}: {exc}") from None
+        raise InputError(f"{NAME}: {path}: {exc}") from None
     config = FileConfig()
     config.files.append(path)
     for key in document:
@@ -181,7 +180,7 @@ def _fail(path: str, text: str, key: str, message: str) -> NoReturn:
         0,
     )
     where = f"{path}:{line}" if line else path
-    raise InputError(f"{APP}: {where}: {message}")
+    raise InputError(f"{NAME}: {where}: {message}")
 
 
 def files_for(environ: Mapping[str, str]) -> list[str]:
@@ -213,7 +212,7 @@ def load(
         found = read(path)
         if found is None:
             if explicit:
-                raise InputError(f"{APP}: DOCKER_CREDENTIAL_ECR_CONFIG={path}: no such file")
+                raise InputError(f"{NAME}: DOCKER_CREDENTIAL_ECR_CONFIG={path}: no such file")
             continue
         text, info = found
         layer = parse(text, path)
@@ -227,7 +226,7 @@ def _check_private(path: str, info: os.stat_result) -> None:
     if info.st_uid != os.geteuid() or info.st_mode & 0o077:
         mode = stat.filemode(info.st_mode)
         raise InputError(
-            f"{APP}: {path} holds AWS secret keys, so it must be owned by uid {os.geteuid()} and "
+            f"{NAME}: {path} holds AWS secret keys, so it must be owned by uid {os.geteuid()} and "
             f"readable by no one else (it is uid {info.st_uid}, mode {mode}); "
             f"fix with: chown {os.geteuid()} {path} && chmod 600 {path}"
         )
@@ -237,7 +236,7 @@ def _check_private(path: str, info: os.stat_result) -> None:
         trust.check_dir(os.path.dirname(os.path.realpath(path)), os.geteuid())
     except OSError as exc:
         raise InputError(
-            f"{APP}: {path} holds AWS secret keys, but another user could replace it: {exc}"
+            f"{NAME}: {path} holds AWS secret keys, but another user could replace it: {exc}"
         ) from None
 
 
@@ -249,4 +248,4 @@ def read_file(path: str) -> tuple[str, os.stat_result] | None:
         found = files.read_regular(path)
         return None if found is None else (found[0].decode("utf-8"), found[1])
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{APP}: cannot read {path}: {exc}") from None
+        raise InputError(f"{NAME}: cannot read {path}: {exc}") from None

@@ -7,6 +7,7 @@ sink are all passed in, so tests drive every branch without a network.
 from __future__ import annotations
 
 from docker_credential_ecr import log
+from docker_credential_ecr.cache import NullCache
 from docker_credential_ecr.errors import TokenError
 
 TYPE_CHECKING = False
@@ -31,12 +32,15 @@ if TYPE_CHECKING:
     Fetcher = Callable[[Registry, RegistryConfig], AuthToken]
 
 
+_NO_CACHE = NullCache()
+
+
 class Resolver:
     """Find a token for a registry: cache hit, locked refresh, or stale-but-valid fallback."""
 
     def __init__(
         self,
-        cache: Cache | None,
+        cache: Cache,
         fetch: Fetcher,
         clock: Callable[[], float],
         warn: Callable[[str], None],
@@ -67,28 +71,52 @@ class Resolver:
         window; ``cached_ok=False`` bypasses the cache for this registry;
         ``force`` fetches even when the cached token is fresh (and caches it).
         """
-        cache = self._cache if cached_ok else None
-        refresh_before = config.refresh_before
-        if cache is None:
-            return self._fetch_checked(registry, config)
+        cache = self._cache if cached_ok else _NO_CACHE
         cached = cache.read(key)
-        now = self._clock()
-        if not force and cached is not None and cached.fresh(now, refresh_before):
-            log.debug("cache hit for %s", key)
-            return cached
-        if not force and cached is not None and cached.usable(now) and self._background is not None:
-            # Valid but due: answer now; the network is another process's business.
-            failure = cache.last_failure(key)
-            if failure is not None:
-                self._warn(f"{failure}; serving the cached token for {registry.host}")
-            if self._background(registry, key):
-                log.debug("refreshing %s in the background", key)
+        if not force and cached is not None:
+            now = self._clock()
+            if cached.fresh(now, config.refresh_before):
+                log.debug("cache hit for %s", key)
                 return cached
+            if cached.usable(now) and self._handed_off(cache, registry, key):
+                return cached
+        return self._refresh(cache, registry, key, config, cached, force=force)
+
+    def _handed_off(self, cache: Cache, registry: Registry, key: str) -> bool:
+        """A valid token in its refresh window: have another process refresh it, if allowed.
+
+        The network is then that process's business; this one answers at once.
+        """
+        if self._background is None:
+            return False
+        failure = cache.last_failure(key)
+        if failure is not None:
+            self._warn(f"{failure}; serving the cached token for {registry.host}")
+        if not self._background(registry, key):
+            return False
+        log.debug("refreshing %s in the background", key)
+        return True
+
+    def _refresh(
+        self,
+        cache: Cache,
+        registry: Registry,
+        key: str,
+        config: RegistryConfig,
+        cached: AuthToken | None,
+        *,
+        force: bool,
+    ) -> AuthToken:
+        """Fetch under the refresh lock; fall back to a still-valid cached token on failure."""
         release, writable = self._lock(cache, key)
         try:
             # Another process may have refreshed while this one waited.
             cached = cache.read(key) or cached
-            if not force and cached is not None and cached.fresh(self._clock(), refresh_before):
+            if (
+                not force
+                and cached is not None
+                and cached.fresh(self._clock(), config.refresh_before)
+            ):
                 log.debug("refreshed by another process: %s", key)
                 return cached
             try:
@@ -99,16 +127,21 @@ class Resolver:
                     self._warn(f"{exc.reason}; serving the cached token for {registry.host}")
                     return cached
                 raise
-            now = self._clock()
-            if writable and not token.expired(now):
-                try:
-                    cache.write(key, token, now)
-                except OSError as exc:
-                    self._warn(f"cannot write the token cache ({exc}); continuing without it")
+            if writable:
+                self._keep(cache, key, token)
             return token
         finally:
             if release is not None:
                 release()
+
+    def _keep(self, cache: Cache, key: str, token: AuthToken) -> None:
+        now = self._clock()
+        if token.expired(now):
+            return
+        try:
+            cache.write(key, token, now)
+        except OSError as exc:
+            self._warn(f"cannot write the token cache ({exc}); continuing without it")
 
     def _lock(self, cache: Cache, key: str) -> tuple[Callable[[], None] | None, bool]:
         """Take the refresh lock: (its release, or None; whether the cache can be written).

@@ -12,18 +12,25 @@ import time
 import urllib.parse
 from typing import cast
 
-import botocore.config
 import botocore.exceptions
 
 from docker_credential_ecr import dockerconfig, ecr, registry
+from docker_credential_ecr.commands.context import known_hosts
+from docker_credential_ecr.errors import one_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+
+    import boto3
+    import botocore.config
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ecr_public import ECRPublicClient
 
-    from docker_credential_ecr.admin import Context
+    from docker_credential_ecr.commands.context import Context
     from docker_credential_ecr.fileconfig import RegistryConfig
+
+_AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
 class Report:
@@ -41,20 +48,18 @@ class Report:
         self.ctx.out.write(f"PROBLEM  {what}\n         fix: {fix}\n")
 
 
-def run(ctx: Context, hosts: list[str], known: list[str]) -> int:
+def arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """Declare doctor's options."""
+    parser.add_argument("hosts", nargs="*", metavar="HOST")
+
+
+def main(args: argparse.Namespace, ctx: Context) -> int:
     """Check the configuration, cache, Docker's config and each registry; return the exit status."""
     report = Report(ctx)
     files = ctx.settings.file.files
     report.ok(f"configuration: {', '.join(files) if files else 'no file (environment only)'}")
-    for refused in ctx.settings.cache_refused:
-        report.problem(
-            f"cache directory {refused}, which others could change",
-            "set AWS_ECR_CACHE_DIR to a directory that only you and root can write "
-            "(see docs/security.md)",
-        )
-    if ctx.settings.cache_trusted:
-        _check_cache(report, ctx.settings.cache_dir)
-    targets = hosts or known
+    _check_trusted(report, ctx)
+    targets = [registry.host_of(h) for h in args.hosts] or known_hosts(ctx)
     if not targets:
         report.problem(
             "no registries to check: none named, configured or cached",
@@ -73,6 +78,17 @@ def run(ctx: Context, hosts: list[str], known: list[str]) -> int:
         _check_registry(report, ctx, reg)
     ctx.out.write("all is well\n" if not report.problems else f"{report.problems} problem(s)\n")
     return 1 if report.problems else 0
+
+
+def _check_trusted(report: Report, ctx: Context) -> None:
+    for refused in ctx.settings.cache_refused:
+        report.problem(
+            f"cache directory {refused}, which others could change",
+            "set AWS_ECR_CACHE_DIR to a directory that only you and root can write "
+            "(see docs/security.md)",
+        )
+    if ctx.settings.cache_trusted:
+        _check_cache(report, ctx.settings.cache_dir)
 
 
 def _check_cache(report: Report, directory: str) -> None:
@@ -138,52 +154,72 @@ def _describe(config: RegistryConfig) -> str:
 
 
 def _check_registry(report: Report, ctx: Context, reg: registry.Registry) -> None:
+    """Credentials, caller identity, reachability, GetAuthorizationToken: stop at the first
+    that fails, since each needs the one before."""
     config = ctx.settings.file.for_host(reg.host)
-    settings = ctx.settings
-    bconfig = botocore.config.Config(
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        retries={"total_max_attempts": 1, "mode": "standard"},
-    )
+    bconfig = ecr.botocore_config(ctx.settings, attempts=1)
+    session = _check_credentials(report, reg, config, bconfig)
+    if session is None or not _check_caller(report, reg, session, config, bconfig):
+        return
+    client = ecr.client_for(session, reg, bconfig, config.region)
+    _check_reachable(report, reg.host, client.meta.endpoint_url, ctx.settings.connect_timeout)
+    _check_token(report, reg, client)
+
+
+def _check_credentials(
+    report: Report, reg: registry.Registry, config: RegistryConfig, bconfig: botocore.config.Config
+) -> boto3.session.Session | None:
     try:
         session = ecr.session_for(reg, config, bconfig)
         credentials = session.get_credentials()
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+    except _AWS_ERRORS as exc:
         report.problem(
-            f"{reg.host}: cannot get AWS credentials ({_describe(config)}): {_line(exc)}",
+            f"{reg.host}: cannot get AWS credentials ({_describe(config)}): {one_line(str(exc))}",
             "check the profile, role trust policy or keys in the configuration",
         )
-        return
+        return None
     if credentials is None:
         report.problem(
             f"{reg.host}: {ecr.NO_CREDENTIALS}",
             "set AWS_PROFILE or keys, give the instance a role, or configure this registry",
         )
-        return
+        return None
     key = credentials.access_key
     report.ok(
         f"{reg.host}: credentials from {credentials.method} ({_describe(config)}), "
         f"key {key[:4]}...{key[-4:]}"
     )
-    region = config.region or reg.region
+    return session
+
+
+def _check_caller(
+    report: Report,
+    reg: registry.Registry,
+    session: boto3.session.Session,
+    config: RegistryConfig,
+    bconfig: botocore.config.Config,
+) -> bool:
     try:
-        sts = session.client("sts", region_name=region, config=bconfig)
-        who = sts.get_caller_identity()
-        report.ok(f"{reg.host}: caller {who['Arn']}")
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        sts = session.client("sts", region_name=config.region or reg.region, config=bconfig)
+        report.ok(f"{reg.host}: caller {sts.get_caller_identity()['Arn']}")
+    except _AWS_ERRORS as exc:
         report.problem(
-            f"{reg.host}: STS GetCallerIdentity failed: {_line(exc)}",
+            f"{reg.host}: STS GetCallerIdentity failed: {one_line(str(exc))}",
             "the credentials may be expired or revoked; renew them",
         )
-        return
-    client = ecr.client_for(session, reg, bconfig, config.region)
-    _check_reachable(report, reg.host, client.meta.endpoint_url, settings.connect_timeout)
+        return False
+    return True
+
+
+def _check_token(
+    report: Report, reg: registry.Registry, client: ECRClient | ECRPublicClient
+) -> None:
     started = time.monotonic()
     try:
         if reg.public:
-            data: object = cast("ECRPublicClient", client).get_authorization_token()
+            cast("ECRPublicClient", client).get_authorization_token()
         else:
-            data = cast("ECRClient", client).get_authorization_token(registryIds=[reg.account])
+            cast("ECRClient", client).get_authorization_token(registryIds=[reg.account])
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
         report.problem(
@@ -194,10 +230,11 @@ def _check_registry(report: Report, ctx: Context, reg: registry.Registry) -> Non
         return
     except botocore.exceptions.BotoCoreError as exc:
         report.problem(
-            f"{reg.host}: GetAuthorizationToken: {_line(exc)}", "check the network path to AWS"
+            f"{reg.host}: GetAuthorizationToken: {one_line(str(exc))}",
+            "check the network path to AWS",
         )
         return
-    del data  # the token itself is never shown
+    # The token itself is never shown.
     report.ok(
         f"{reg.host}: GetAuthorizationToken works ({(time.monotonic() - started) * 1000:.0f} ms)"
     )
@@ -219,7 +256,3 @@ def _check_reachable(report: Report, host: str, url: str, timeout: float) -> Non
     report.ok(
         f"{host}: {parts.hostname}:{port} reachable in {(time.monotonic() - started) * 1000:.0f} ms"
     )
-
-
-def _line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

@@ -1,0 +1,59 @@
+"""``configure`` and ``unconfigure``: our entries in Docker's config.json, added or removed."""
+
+from __future__ import annotations
+
+from docker_credential_ecr import dockerconfig, registry
+from docker_credential_ecr.commands.context import known_hosts
+from docker_credential_ecr.errors import NAME, InputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from docker_credential_ecr.commands.context import Context
+
+
+def arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """Declare the options of configure (or unconfigure)."""
+    parser.add_argument("--registry", action="append", default=None, metavar="HOST")
+    parser.add_argument("--docker-config", help="the file (default: $DOCKER_CONFIG or ~/.docker)")
+    parser.add_argument("--dry-run", action="store_true", help="print the result, change nothing")
+    if name == "configure":
+        parser.add_argument(
+            "--creds-store", action="store_true", help='also set "credsStore": "ecr"'
+        )
+    parser.set_defaults(apply=configure if name == "configure" else unconfigure)
+
+
+def main(args: argparse.Namespace, ctx: Context) -> int:
+    """Change config.json (or print the change with ``--dry-run``)."""
+    path = str(args.docker_config or dockerconfig.path_for(ctx.environ))
+    document = args.apply(args, ctx, dockerconfig.load(path))
+    if args.dry_run:
+        ctx.out.write(dockerconfig.render(document))
+    else:
+        dockerconfig.save(path, document)
+        ctx.out.write(f"{path}: updated\n")
+    return 0
+
+
+def configure(
+    args: argparse.Namespace, ctx: Context, document: dict[str, object]
+) -> dict[str, object]:
+    """Add credHelpers entries for the named (or known) registries, and credsStore if asked."""
+    hosts = [registry.host_of(h) for h in (args.registry or [])]
+    if not hosts and not args.creds_store:
+        hosts = known_hosts(ctx)
+        if not hosts:
+            raise InputError(
+                f"{NAME} configure: name registries with --registry HOST, or use --creds-store"
+            )
+    return dockerconfig.configure(document, hosts, args.creds_store)
+
+
+def unconfigure(
+    args: argparse.Namespace, ctx: Context, document: dict[str, object]
+) -> dict[str, object]:
+    """Remove our entries (only the named registries' with --registry)."""
+    hosts = None if not args.registry else [registry.host_of(h) for h in args.registry]
+    return dockerconfig.unconfigure(document, hosts)

@@ -1,0 +1,71 @@
+"""What every operator command works with, and the small helpers they share."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from docker_credential_ecr import registry
+from docker_credential_ecr.errors import NAME, InputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import NoReturn, TextIO
+
+    from docker_credential_ecr.backend import EcrBackend
+    from docker_credential_ecr.config import Settings
+
+
+class Context:
+    """The settings, the backend and the edges (environment, output, clock), built by cli."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: EcrBackend,
+        environ: Mapping[str, str],
+        out: TextIO,
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.environ = environ
+        self.out = out
+        self.clock = clock
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line and exit status 1, like every error here."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise the mistake as an InputError (argparse would print usage and exit 2)."""
+        raise InputError(f"{self.prog}: {message} (see --help)")
+
+
+def known_hosts(ctx: Context) -> list[str]:
+    """Registries to act on by default: configured exact hosts, alias targets, cached hosts."""
+    found = {h for h in ctx.settings.file.registries if registry.parse(h) is not None}
+    found.update(ctx.settings.file.aliases.values())
+    found.update(host for host, _, _, current in ctx.backend.cached_entries() if current)
+    return sorted(found)
+
+
+def registries(ctx: Context, hosts: list[str]) -> list[registry.Registry]:
+    """The registries named (or else the known ones); an unknown name is an InputError."""
+    chosen = []
+    for host in hosts or known_hosts(ctx):
+        reg = ctx.backend.registry_for(host)
+        if reg is None:
+            raise InputError(f"{NAME}: {host} is not an ECR registry (nor an alias of one)")
+        chosen.append(reg)
+    return chosen
+
+
+def when(moment: float) -> str:
+    """A moment as UTC ISO 8601, to the second.
+
+    >>> when(0)
+    '1970-01-01T00:00:00Z'
+    """
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))

@@ -1,0 +1,172 @@
+"""``refresh``: refresh tokens that are due, all of them, or keep refreshing (``--watch``)."""
+
+from __future__ import annotations
+
+from docker_credential_ecr.commands.context import registries, when
+from docker_credential_ecr.errors import NAME, InputError, TokenError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    import random
+    from collections.abc import Callable
+
+    from docker_credential_ecr.commands.context import Context
+    from docker_credential_ecr.fileconfig import RegistryConfig
+    from docker_credential_ecr.registry import Registry
+    from docker_credential_ecr.token import AuthToken
+
+
+def arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """Declare refresh's options."""
+    parser.add_argument("hosts", nargs="*", metavar="HOST")
+    parser.add_argument("--all", action="store_true", help="refresh even tokens that are fresh")
+    parser.add_argument(
+        "--watch", action="store_true", help="stay running; refresh ahead of expiry"
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="with --watch: the longest sleep between checks (default 300)",
+    )
+
+
+def main(args: argparse.Namespace, ctx: Context) -> int:
+    """Refresh once (each registry due, or all), or watch."""
+    if args.watch:
+        return watch(args, ctx)
+    regs = registries(ctx, args.hosts)
+    if not regs:
+        ctx.out.write(f"{NAME} refresh: nothing to refresh (no cached or configured registries)\n")
+        return 0
+    failed = 0
+    for reg in regs:
+        cached, config = ctx.backend.cached(reg)
+        if not args.all and cached is not None and cached.fresh(ctx.clock(), config.refresh_before):
+            ctx.out.write(
+                f"{reg.host}: fresh until {when(cached.refresh_at(config.refresh_before))}\n"
+            )
+            continue
+        try:
+            # Not forced unless asked: a refresh that another process finished
+            # while this one waited for the lock is taken as it is.
+            token = ctx.backend.token_for(reg, force=args.all)
+        except TokenError as exc:
+            failed += 1
+            ctx.out.write(f"{reg.host}: failed: {exc.reason}\n")
+            continue
+        ctx.out.write(f"{reg.host}: refreshed, expires {when(token.expires_at)}\n")
+    return 1 if failed else 0
+
+
+def due_at(cached: AuthToken | None, config: RegistryConfig, now: float, jitter: float) -> float:
+    """When to refresh a registry: ``jitter`` seconds into its token's refresh window, or now.
+
+    >>> from docker_credential_ecr.fileconfig import RegistryConfig
+    >>> from docker_credential_ecr.token import AuthToken
+    >>> due_at(AuthToken("AWS", "s", "e", 0.0, 100.0), RegistryConfig(), 10.0, 3.0)
+    53.0
+    >>> due_at(None, RegistryConfig(), 10.0, 3.0)
+    10.0
+    """
+    return now if cached is None else cached.refresh_at(config.refresh_before) + jitter
+
+
+def backoff(failures: int, interval: float, fraction: float) -> float:
+    """Seconds before retrying after ``failures`` in a row: doubling, capped at ``interval``,
+    ``fraction`` (0.5 to 1, random) of it so that a fleet does not retry in step.
+
+    >>> backoff(1, 300.0, 1.0), backoff(3, 300.0, 0.5), backoff(20, 300.0, 1.0)
+    (2.0, 4.0, 300.0)
+    """
+    return min(interval, 2.0**failures) * fraction
+
+
+class Watch:
+    """The ``--watch`` scheduler: which registry is due, retries with backoff, the next wake-up.
+
+    The clock, the randomness and the wait come in from outside, so a test drives it
+    without waiting real seconds.
+    """
+
+    def __init__(self, ctx: Context, hosts: list[str], interval: float, rng: random.Random) -> None:
+        self.ctx = ctx
+        self.hosts = hosts
+        self.interval = interval
+        self.rng = rng
+        self.retry_at: dict[str, float] = {}
+        self.failures: dict[str, int] = {}
+        self.jitter: dict[str, float] = {}
+
+    def tick(self) -> float:
+        """Refresh every registry that is due; return when the next one will be."""
+        now = self.ctx.clock()
+        wake = now + self.interval
+        for reg in registries(self.ctx, self.hosts):
+            due = max(self._due(reg, now), self.retry_at.get(reg.host, 0.0))
+            wake = min(wake, self._refresh(reg, now) if due <= now else due)
+        return wake
+
+    def _due(self, reg: Registry, now: float) -> float:
+        cached, config = self.ctx.backend.cached(reg)
+        if cached is None:
+            return now
+        window = cached.expires_at - cached.refresh_at(config.refresh_before)
+        jitter = self.jitter.setdefault(
+            f"{reg.host}@{cached.expires_at}", self.rng.uniform(0, 0.1 * window)
+        )
+        return due_at(cached, config, now, jitter)
+
+    def _refresh(self, reg: Registry, now: float) -> float:
+        """Refresh one registry; return when to look at it again (the interval if it worked)."""
+        out = self.ctx.out
+        try:
+            token = self.ctx.backend.token_for(reg)
+        except TokenError as exc:
+            self.failures[reg.host] = self.failures.get(reg.host, 0) + 1
+            delay = backoff(self.failures[reg.host], self.interval, self.rng.uniform(0.5, 1.0))
+            self.retry_at[reg.host] = now + delay
+            out.write(f"{reg.host}: failed: {exc.reason}; retrying in {delay:.0f}s\n")
+            out.flush()
+            return self.retry_at[reg.host]
+        self.failures.pop(reg.host, None)
+        self.retry_at.pop(reg.host, None)
+        out.write(f"{reg.host}: refreshed, expires {when(token.expires_at)}\n")
+        out.flush()
+        return now + self.interval
+
+
+def watch(
+    args: argparse.Namespace,
+    ctx: Context,
+    wait: Callable[[float], bool] | None = None,
+) -> int:
+    """Refresh each registry a little after it enters its refresh window, until SIGTERM.
+
+    ``wait(seconds)`` sleeps and says whether to stop; by default it is a wait on an
+    event that SIGTERM and SIGINT set.
+    """
+    import random
+
+    if args.interval <= 0:
+        raise InputError(f"{NAME} refresh: --interval must be positive")
+    wait = wait or _stop_on_signals()
+    scheduler = Watch(ctx, args.hosts, args.interval, random.Random())  # noqa: S311 - jitter
+    ctx.out.write(f"{NAME} refresh --watch: started\n")
+    ctx.out.flush()
+    while not wait(max(0.5, scheduler.tick() - ctx.clock())):
+        pass
+    ctx.out.write(f"{NAME} refresh --watch: stopped\n")
+    return 0
+
+
+def _stop_on_signals() -> Callable[[float], bool]:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop.wait

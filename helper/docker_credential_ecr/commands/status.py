@@ -1,0 +1,92 @@
+"""``status``: each cached token (never the token itself) and each stored login."""
+
+from __future__ import annotations
+
+import json
+
+from docker_credential_ecr.commands.context import when
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from docker_credential_ecr.commands.context import Context
+
+Row = dict[str, "Any"]
+
+
+def arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """Declare status's options."""
+    parser.add_argument("--json", action="store_true")
+
+
+def main(args: argparse.Namespace, ctx: Context) -> int:
+    """Print the rows as a table, or as JSON with ``--json``."""
+    rows = token_rows(ctx)
+    logins = [{"server": s, "user": u} for s, u in ctx.backend.list_logins()]
+    if args.json:
+        ctx.out.write(json.dumps({"tokens": rows, "logins": logins}, indent=2) + "\n")
+    else:
+        ctx.out.write(render_table(ctx, rows, logins))
+    return 0
+
+
+def token_rows(ctx: Context) -> list[Row]:
+    """One row per cached token: registry, identity, age, expiry, refresh time, state."""
+    now = ctx.clock()
+    rows = []
+    for host, tag, token, current in ctx.backend.cached_entries():
+        refresh_at = token.refresh_at(ctx.settings.file.for_host(host).refresh_before)
+        state = "expired" if token.expired(now) else "fresh" if now < refresh_at else "refresh due"
+        rows.append(
+            {
+                "registry": host,
+                "identity": tag,
+                "current_identity": current,
+                "user": token.user,
+                "age_s": round(now - token.requested_at),
+                "expires": when(token.expires_at),
+                "refresh_at": when(refresh_at),
+                "state": state,
+            }
+        )
+    return rows
+
+
+def render_table(ctx: Context, rows: list[Row], logins: list[dict[str, str]]) -> str:
+    """The rows as aligned columns, after the cache and configuration in use."""
+    settings = ctx.settings
+    lines = [
+        f"cache: {settings.cache_dir}{'' if settings.cache_enabled else ' (disabled)'}",
+        f"config: {', '.join(settings.file.files) or 'none'}",
+    ]
+    header = ("REGISTRY", "IDENTITY", "AGE", "EXPIRES", "REFRESH AT", "STATE")
+    table = [header] + [
+        (
+            r["registry"],
+            r["identity"] + ("" if r["current_identity"] else " (other)"),
+            duration(r["age_s"]),
+            r["expires"],
+            r["refresh_at"],
+            r["state"],
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    lines += [
+        "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    ]
+    lines += [f"login: {login['server']} as {login['user']}" for login in logins]
+    return "\n".join(lines) + "\n"
+
+
+def duration(seconds: float) -> str:
+    """Hours and minutes.
+
+    >>> duration(3725)
+    '1h02m'
+    """
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

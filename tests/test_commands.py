@@ -1,0 +1,147 @@
+"""The composition and the operator commands in-process: cli.main with its edges passed in.
+
+The subprocess tests (test_cli, test_admin) prove the same through the real executable;
+these are fast and reach branches a subprocess makes awkward, such as the ``--watch``
+scheduler driven by a fake clock and a fake wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import itertools
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from conftest import ECR_HOST, clean_env
+from docker_credential_ecr import cli, commands
+from docker_credential_ecr.commands.context import Context
+from docker_credential_ecr.commands.refresh import Watch
+from docker_credential_ecr.errors import TokenError
+from docker_credential_ecr.fileconfig import RegistryConfig
+from docker_credential_ecr.registry import Registry, parse
+from docker_credential_ecr.token import AuthToken
+from fakeaws import FakeAWS
+
+
+def call(argv: list[str], environ: dict[str, str], stdin: bytes = b"") -> tuple[int, str]:
+    """Run cli.main in this process; return the status and what it wrote on stdout."""
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, write_through=True)
+    err = io.TextIOWrapper(io.BytesIO(), write_through=True)
+    status = cli.main(argv, environ, io.BytesIO(stdin), out, err)
+    out.flush()
+    return status, raw.getvalue().decode()
+
+
+def test_help_lists_every_command_of_the_table(tmp_path: Path) -> None:
+    status, out = call(["--help"], clean_env(tmp_path, None))
+    assert status == 0
+    for command in commands.COMMANDS:
+        assert f"  {command.name}" in out
+    for variable in ("RUNTIME_DIR", "BACKGROUND_REFRESH", "CONFIG", "AWS_ECR_CACHE_DIR"):
+        assert variable in out
+
+
+def test_no_arguments_is_usage_and_status_1(tmp_path: Path) -> None:
+    status, out = call([], clean_env(tmp_path, None))
+    assert (status, out.splitlines()[0]) == (1, cli.usage().splitlines()[0])
+
+
+def test_get_and_status_in_process(
+    tmp_path: Path, fake_aws: FakeAWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = clean_env(tmp_path, fake_aws)
+    # botocore reads the process's environment, whatever cli.main is given.
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    status, out = call(["get"], env, ECR_HOST.encode())
+    assert status == 0
+    assert json.loads(out)["Secret"] == fake_aws.issued[0]
+    status, out = call(["status", "--json"], env)
+    assert status == 0
+    (row,) = json.loads(out)["tokens"]
+    assert (row["registry"], row["state"], row["current_identity"]) == (ECR_HOST, "fresh", True)
+
+
+def test_unknown_command_and_bad_option_are_one_line(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, None)
+    assert call(["frobnicate"], env) == (1, "docker-credential-ecr: unknown action: frobnicate\n")
+    status, out = call(["policy", "--nope"], env)
+    assert status == 1
+    assert out.startswith("docker-credential-ecr policy: unrecognized arguments: --nope")
+
+
+class FakeBackend:
+    """Just what the scheduler uses: tokens that fail a set number of times, then work."""
+
+    def __init__(self, clock: list[float], failures: int) -> None:
+        self.clock = clock
+        self.failures = failures
+        self.token: AuthToken | None = None
+        self.calls: list[float] = []
+
+    def registry_for(self, host: str) -> Registry | None:
+        return parse(host)
+
+    def cached(self, reg: Registry) -> tuple[AuthToken | None, RegistryConfig]:
+        return self.token, RegistryConfig()
+
+    def token_for(self, reg: Registry) -> AuthToken:
+        self.calls.append(self.clock[0])
+        if self.failures:
+            self.failures -= 1
+            raise TokenError(reg.host, "ThrottlingException: Rate exceeded")
+        now = self.clock[0]
+        self.token = AuthToken("AWS", "s", "e", now, now + 1000)
+        return self.token
+
+
+def test_watch_backs_off_then_refreshes_in_each_refresh_window(tmp_path: Path) -> None:
+    clock = [10_000.0]
+    backend = FakeBackend(clock, failures=3)
+    out = io.StringIO()
+    ctx = Context(cli_settings(tmp_path), backend, {}, out, lambda: clock[0])  # type: ignore[arg-type]
+    scheduler = Watch(ctx, [ECR_HOST], 300.0, random.Random(1))
+    for _ in range(8):
+        clock[0] = max(clock[0], scheduler.tick())
+    starts = [c - backend.calls[0] for c in backend.calls]
+    # Three failures retried after about 2, 4 and 8 s (jittered down to half), then each
+    # token refreshed in the first tenth of its refresh window (500 to 550 s after issue).
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert 1 <= gaps[0] <= 2
+    assert 2 <= gaps[1] <= 4
+    assert 4 <= gaps[2] <= 8
+    assert len(gaps) > 3
+    assert all(500 <= g <= 550 for g in gaps[3:]), gaps
+    assert out.getvalue().count("failed: ThrottlingException") == 3
+
+
+def test_watch_stops_when_the_wait_says_so(tmp_path: Path) -> None:
+    from docker_credential_ecr.commands.refresh import watch
+
+    clock = [10_000.0]
+    backend = FakeBackend(clock, failures=0)
+    out = io.StringIO()
+    ctx = Context(cli_settings(tmp_path), backend, {}, out, lambda: clock[0])  # type: ignore[arg-type]
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        clock[0] += seconds
+        return len(waits) == 3
+
+    args = argparse.Namespace(interval=300.0, hosts=[ECR_HOST])
+    assert watch(args, ctx, wait) == 0
+    assert out.getvalue().splitlines()[0] == "docker-credential-ecr refresh --watch: started"
+    assert out.getvalue().splitlines()[-1] == "docker-credential-ecr refresh --watch: stopped"
+    assert len(backend.calls) == 2  # at start, then once in the token's refresh window
+
+
+def cli_settings(tmp_path: Path) -> object:
+    from docker_credential_ecr.config import Settings
+
+    return Settings(clean_env(tmp_path, None))
