@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from docker_credential_ecr.cache import encode
+from docker_credential_ecr.token import AuthToken
 from fakeaws import FakeAWS, make_certificate
 
 ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -229,6 +233,59 @@ def run_concurrently(
         out, err = proc.communicate(timeout=120)
         done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
     return done
+
+
+def cache_entry(env: dict[str, str], host: str = ECR_HOST) -> Path:
+    """Where the helper keeps ``host``'s token for the identity ``env`` selects."""
+    from docker_credential_ecr.cache import SUFFIX, key
+    from docker_credential_ecr.config import Settings
+
+    settings = Settings(env)
+    tag = settings.identity_tag(settings.file.for_host(host).identity())
+    return Path(settings.cache_dir) / (key(host, tag) + SUFFIX)
+
+
+def make_token(
+    secret: str = "seeded",
+    age: float = 60.0,
+    lifetime: float = 43200.0,
+    user: str = "AWS",
+    endpoint: str = f"https://{ECR_HOST}",
+) -> AuthToken:
+    """A token requested ``age`` seconds ago that lives ``lifetime`` seconds in all."""
+    now = time.time()
+    return AuthToken(user, secret, endpoint, now - age, now - age + lifetime)
+
+
+def seed(
+    env: dict[str, str],
+    requested_ago: float,
+    expires_in: float,
+    secret: str = "seeded",
+    host: str = ECR_HOST,
+) -> Path:
+    """Put a token in the cache as an earlier run would have; return its file."""
+    path = cache_entry(env, host)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    token = make_token(secret, requested_ago, requested_ago + expires_in)
+    path.write_bytes(encode(token))
+    path.chmod(0o600)
+    return path
+
+
+def get(
+    env: dict[str, str], url: str = ECR_HOST, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``get`` for ``url``, as Docker asks it."""
+    return run_helper(["get"], url + "\n", env, timeout=timeout)
+
+
+def secret_of(proc: subprocess.CompletedProcess[str]) -> str:
+    """The secret of a successful ``get``'s answer (failing the test if it did not succeed)."""
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["Username"] == "AWS"
+    return str(answer["Secret"])
 
 
 def with_var_cache(directory: Path) -> list[str]:

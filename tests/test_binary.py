@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ECR_HOST, built_binary, clean_env, run_concurrently, unpack_folder
+from conftest import (
+    ECR_HOST,
+    built_binary,
+    cache_entry,
+    clean_env,
+    run_concurrently,
+    unpack_folder,
+)
 from fakeaws import FakeAWS
 
 BINARY = built_binary()
@@ -175,13 +182,7 @@ def test_runs_in_an_empty_root(
     hot = run(cmd, env)
     assert json.loads(hot.stdout) == json.loads(cold.stdout)
     assert fake_aws_tls.calls["ecr"] == 1
-    assert (root / "tmp" / "cache" / f"{ECR_HOST}~{_tag(env)}.token").exists()
-
-
-def _tag(env: dict[str, str]) -> str:
-    from docker_credential_ecr.config import Settings
-
-    return Settings(env).identity_tag()
+    assert (root / cache_entry(env).relative_to("/")).exists()
 
 
 # The binary is copied to an exec tmpfs at /mnt first: the checkout itself may

@@ -18,51 +18,20 @@ from conftest import (
     TEST_KEY_ID,
     TEST_SECRET_KEY,
     clean_env,
+    get,
     helper_command,
     run_concurrently,
     run_helper,
+    secret_of,
+    seed,
 )
-from docker_credential_ecr.cache import decode, encode
-from docker_credential_ecr.token import AuthToken
+from docker_credential_ecr.cache import decode
 from fakeaws import FakeAWS, make_password
 
 pytestmark = pytest.mark.usefixtures("flavour")
 
 NOT_FOUND = "credentials not found in native keychain\n"
 CLOSED_PORT = "http://127.0.0.1:9"
-
-
-def get(env: dict[str, str], url: str = ECR_HOST) -> subprocess.CompletedProcess[str]:
-    return run_helper(["get"], url + "\n", env)
-
-
-def secret_of(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    answer = json.loads(proc.stdout)
-    assert answer["Username"] == "AWS"
-    return str(answer["Secret"])
-
-
-def seed(
-    env: dict[str, str], requested_ago: float, expires_in: float, secret: str = "seeded"
-) -> None:
-    """Put a token in the cache as a past run would have, with the given age and expiry."""
-    directory = Path(env["AWS_ECR_CACHE_DIR"])
-    directory.mkdir(mode=0o700, exist_ok=True)
-    now = time.time()
-    path = directory / f"{ECR_HOST}~{identity_tag(env)}.token"
-    path.write_bytes(
-        encode(
-            AuthToken("AWS", secret, f"https://{ECR_HOST}", now - requested_ago, now + expires_in)
-        )
-    )
-    path.chmod(0o600)
-
-
-def identity_tag(env: dict[str, str]) -> str:
-    from docker_credential_ecr.config import Settings
-
-    return Settings(env).identity_tag()
 
 
 def test_get_fetches_once_then_answers_from_cache(env: dict[str, str], fake_aws: FakeAWS) -> None:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ECR_HOST, run_helper
+from conftest import ECR_HOST, cache_entry, get, secret_of
 from docker_credential_ecr.cache import encode
-from docker_credential_ecr.config import Settings
 from docker_credential_ecr.token import AuthToken
 from fakeaws import FakeAWS
 
@@ -40,16 +39,6 @@ def configure(env: dict[str, str], tmp_path: Path, text: str, mode: int = 0o600)
     return path
 
 
-def get(env: dict[str, str], host: str = ECR_HOST) -> tuple[int, str, str]:
-    proc = run_helper(["get"], host, env)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def secret(result: tuple[int, str, str]) -> str:
-    assert result[0] == 0, result
-    return str(json.loads(result[1])["Secret"])
-
-
 def test_each_registry_uses_its_own_profile(
     env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
@@ -59,9 +48,9 @@ def test_each_registry_uses_its_own_profile(
         f'[registries."{ECR_HOST}"]\nprofile = "alpha"\n'
         '[registries."*.dkr.ecr.eu-west-1.amazonaws.com"]\nprofile = "beta"\n',
     )
-    secret(get(env))
-    secret(get(env, EU_HOST))
-    secret(get(env))
+    secret_of(get(env))
+    secret_of(get(env, EU_HOST))
+    secret_of(get(env))
     assert [(r["key_id"], r["region"]) for r in fake_aws.requests] == [
         ("AKIDALPHA00000000001", "us-east-1"),
         ("AKIDBETA000000000001", "eu-west-1"),
@@ -79,7 +68,7 @@ def test_role_with_external_id_is_assumed_once_per_token(
         'role_session_name = "host-7"\nduration_seconds = 1800\n',
     )
     for _ in range(3):
-        assert secret(get(env)) == fake_aws.issued[0]
+        assert secret_of(get(env)) == fake_aws.issued[0]
     assert fake_aws.calls == {"sts:AssumeRole": 1, "ecr": 1}
     form = urllib.parse.parse_qs(fake_aws.requests[0]["body"])
     assert form["RoleArn"] == ["arn:aws:iam::123456789012:role/puller"]
@@ -101,7 +90,7 @@ def test_static_keys_from_a_private_file(
         f'[registries."{ECR_HOST}"]\naws_access_key_id = "AKIDFILEKEYS00000001"\n'
         'aws_secret_access_key = "file-secret"\n',
     )
-    secret(get(env))
+    secret_of(get(env))
     assert fake_aws.requests[0]["key_id"] == "AKIDFILEKEYS00000001"
 
 
@@ -115,7 +104,8 @@ def test_secret_keys_in_a_readable_file_are_refused_in_one_line(
         'aws_secret_access_key = "file-secret"\n',
         mode=0o644,
     )
-    code, out, _ = get(env)
+    proc = get(env)
+    code, out = proc.returncode, proc.stdout
     assert code == 1
     assert out.startswith(f"docker-credential-ecr: {path} holds AWS secret keys")
     assert out.count("\n") == 1
@@ -127,7 +117,8 @@ def test_alias_answers_with_the_registry_it_stands_for(
     env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     configure(env, tmp_path, f'[aliases]\n"registry.internal.example" = "{EU_HOST}"\n')
-    code, out, _ = get(env, "https://registry.internal.example/v2/")
+    proc = get(env, "https://registry.internal.example/v2/")
+    code, out = proc.returncode, proc.stdout
     assert code == 0
     assert json.loads(out) == {
         "ServerURL": "https://registry.internal.example/v2/",
@@ -135,7 +126,7 @@ def test_alias_answers_with_the_registry_it_stands_for(
         "Secret": fake_aws.issued[0],
     }
     assert json.loads(fake_aws.requests[0]["body"]) == {"registryIds": ["210987654321"]}
-    assert secret(get(env, EU_HOST)) == fake_aws.issued[0]  # the same cache entry
+    assert secret_of(get(env, EU_HOST)) == fake_aws.issued[0]  # the same cache entry
     assert fake_aws.calls["ecr"] == 1
 
 
@@ -143,10 +134,10 @@ def test_cache_false_fetches_every_time(
     env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     configure(env, tmp_path, f'[registries."{ECR_HOST}"]\ncache = false\n')
-    secret(get(env))
-    secret(get(env))
-    secret(get(env, EU_HOST))
-    secret(get(env, EU_HOST))
+    secret_of(get(env))
+    secret_of(get(env))
+    secret_of(get(env, EU_HOST))
+    secret_of(get(env, EU_HOST))
     assert [json.loads(r["body"])["registryIds"][0] for r in fake_aws.requests] == [
         "123456789012",
         "123456789012",
@@ -159,9 +150,7 @@ def test_refresh_before_sets_the_refresh_window(
 ) -> None:
     configure(env, tmp_path, f'[registries."{ECR_HOST}"]\nrefresh_before = 1800\n')
     env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"  # see the window as a wait
-    settings = Settings(env)
-    tag = settings.identity_tag(settings.file.for_host(ECR_HOST).identity())
-    entry = Path(settings.cache_dir) / f"{ECR_HOST}~{tag}.token"
+    entry = cache_entry(env)
     entry.parent.mkdir(mode=0o700, parents=True)
     now = time.time()
     for remaining, expected_calls in ((3000, 0), (1500, 1)):
@@ -170,7 +159,7 @@ def test_refresh_before_sets_the_refresh_window(
         )
         entry.chmod(0o600)
         fake_aws.reset()
-        got = secret(get(env))
+        got = secret_of(get(env))
         assert fake_aws.total_calls() == expected_calls
         assert got == ("seeded" if expected_calls == 0 else fake_aws.issued[0])
 
@@ -179,7 +168,8 @@ def test_mistake_in_the_file_is_one_line_naming_file_and_line(
     env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     path = configure(env, tmp_path, f'[registries."{ECR_HOST}"]\nprofile = "alpha"\nregoin = "x"\n')
-    code, out, err = get(env)
+    proc = get(env)
+    code, out, err = proc.returncode, proc.stdout, proc.stderr
     assert (code, out) == (
         1,
         f"docker-credential-ecr: {path}:3: unknown setting 'regoin' for '{ECR_HOST}'\n",

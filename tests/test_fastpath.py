@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import built_binary, offline_env
+from conftest import built_binary, cache_entry, make_token, offline_env
 from docker_credential_ecr.cache import encode
 from docker_credential_ecr.config import Settings
 from docker_credential_ecr.registry import DUALSTACK_SUFFIXES, IPV4_SUFFIXES, PUBLIC_HOSTS, parse
@@ -50,11 +50,10 @@ class World:
         }  # fmt: skip
         self.env["HOME"] = str(self.home)
 
-    def cache_file(self, host: str, env: dict[str, str] | None = None) -> Path:
-        settings = Settings(env or self.env)
-        directory = Path(settings.cache_dir)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return directory / f"{host}~{settings.identity_tag()}.token"
+    def cache_file(self, host: str) -> Path:
+        path = cache_entry(self.env, host)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
 
     def put(self, host: str, data: bytes, mode: int = 0o600) -> Path:
         path = self.cache_file(host)
@@ -102,8 +101,7 @@ def world(tmp_path: Path, runtime_dir: str) -> World:
 def token(
     secret: str = "c2VjcmV0", age: float = 60, lifetime: float = 43200, user: str = "AWS"
 ) -> bytes:
-    now = time.time()
-    return encode(AuthToken(user, secret, f"https://{HOST}", now - age, now - age + lifetime))
+    return encode(make_token(secret, age, lifetime, user, f"https://{HOST}"))
 
 
 ANSWERED = [

@@ -19,9 +19,17 @@ from typing import Any
 
 import pytest
 
-from conftest import ECR_HOST, built_binary, helper_command, run_helper, with_var_cache
+from conftest import (
+    ECR_HOST,
+    built_binary,
+    cache_entry,
+    get,
+    helper_command,
+    run_helper,
+    seed,
+    with_var_cache,
+)
 from docker_credential_ecr.cache import decode, encode
-from docker_credential_ecr.config import Settings
 from docker_credential_ecr.token import AuthToken
 from fakeaws import FAULTS, FakeAWS
 
@@ -31,27 +39,6 @@ needs_root = pytest.mark.skipif(
 )
 WARNING = "docker-credential-ecr: warning: "
 FAILED = f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: "
-
-
-def get(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return run_helper(["get"], ECR_HOST + "\n", env, timeout=timeout)
-
-
-def cache_entry(env: dict[str, str]) -> Path:
-    settings = Settings(env)
-    return Path(settings.cache_dir) / f"{ECR_HOST}~{settings.identity_tag()}.token"
-
-
-def seed(
-    env: dict[str, str], requested_ago: float, expires_in: float, secret: str = "seeded"
-) -> None:
-    path = cache_entry(env)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    now = time.time()
-    path.write_bytes(
-        encode(AuthToken("AWS", secret, "https://h", now - requested_ago, now + expires_in))
-    )
-    path.chmod(0o600)
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

@@ -31,13 +31,11 @@ from conftest import (
     built_binary,
     clean_env,
     run_concurrently,
+    seed,
     unpack_folder,
     with_var_cache,
 )
-from docker_credential_ecr.cache import encode
-from docker_credential_ecr.config import Settings
 from docker_credential_ecr.errors import NOT_FOUND
-from docker_credential_ecr.token import AuthToken
 from fakeaws import FakeAWS
 
 BINARY = built_binary() or ""
@@ -306,21 +304,11 @@ def test_a_damaged_runtime_copy_is_detected_and_unpacked_again(
     assert holds_only_this_build(private)
 
 
-def seed_token(env: dict[str, str], secret: str) -> Path:
-    settings = Settings(env)
-    path = Path(settings.cache_dir) / f"{ECR_HOST}~{settings.identity_tag()}.token"
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    now = time.time()
-    path.write_bytes(encode(AuthToken("AWS", secret, "https://x", now - 60, now + 43000)))
-    path.chmod(0o600)
-    return path
-
-
 def test_a_request_on_nonblocking_stdin_in_two_parts_is_answered_whole(
     tmp_path: Path, runtime_dir: str
 ) -> None:
     env = clean_env(tmp_path, None)
-    seed_token(env, "cached-secret")
+    seed(env, 60, 43000, "cached-secret")
     env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = runtime_dir
     read_end, write_end = os.pipe()
     os.set_blocking(read_end, False)
@@ -344,7 +332,7 @@ def test_a_fifo_at_the_token_path_does_not_hang(
     tmp_path: Path, fake_aws: FakeAWS, runtime_dir: str, native: bool
 ) -> None:
     env = clean_env(tmp_path, fake_aws)
-    fifo = seed_token(env, "unused")
+    fifo = seed(env, 60, 43000, "unused")
     fifo.unlink()
     os.mkfifo(fifo, 0o600)
     env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = runtime_dir
