@@ -187,6 +187,8 @@ def clean_env(tmp_path: Path, fake: FakeAWS | None) -> dict[str, str]:
     }
     if "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR" in os.environ:
         env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = os.environ["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"]
+    # Under scripts/test's coverage run, the helper's own processes are measured too.
+    env.update({k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")})
     if fake is not None:
         for service in ("ECR", "ECR_PUBLIC", "STS"):
             env[f"AWS_ENDPOINT_URL_{service}"] = fake.url
