@@ -31,7 +31,7 @@ HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 DECLINED = "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR="
 
 
-class World:
+class TwoWays:
     """A home, a cache directory and the two ways of running the binary."""
 
     def __init__(self, root: Path, runtime_dir: str) -> None:
@@ -94,8 +94,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, runtime_dir: str) -> World:
-    return World(tmp_path, runtime_dir)
+def world(tmp_path: Path, runtime_dir: str) -> TwoWays:
+    return TwoWays(tmp_path, runtime_dir)
 
 
 def token(
@@ -115,7 +115,9 @@ ANSWERED = [
 
 
 @pytest.mark.parametrize("request_text", ANSWERED)
-def test_native_path_answers_fresh_hits_exactly_as_python(world: World, request_text: str) -> None:
+def test_native_path_answers_fresh_hits_exactly_as_python(
+    world: TwoWays, request_text: str
+) -> None:
     world.put(HOST, token())
     assert world.compare(request_text.encode())
 
@@ -123,7 +125,7 @@ def test_native_path_answers_fresh_hits_exactly_as_python(world: World, request_
 @pytest.mark.parametrize(
     "secret", ['se"cr\\et', "tab\there", "x" * 4000, "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHw=="]
 )
-def test_native_path_escapes_secrets_exactly_as_python(world: World, secret: str) -> None:
+def test_native_path_escapes_secrets_exactly_as_python(world: TwoWays, secret: str) -> None:
     world.put(HOST, token(secret=secret))
     assert world.compare(HOST.encode())
 
@@ -139,7 +141,7 @@ def test_native_path_escapes_secrets_exactly_as_python(world: World, secret: str
         ("123456789012.dkr-ecr.us-east-1.amazonaws.com", False),
     ],
 )
-def test_native_path_answers_only_for_ecr_hosts(world: World, host: str, expected: bool) -> None:
+def test_native_path_answers_only_for_ecr_hosts(world: TwoWays, host: str, expected: bool) -> None:
     world.put(host, token())  # a token file even where Python would never have written one
     assert world.compare(host.encode()) is expected
 
@@ -153,14 +155,14 @@ def test_native_path_answers_only_for_ecr_hosts(world: World, host: str, expecte
         {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"},
     ],
 )
-def test_native_path_uses_the_same_identity_hash(world: World, identity: dict[str, str]) -> None:
+def test_native_path_uses_the_same_identity_hash(world: TwoWays, identity: dict[str, str]) -> None:
     world.env.update(identity)
     world.put(HOST, token())
     assert world.compare(HOST.encode())
 
 
 @pytest.mark.parametrize("where", ["default", "named", "symlinked"])
-def test_native_path_keys_on_the_aws_files_as_python(world: World, where: str) -> None:
+def test_native_path_keys_on_the_aws_files_as_python(world: TwoWays, where: str) -> None:
     aws = world.home / ".aws"
     aws.mkdir()
     (aws / "config").write_text("[profile puller]\nregion = eu-west-1\n")
@@ -181,14 +183,14 @@ def test_native_path_keys_on_the_aws_files_as_python(world: World, where: str) -
 
 
 @pytest.mark.parametrize("value", ["~user/config", "$HOME/config", "~"])
-def test_native_path_leaves_expansions_to_python(world: World, value: str) -> None:
+def test_native_path_leaves_expansions_to_python(world: TwoWays, value: str) -> None:
     world.env["AWS_CONFIG_FILE"] = value
     world.put(HOST, token())
     assert not world.compare(HOST.encode())
 
 
 @pytest.mark.parametrize("where", ["xdg", "cache-dir", "relative-xdg"])
-def test_native_path_finds_the_same_cache_directory(world: World, where: str) -> None:
+def test_native_path_finds_the_same_cache_directory(world: TwoWays, where: str) -> None:
     if where == "xdg":
         world.env["XDG_CACHE_HOME"] = str(world.root / "xdg/")
     elif where == "cache-dir":
@@ -212,7 +214,7 @@ def every_host_form() -> list[str]:
 
 
 @pytest.mark.parametrize("host", every_host_form())
-def test_native_path_answers_every_host_form_python_knows(world: World, host: str) -> None:
+def test_native_path_answers_every_host_form_python_knows(world: TwoWays, host: str) -> None:
     assert parse(host) is not None
     world.put(host, token())
     assert world.compare(host.encode())
@@ -234,7 +236,7 @@ LIFETIME = 43200.0
     ],
 )
 def test_native_path_answers_exactly_while_python_calls_the_token_fresh(
-    world: World, age: float
+    world: TwoWays, age: float
 ) -> None:
     world.put(HOST, token(age=age, lifetime=LIFETIME))
     now = time.time()
@@ -258,7 +260,7 @@ def test_native_path_answers_exactly_while_python_calls_the_token_fresh(
     ],
 )
 def test_native_path_declines_what_it_should_not_answer(
-    world: World, case: str, data: bytes, mode: int
+    world: TwoWays, case: str, data: bytes, mode: int
 ) -> None:
     world.put(HOST, data, mode)
     assert not world.compare(HOST.encode()), case
@@ -273,13 +275,13 @@ def test_native_path_declines_what_it_should_not_answer(
         {"HOME": "relative"},
     ],
 )
-def test_native_path_declines_unusual_settings(world: World, setting: dict[str, str]) -> None:
+def test_native_path_declines_unusual_settings(world: TwoWays, setting: dict[str, str]) -> None:
     world.put(HOST, token())
     world.env.update(setting)
     assert not world.compare(HOST.encode())
 
 
-def test_native_path_declines_symlinked_entries(world: World) -> None:
+def test_native_path_declines_symlinked_entries(world: TwoWays) -> None:
     real = world.root / "real.token"
     real.write_bytes(token())
     real.chmod(0o600)
@@ -287,7 +289,7 @@ def test_native_path_declines_symlinked_entries(world: World) -> None:
     assert not world.compare(HOST.encode())
 
 
-def test_declined_request_reaches_python_intact_through_a_pipe(world: World) -> None:
+def test_declined_request_reaches_python_intact_through_a_pipe(world: TwoWays) -> None:
     # Not a cache hit: Python must still read the whole request the native path consumed.
     proc = subprocess.run(
         [str(BINARY), "get"],
@@ -340,7 +342,7 @@ def requests(draw: st.DrawFn) -> tuple[str, str]:
     profile=st.sampled_from(["", "dev", "pr\u00f6d"]),
 )
 def test_native_and_python_answers_agree(
-    world: World, request: tuple[str, str], secret: str, age: float, profile: str
+    world: TwoWays, request: tuple[str, str], secret: str, age: float, profile: str
 ) -> None:
     host, text = request
     world.env["AWS_PROFILE"] = profile
@@ -351,7 +353,7 @@ def test_native_and_python_answers_agree(
 
 @pytest.mark.parametrize("where", ["explicit", "user"])
 def test_native_path_stands_aside_when_a_configuration_file_exists(
-    world: World, where: str
+    world: TwoWays, where: str
 ) -> None:
     world.put(HOST, token())
     assert world.compare(HOST.encode())

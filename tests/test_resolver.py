@@ -23,7 +23,9 @@ T0 = 1_800_000_000.0
 LIFE = 43200.0
 
 
-class World:
+class Harness:
+    """A resolver with a cache on disk, a scripted fetcher and a clock the test moves."""
+
     def __init__(self, tmp_path: Path) -> None:
         self.now = T0
         self.calls = 0
@@ -54,11 +56,11 @@ class World:
 
 
 @pytest.fixture
-def w(tmp_path: Path) -> World:
-    return World(tmp_path)
+def w(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
 
 
-def test_miss_fetches_once_then_hits(w: World) -> None:
+def test_miss_fetches_once_then_hits(w: Harness) -> None:
     assert w.get() == "secret-1"
     w.now += LIFE / 2 - 1
     assert w.get() == "secret-1"
@@ -66,7 +68,7 @@ def test_miss_fetches_once_then_hits(w: World) -> None:
     assert w.warnings == []
 
 
-def test_refresh_at_half_life(w: World) -> None:
+def test_refresh_at_half_life(w: Harness) -> None:
     w.get()
     w.now += LIFE / 2
     assert w.get() == "secret-2"
@@ -76,7 +78,7 @@ def test_refresh_at_half_life(w: World) -> None:
     assert cached.secret == "secret-2"
 
 
-def test_failed_refresh_serves_valid_cached_token_with_warning(w: World) -> None:
+def test_failed_refresh_serves_valid_cached_token_with_warning(w: Harness) -> None:
     w.get()
     w.now += LIFE - 600
     w.fail = TokenError(REG.host, "ThrottlingException: Rate exceeded")
@@ -86,7 +88,7 @@ def test_failed_refresh_serves_valid_cached_token_with_warning(w: World) -> None
     ]
 
 
-def test_expired_token_is_never_served(w: World) -> None:
+def test_expired_token_is_never_served(w: Harness) -> None:
     w.get()
     w.now += LIFE - 299  # inside the clock-skew margin
     w.fail = TokenError(REG.host, "boom")
@@ -97,7 +99,7 @@ def test_expired_token_is_never_served(w: World) -> None:
         w.get()
 
 
-def test_token_already_expired_on_arrival_is_passed_once_not_cached(w: World) -> None:
+def test_token_already_expired_on_arrival_is_passed_once_not_cached(w: Harness) -> None:
     w.lifetime = -60  # the host clock is ahead of AWS's
     assert w.get() == "secret-1"
     assert w.cache.read(KEY) is None
@@ -106,14 +108,14 @@ def test_token_already_expired_on_arrival_is_passed_once_not_cached(w: World) ->
     assert w.get() == "secret-2"
 
 
-def test_unwritable_cache_still_answers_and_warns(w: World, tmp_path: Path) -> None:
+def test_unwritable_cache_still_answers_and_warns(w: Harness, tmp_path: Path) -> None:
     (tmp_path / "cache").write_text("a file where the directory should be")
     assert w.get() == "secret-1"
     assert len(w.warnings) == 1
     assert "cannot use the token cache" in w.warnings[0]
 
 
-def test_write_failure_after_locking_warns_once(w: World, tmp_path: Path) -> None:
+def test_write_failure_after_locking_warns_once(w: Harness, tmp_path: Path) -> None:
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / f"{KEY}.token").mkdir()  # a directory where the entry goes
     assert w.get() == "secret-1"
@@ -121,13 +123,13 @@ def test_write_failure_after_locking_warns_once(w: World, tmp_path: Path) -> Non
     assert "cannot write the token cache" in w.warnings[0]
 
 
-def test_disabled_cache_fetches_every_time(w: World) -> None:
+def test_disabled_cache_fetches_every_time(w: Harness) -> None:
     assert w.get(cached=False) == "secret-1"
     assert w.get(cached=False) == "secret-2"
     assert not (Path(w.cache.directory)).exists()
 
 
-def test_lock_timeout_fetches_without_the_lock(w: World) -> None:
+def test_lock_timeout_fetches_without_the_lock(w: Harness) -> None:
     release = w.cache.acquire(KEY, 1)
     code = (
         "import sys\n"
