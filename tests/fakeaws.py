@@ -1,10 +1,11 @@
 """A local AWS endpoint speaking ECR's, ECR Public's and STS's real wire protocols.
 
 It serves ``GetAuthorizationToken`` (JSON 1.1, ``X-Amz-Target``) for ECR and
-ECR Public, and ``AssumeRole``/``GetCallerIdentity`` (query protocol) for STS,
-over HTTP or HTTPS.  Tests control token lifetime and latency, inject faults
-and count calls.  It checks that every request is SigV4-signed but does not
-verify signatures.
+ECR Public, and ``AssumeRole``/``AssumeRoleWithWebIdentity``/``GetCallerIdentity``
+(query protocol) for STS, over HTTP or HTTPS.  Tests control token lifetime and
+latency, inject faults and count calls.  It checks that every request but
+``AssumeRoleWithWebIdentity`` (which AWS takes unsigned) is SigV4-signed, but
+does not verify signatures.
 """
 
 from __future__ import annotations
@@ -109,6 +110,10 @@ class FakeAWS:
         self.requests: list[dict[str, Any]] = []
         self.issued: list[str] = []
         self.password_for: dict[str, str] = {}
+        # The role each access key it issued belongs to: which role an ECR call used.
+        self.role_of_key: dict[str, str] = {}
+        # Web identity tokens it accepts (None: any non-empty one).
+        self.web_identity_tokens: set[str] | None = None
         # Called with each request's record as it arrives, before any delay or fault.
         self.on_request: Callable[[dict[str, Any]], None] | None = None
         self._lock = threading.Lock()
@@ -149,6 +154,7 @@ class FakeAWS:
             self.calls.clear()
             self.requests.clear()
             self.issued.clear()
+            self.role_of_key.clear()
 
     def total_calls(self) -> int:
         """All API calls seen, whatever the answer."""
@@ -215,7 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
             fake.on_request(record)
         if fake.delay:
             fake._stop.wait(fake.delay)
-        if not auth.startswith("AWS4-HMAC-SHA256 "):
+        unsigned_ok = name == "sts:AssumeRoleWithWebIdentity"
+        if not unsigned_ok and not auth.startswith("AWS4-HMAC-SHA256 "):
             self._json(
                 400, {"__type": "MissingAuthenticationTokenException", "message": "unsigned"}
             )
@@ -233,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return
         if name.startswith("sts:"):
-            self._sts(name, fault)
+            self._sts(name, fault, urllib.parse.parse_qs(body.decode()))
         elif fault in _JSON_FAULTS:
             self._json(*_JSON_FAULTS[fault])
         elif fault in _RAW_FAULTS:
@@ -268,7 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _sts(self, name: str, fault: str | None) -> None:
+    def _sts(self, name: str, fault: str | None, form: dict[str, list[str]]) -> None:
         if fault == "deny":
             self._raw(403, _sts_error("AccessDenied", "not authorized to assume role"), "text/xml")
             return
@@ -279,24 +286,34 @@ class _Handler(BaseHTTPRequestHandler):
                 "text/xml",
             )
             return
-        if name == "sts:AssumeRole":
+        action = name.split(":", 1)[1]
+        if action == "AssumeRoleWithWebIdentity":
+            accepted = self.fake.web_identity_tokens
+            token = form.get("WebIdentityToken", [""])[0]
+            if not token or (accepted is not None and token not in accepted):
+                message = "Incorrect token audience or expired token"
+                self._raw(400, _sts_error("InvalidIdentityToken", message), "text/xml")
+                return
+        if action in ("AssumeRole", "AssumeRoleWithWebIdentity"):
+            key_id = f"ASIA{secrets.token_hex(8).upper()}"
+            with self.fake._lock:
+                self.fake.role_of_key[key_id] = form.get("RoleArn", ["?"])[0]
             expiration = datetime.datetime.fromtimestamp(time.time() + 3600, datetime.UTC)
             result = (
-                "<AssumeRoleResult><Credentials>"
-                f"<AccessKeyId>ASIA{secrets.token_hex(8).upper()}</AccessKeyId>"
+                f"<{action}Result><Credentials>"
+                f"<AccessKeyId>{key_id}</AccessKeyId>"
                 f"<SecretAccessKey>{secrets.token_urlsafe(30)}</SecretAccessKey>"
                 f"<SessionToken>{secrets.token_urlsafe(60)}</SessionToken>"
                 f"<Expiration>{expiration.strftime('%Y-%m-%dT%H:%M:%SZ')}</Expiration>"
                 "</Credentials><AssumedRoleUser><AssumedRoleId>AROA:s</AssumedRoleId>"
                 "<Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn></AssumedRoleUser>"
-                "</AssumeRoleResult>"
+                f"</{action}Result>"
             )
         else:
             result = (
                 "<GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/ci</Arn>"
                 "<UserId>AIDA</UserId><Account>123456789012</Account></GetCallerIdentityResult>"
             )
-        action = name.split(":", 1)[1]
         xml = (
             f'<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">{result}'
             f"<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></{action}Response>"

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from docker_credential_ecr.cache import Cache
     from docker_credential_ecr.config import Settings
-    from docker_credential_ecr.fileconfig import RegistryConfig
+    from docker_credential_ecr.fileconfig import RegistryConfig, WebIdentity
     from docker_credential_ecr.logins import LoginStore
     from docker_credential_ecr.resolver import Resolver
 
@@ -51,14 +51,35 @@ class EcrBackend:
             if found is None:
                 raise CredentialsNotFound
             return found
+        token = self._served(reg, self._settings.file.for_host(reg.host))
+        return token.user, token.secret
+
+    def lease(
+        self, server_url: str, web_identity: WebIdentity | None = None
+    ) -> tuple[AuthToken, float] | None:
+        """A token for an ECR server and when it enters its refresh window; None if not ECR.
+
+        ``web_identity`` (the kubelet mode) replaces the configured identity with
+        a service account's role.  Raises CredentialsNotFound when ECR Public is
+        to be pulled anonymously, TokenError when no token can be had.
+        """
+        reg = self.registry_for(server_url)
+        if reg is None:
+            return None
+        config = self._settings.file.for_host(reg.host)
+        if web_identity is not None:
+            config = config.with_web_identity(web_identity)
+        token = self._served(reg, config)
+        return token, token.refresh_at(config.refresh_before)
+
+    def _served(self, reg: registry.Registry, config: RegistryConfig) -> AuthToken:
         try:
-            token = self.token_for(reg)
+            return self.token_for(reg, config=config)
         except TokenError:
             if reg.public:
-                # ECR Public serves anonymous pulls; without a token Docker should try that.
+                # ECR Public serves anonymous pulls; without a token the client should try that.
                 raise CredentialsNotFound from None
             raise
-        return token.user, token.secret
 
     def add(self, server_url: str, username: str, secret: str) -> None:
         """Keep a ``docker login``: as the host's token for ECR, as a stored login otherwise."""
@@ -104,9 +125,15 @@ class EcrBackend:
         found.update(self._logins.entries())
         return found
 
-    def token_for(self, reg: registry.Registry, *, force: bool = False) -> AuthToken:
+    def token_for(
+        self,
+        reg: registry.Registry,
+        *,
+        force: bool = False,
+        config: RegistryConfig | None = None,
+    ) -> AuthToken:
         """Return a token for an ECR registry, with its configured identity and cache rules."""
-        config = self._settings.file.for_host(reg.host)
+        config = config or self._settings.file.for_host(reg.host)
         return self._resolver.get(
             reg,
             self.key(reg.host, config),

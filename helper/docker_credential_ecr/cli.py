@@ -6,8 +6,8 @@ import os
 import sys
 import time
 
-from docker_credential_ecr import __version__, log, protocol
-from docker_credential_ecr.errors import NAME, DeadlineExceeded, HelperError
+from docker_credential_ecr import __version__, kubelet, log, protocol
+from docker_credential_ecr.errors import NAME, DeadlineExceeded, HelperError, one_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,16 +24,19 @@ if TYPE_CHECKING:
 PACKAGE = "github.com/docker-credential-ecr/docker-credential-ecr"
 USAGE = f"""\
 Usage: {NAME} <get|store|erase|list|version>
+       {NAME} {kubelet.ACTION}
        {NAME} <command> [--help]
 
 A Docker credential helper for Amazon ECR.  Docker runs it; to use it, run
   {NAME} configure --registry <account>.dkr.ecr.<region>.amazonaws.com
 or make it the store for every registry with  {NAME} configure --creds-store.
+The kubelet runs it as an image credential provider: {kubelet.ACTION}, or the
+name {kubelet.PROGRAM}, reads a CredentialProviderRequest on stdin.
 
 Commands:
 {{commands}}
 Environment: AWS_PROFILE and the other AWS SDK variables choose the identity;
-AWS_ECR_CACHE_DIR, AWS_ECR_DISABLE_CACHE, AWS_ECR_IGNORE_CREDS_STORAGE;
+AWS_ECR_CACHE_DIR, AWS_ECR_DISABLE_CACHE, AWS_ECR_IGNORE_CREDS_STORAGE, AWS_ECR_ROLE_ARN;
 DOCKER_CREDENTIAL_ECR_{{CONNECT_TIMEOUT,READ_TIMEOUT,MAX_ATTEMPTS,DEADLINE,LOCK_TIMEOUT}},
 DOCKER_CREDENTIAL_ECR_{{LOG_LEVEL,LOG_FILE,BACKGROUND_REFRESH,CONFIG,RUNTIME_DIR}}.
 """
@@ -58,6 +61,8 @@ def main(
     The streams and the environment default to the process's; tests pass their own.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        args = kubelet.program_arguments(sys.argv[0], args)
     environ = os.environ if environ is None else environ
     out = stdout or sys.stdout
     err = stderr or sys.stderr
@@ -73,6 +78,8 @@ def main(
             out.write(f"{NAME}: {action} takes no arguments, got {' '.join(args[1:])!r}\n")
             return 1
         return _protocol(action, environ, stdin, out, err)
+    if action == kubelet.ACTION:
+        return _finish(_kubelet(args[1:], environ, stdin, out, err))
     return _command(action, args[1:], environ, out)
 
 
@@ -87,6 +94,14 @@ def _protocol(
         getattr(out, "buffer", None) or sys.stdout.buffer,
         getattr(err, "buffer", None) or sys.stderr.buffer,
     )
+    return _finish(status)
+
+
+_ABANDON = -1
+
+
+def _finish(status: int) -> int:
+    """The exit status; after a fetch that ran past its deadline, exit at once."""
     if status == _ABANDON:
         # A fetch thread may still be blocked in the network: end now rather
         # than wait for it at interpreter shutdown.
@@ -96,7 +111,37 @@ def _protocol(
     return status
 
 
-_ABANDON = -1
+def _kubelet(
+    extra: Sequence[str],
+    environ: Mapping[str, str],
+    stdin: BinaryIO | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Answer the kubelet: one CredentialProviderRequest on stdin, its response on stdout."""
+    from docker_credential_ecr.config import Settings
+
+    if extra:
+        # AWS's plugin accepts (and ignores) arguments; a configuration written for it works.
+        warn(f"{kubelet.ACTION} ignores its {len(extra)} other argument(s)")
+    out.flush()
+    stdout = getattr(out, "buffer", None) or sys.stdout.buffer
+    fetcher = None
+    try:
+        request = kubelet.read_request(stdin or sys.stdin.buffer)
+        settings = Settings(environ)
+        _configure_logging(settings)
+        web_identity = kubelet.web_identity_of(request, settings.web_identity_role)
+        # A refresh in another process could not carry the service account's token.
+        background = settings.background_refresh and web_identity is None
+        _cache, fetcher, backend = _build(settings, background=background)
+        status = kubelet.handle(backend, request, web_identity, stdout, warn, time.time)
+    except HelperError as exc:
+        line = one_line(str(exc))
+        err.write((line if line.startswith(NAME) else f"{NAME}: {line}") + "\n")
+        err.flush()
+        status = 1
+    return _ABANDON if fetcher is not None and fetcher.timed_out else status
 
 
 def _command(name: str, argv: Sequence[str], environ: Mapping[str, str], out: TextIO) -> int:

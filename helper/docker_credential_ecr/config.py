@@ -63,6 +63,7 @@ class Settings:
         "log_level",
         "max_attempts",
         "read_timeout",
+        "web_identity_role",
     )
 
     def __init__(
@@ -105,6 +106,8 @@ class Settings:
             raise InputError(f"{NAME}: {PREFIX}MAX_ATTEMPTS must be a whole number >= 1")
         self.max_attempts = int(attempts)
         self.file = fileconfig.load(environ, read)
+        # The kubelet mode's role for service-account tokens when the account names none.
+        self.web_identity_role = environ.get("AWS_ECR_ROLE_ARN", "").strip()
 
     def identity_tag(self, extra: str = "") -> str:
         """Return a short, file-name-safe digest of the configured AWS identity.
@@ -118,10 +121,10 @@ class Settings:
             return "default"
         identity = self.identity + ("\0" + extra if extra else "")
         # surrogateescape: hash the variables' bytes as they are, as the launcher does.
-        return _sha256_hex(identity.encode("utf-8", "surrogateescape"))[:16]
+        return sha256_hex(identity.encode("utf-8", "surrogateescape"))[:16]
 
 
-def _sha256_hex(data: bytes) -> str:
+def sha256_hex(data: bytes) -> str:
     """SHA-256 without importing hashlib, which loads OpenSSL: too slow for every ``get``."""
     try:
         from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]  # Python 3.11

@@ -14,6 +14,7 @@ import threading
 from typing import cast
 
 import boto3
+import botocore
 import botocore.config
 import botocore.exceptions
 
@@ -23,14 +24,15 @@ from docker_credential_ecr.token import AuthToken
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from datetime import datetime
+    from typing import Any
 
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ecr_public import ECRPublicClient
 
     from docker_credential_ecr.config import Settings
-    from docker_credential_ecr.fileconfig import RegistryConfig
+    from docker_credential_ecr.fileconfig import RegistryConfig, WebIdentity
     from docker_credential_ecr.registry import Registry
 
 NO_CREDENTIALS = (
@@ -129,10 +131,13 @@ def session_for(
 ) -> boto3.session.Session:
     """Return a session with the AWS identity configured for a registry.
 
-    Static keys or a named profile from the configuration file, else the
-    default credential chain; then, if a role is configured, that role
-    assumed through STS.
+    A service account's role (the kubelet mode) is assumed with its token and
+    nothing else; otherwise static keys or a named profile from the
+    configuration file, else the default credential chain; then, if a role is
+    configured, that role assumed through STS.
     """
+    if identity.web_identity is not None:
+        return _web_identity_session(registry, identity, identity.web_identity, config)
     if identity.aws_access_key_id:
         session = boto3.session.Session(
             aws_access_key_id=identity.aws_access_key_id,
@@ -142,8 +147,7 @@ def session_for(
         session = boto3.session.Session(profile_name=identity.profile)
     if not identity.role_arn:
         return session
-    region = identity.region or (registry.region if not registry.public else "us-east-1")
-    sts = session.client("sts", region_name=region, config=config)
+    sts = session.client("sts", region_name=_sts_region(registry, identity), config=config)
     options: dict[str, object] = {
         "RoleArn": identity.role_arn,
         "RoleSessionName": identity.role_session_name or NAME,
@@ -152,7 +156,33 @@ def session_for(
         options["ExternalId"] = identity.external_id
     if identity.duration_seconds:
         options["DurationSeconds"] = identity.duration_seconds
-    credentials = sts.assume_role(**options)["Credentials"]  # type: ignore[arg-type]
+    return _session_of(sts.assume_role(**options)["Credentials"])  # type: ignore[arg-type]
+
+
+def _web_identity_session(
+    registry: Registry,
+    identity: RegistryConfig,
+    web_identity: WebIdentity,
+    config: botocore.config.Config,
+) -> boto3.session.Session:
+    """Assume a service account's role with its token: an unsigned call, no node credentials."""
+    unsigned = config.merge(botocore.config.Config(signature_version=botocore.UNSIGNED))
+    sts = boto3.session.Session().client(
+        "sts", region_name=_sts_region(registry, identity), config=unsigned
+    )
+    answer = sts.assume_role_with_web_identity(
+        RoleArn=web_identity.role_arn,
+        RoleSessionName=identity.role_session_name or NAME,
+        WebIdentityToken=web_identity.token,
+    )
+    return _session_of(answer["Credentials"])
+
+
+def _sts_region(registry: Registry, identity: RegistryConfig) -> str:
+    return identity.region or (registry.region if not registry.public else "us-east-1")
+
+
+def _session_of(credentials: Mapping[str, Any]) -> boto3.session.Session:
     return boto3.session.Session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],

@@ -41,10 +41,27 @@ _IDENTITY_KEYS = ("profile", "role_arn", "external_id", "role_session_name", "du
                   "region", "aws_access_key_id")  # fmt: skip
 
 
+class WebIdentity:
+    """A role to assume with a Kubernetes service-account token (the kubelet mode only).
+
+    ``digest`` names the token in cache keys; the token itself is never written anywhere.
+    """
+
+    __slots__ = ("digest", "role_arn", "token")
+
+    def __init__(self, role_arn: str, token: str, digest: str) -> None:
+        self.role_arn = role_arn
+        self.token = token
+        self.digest = digest
+
+    def __repr__(self) -> str:
+        return f"WebIdentity(role_arn={self.role_arn!r}, digest={self.digest!r})"
+
+
 class RegistryConfig:
     """The settings for one registry: every field None when the file says nothing."""
 
-    __slots__ = (*_STRINGS, *_NUMBERS, "cache", "source")
+    __slots__ = (*_STRINGS, *_NUMBERS, "cache", "source", "web_identity")
 
     def __init__(self, values: Mapping[str, object] | None = None, source: str = "") -> None:
         values = values or {}
@@ -62,11 +79,23 @@ class RegistryConfig:
     duration_seconds: int | None
     refresh_before: float | None
     cache: bool | None
+    web_identity: WebIdentity | None
 
     def identity(self) -> str:
         """The part of the cache key this configuration contributes (never a secret)."""
         parts = [f"{k}={getattr(self, k)}" for k in _IDENTITY_KEYS if getattr(self, k) is not None]
+        if self.web_identity is not None:
+            # A token got with a service account's token is kept under that token alone.
+            wi = self.web_identity
+            parts += [f"web_identity_role={wi.role_arn}", f"web_identity_token={wi.digest}"]
         return "\0".join(parts)
+
+    def with_web_identity(self, web_identity: WebIdentity) -> RegistryConfig:
+        """This configuration, with the identity replaced by a service account's role."""
+        kept = {k: getattr(self, k) for k in ("region", "refresh_before", "cache", "source")}
+        copy = RegistryConfig(kept, source=self.source)
+        copy.web_identity = web_identity
+        return copy
 
     def __repr__(self) -> str:
         shown = {k: getattr(self, k) for k in self.__slots__ if k != "aws_secret_access_key"}
