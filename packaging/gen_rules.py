@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "helper"))
 
-from docker_credential_ecr import cache, config, errors, fileconfig, registry, token
+from docker_credential_ecr import cache, config, errors, fileconfig, kubelet, registry, token
 
 
 def c_string(value: str) -> str:
@@ -55,6 +55,9 @@ def render() -> str:
         c_array("RULE_IPV4_SUFFIXES", sorted(registry.IPV4_SUFFIXES)),
         c_array("RULE_DUALSTACK_SUFFIXES", sorted(registry.DUALSTACK_SUFFIXES)),
         c_array("RULE_PUBLIC_HOSTS", sorted(registry.PUBLIC_HOSTS)),
+        f"#define RULE_KUBELET_PROGRAM {c_string(kubelet.PROGRAM)}",
+        f"#define RULE_KUBELET_ACTION {c_string(kubelet.ACTION)}",
+        c_array("RULE_KUBELET_OWN_ARGUMENTS", list(kubelet.PROGRAM_OWN_ARGUMENTS)),
         "#endif",
     ]
     return "\n".join(lines) + "\n"

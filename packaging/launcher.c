@@ -663,10 +663,39 @@ static void run_build(int self, const struct trailer *t, int privfd, const char 
     }
 }
 
+/* Under the kubelet provider's name, the arguments the Python helper would see there
+ * (kubelet.program_arguments): anything but the helper's own help and version options
+ * means the kubelet action.  Returns argv itself, or a new array with the action first. */
+static char **program_arguments(int *argc, char **argv)
+{
+    const char *name = *argc > 0 ? argv[0] : "";
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    if (strcmp(base, RULE_KUBELET_PROGRAM) != 0)
+        return argv;
+    if (*argc > 1) {
+        if (strcmp(argv[1], RULE_KUBELET_ACTION) == 0)
+            return argv;
+        for (size_t i = 0; i < COUNT(RULE_KUBELET_OWN_ARGUMENTS); i++)
+            if (strcmp(argv[1], RULE_KUBELET_OWN_ARGUMENTS[i]) == 0)
+                return argv;
+    }
+    char **args = calloc((size_t)*argc + 2, sizeof *args);
+    if (!args)
+        fail("out of memory");
+    args[0] = (char *)name;
+    args[1] = (char *)RULE_KUBELET_ACTION;
+    for (int i = 1; i < *argc; i++)
+        args[i + 1] = argv[i];
+    *argc += 1;
+    return args;
+}
+
 int main(int argc, char **argv)
 {
     if (getuid() != geteuid() || getgid() != getegid())
         fail("refusing to run set-user-ID or set-group-ID; install it with mode 0755");
+    argv = program_arguments(&argc, argv);
 
     int status = fastpath_get(argc, argv);
     if (status != FASTPATH_DECLINED)

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import built_binary, cache_entry, make_token, offline_env
+from conftest import built_binary, cache_entry, every_host_form, make_token, offline_env
 from docker_credential_ecr.cache import encode
 from docker_credential_ecr.config import Settings
-from docker_credential_ecr.registry import DUALSTACK_SUFFIXES, IPV4_SUFFIXES, PUBLIC_HOSTS, parse
+from docker_credential_ecr.registry import parse
 from docker_credential_ecr.token import CLOCK_SKEW, REFRESH_FRACTION, AuthToken
 
 BINARY = built_binary()
@@ -199,18 +199,6 @@ def test_native_path_finds_the_same_cache_directory(world: TwoWays, where: str) 
         world.env["XDG_CACHE_HOME"] = "relative"
     world.put(HOST, token())
     assert world.compare(HOST.encode())
-
-
-def every_host_form() -> list[str]:
-    """One host of each form registry.parse knows, built from its own tables."""
-    hosts = sorted(PUBLIC_HOSTS)
-    for suffix in sorted(IPV4_SUFFIXES):
-        hosts += [f"123456789012.dkr.{label}.us-east-1.{suffix}" for label in ("ecr", "ecr-fips")]
-    for suffix in sorted(DUALSTACK_SUFFIXES):
-        hosts += [
-            f"123456789012.{label}.us-east-1.{suffix}" for label in ("dkr-ecr", "dkr-ecr-fips")
-        ]
-    return hosts
 
 
 @pytest.mark.parametrize("host", every_host_form())

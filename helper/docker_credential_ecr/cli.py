@@ -136,6 +136,7 @@ def _kubelet(
         background = settings.background_refresh and web_identity is None
         _cache, fetcher, backend = _build(settings, background=background)
         status = kubelet.handle(backend, request, web_identity, stdout, warn, time.time)
+        _log_heavy(kubelet.ACTION, status)
     except HelperError as exc:
         line = one_line(str(exc))
         err.write((line if line.startswith(NAME) else f"{NAME}: {line}") + "\n")
@@ -182,12 +183,18 @@ def run(
     _configure_logging(settings)
     _cache, fetcher, backend = _build(settings, background=settings.background_refresh)
     status = protocol.handle(backend, action, stdin, stdout, stderr)
+    _log_heavy(action, status)
+    return _ABANDON if fetcher.timed_out else status
+
+
+def _log_heavy(action: str, status: int) -> None:
+    """Tell an operator (and the tests) whether this call paid for loading the AWS SDK.
+
+    A cache hit must not.
+    """
     if log.enabled:
-        # Tells an operator (and the frozen-binary tests) whether this call paid for
-        # loading the AWS SDK: a cache hit must not.
         heavy = ", ".join(m for m in _HEAVY_MODULES if m in sys.modules) or "none"
         log.debug("%s exited %d; heavy modules loaded: %s", action, status, heavy)
-    return _ABANDON if fetcher.timed_out else status
 
 
 _HEAVY_MODULES = ("boto3", "botocore", "filelock", "platformdirs", "urllib3")

@@ -1,0 +1,385 @@
+"""The kubelet image credential provider mode, run as the kubelet runs it.
+
+Against the installed script and the built single file (the ``flavour`` fixture), a
+local AWS endpoint and a real cache; the protocol's pure parts in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import (
+    ECR_HOST,
+    cache_entry,
+    get,
+    helper_command,
+    run_concurrently,
+    run_helper,
+    secret_of,
+    seed,
+)
+from docker_credential_ecr import kubelet
+from fakeaws import FakeAWS
+
+API_V1 = "credentialprovider.kubelet.k8s.io/v1"
+IMAGE = f"{ECR_HOST}/team/app:1.2"
+ROLE = "arn:aws:iam::123456789012:role/pod-puller"
+OTHER_ROLE = "arn:aws:iam::123456789012:role/env-puller"
+
+
+def request(image: str = IMAGE, version: str = API_V1, **extra: Any) -> str:
+    """A CredentialProviderRequest as the kubelet writes it."""
+    return json.dumps(
+        {"apiVersion": version, "kind": "CredentialProviderRequest", "image": image, **extra}
+    )
+
+
+def sa_request(token: str, role: str | None = ROLE, image: str = IMAGE) -> str:
+    """A request carrying a service account's token (and its role annotation, if any)."""
+    annotations = {kubelet.ROLE_ANNOTATION: role} if role else {"team": "a"}
+    return request(image, serviceAccountToken=token, serviceAccountAnnotations=annotations)
+
+
+def ask(env: dict[str, str], text: str | bytes, *args: str) -> Any:
+    """Run the provider; return its response document, failing the test if it failed."""
+    proc = run_helper(["get-credentials", *args], text, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+def seconds(duration: str) -> int:
+    """A Go duration as written by kubelet.go_duration, in seconds."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(\d+)s", duration)
+    assert match, duration
+    h, m, s = (int(g or 0) for g in match.groups())
+    return 3600 * h + 60 * m + s
+
+
+def password(document: Any, registry: str = ECR_HOST) -> str:
+    """The password the response gives for ``registry``."""
+    auth = document["auth"][registry]
+    assert auth["username"] == "AWS"
+    return str(auth["password"])
+
+
+# --- the executable, as the kubelet runs it -------------------------------------------
+
+
+pytestmark = pytest.mark.usefixtures("flavour")
+
+
+@pytest.mark.parametrize("version", kubelet.API_VERSIONS)
+def test_each_api_version_is_answered_in_kind(
+    env: dict[str, str], fake_aws: FakeAWS, version: str
+) -> None:
+    document = ask(env, request(version=version))
+    hold = seconds(document.pop("cacheDuration"))
+    assert document == {
+        "apiVersion": version,
+        "kind": "CredentialProviderResponse",
+        "cacheKeyType": "Registry",
+        "auth": {ECR_HOST: {"username": "AWS", "password": fake_aws.issued[0]}},
+    }
+    # The fake's tokens live 12 h; the default refresh window is their second half.
+    assert 6 * 3600 - 30 <= hold < 6 * 3600
+
+
+def test_cache_duration_ends_when_the_docker_mode_would_refresh(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    # Requested 2 h ago, 10 h left: the refresh window opens in 4 h.
+    seed(env, 7200, 36000, secret="warm")
+    document = ask(env, request())
+    assert password(document) == "warm"
+    assert 4 * 3600 - 30 <= seconds(document["cacheDuration"]) <= 4 * 3600
+    assert fake_aws.total_calls() == 0
+
+
+def test_configured_refresh_window_shortens_the_cache_duration(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[registries."{ECR_HOST}"]\nrefresh_before = 36000\n')
+    env["DOCKER_CREDENTIAL_ECR_CONFIG"] = str(config)
+    document = ask(env, request())
+    # 12 h tokens refreshed 10 h before expiry: held for at most 2 h.
+    assert 7200 - 30 <= seconds(document["cacheDuration"]) <= 7200
+
+
+def test_a_token_in_its_refresh_window_is_not_held_by_the_kubelet(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"
+    seed(env, 40000, 3200, secret="old")
+    fake_aws.faults = ["5xx", "5xx", "5xx"]
+    document = ask(env, request())
+    # The refresh failed; the still-valid token is served, and the kubelet must ask again.
+    assert (password(document), document["cacheDuration"]) == ("old", "0s")
+
+
+@pytest.mark.parametrize(
+    ("image", "registry"),
+    [
+        (f"{ECR_HOST}/team/app@sha256:{'a' * 64}", ECR_HOST),
+        (f"{ECR_HOST}:443/team/app:1", f"{ECR_HOST}:443"),
+        (ECR_HOST, ECR_HOST),
+        (f"https://{ECR_HOST}/team/app", ECR_HOST),
+        (f"{ECR_HOST.upper()}/team/app", ECR_HOST),
+    ],
+)
+def test_image_forms_are_answered_for_their_registry(
+    env: dict[str, str], fake_aws: FakeAWS, image: str, registry: str
+) -> None:
+    document = ask(env, request(image))
+    assert list(document["auth"]) == [registry]
+    assert password(document, registry) == fake_aws.issued[0]
+
+
+@pytest.mark.parametrize(
+    "image", ["docker.io/public.ecr.aws/team/app:1", "registry.example:5000/app", "nginx"]
+)
+def test_an_image_not_on_ecr_gets_no_credentials_and_a_note(
+    env: dict[str, str], fake_aws: FakeAWS, image: str
+) -> None:
+    proc = run_helper(["get-credentials"], request(image), env)
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    assert document["auth"] == {}
+    assert seconds(document["cacheDuration"]) == kubelet.ANONYMOUS_SECONDS
+    assert "is not an ECR registry" in proc.stderr
+    assert fake_aws.total_calls() == 0
+
+
+def test_ecr_public_without_credentials_is_pulled_anonymously(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    fake_aws.sticky_fault = "deny"
+    proc = run_helper(["get-credentials"], request("public.ecr.aws/team/app:1"), env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["auth"] == {}
+    assert "pull anonymously" in proc.stderr
+    assert fake_aws.calls["ecr-public"] >= 1
+
+
+def test_the_docker_mode_warms_the_cache_for_the_kubelet(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    secret = secret_of(get(env))
+    assert password(ask(env, request())) == secret
+    assert fake_aws.total_calls() == 1
+
+
+def test_the_kubelet_mode_warms_the_cache_for_docker(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    secret = password(ask(env, request()))
+    assert secret_of(get(env)) == secret
+    assert fake_aws.total_calls() == 1
+
+
+def test_32_concurrent_requests_make_one_api_call(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    fake_aws.delay = 0.3
+    done = run_concurrently(
+        [*helper_command(), "get-credentials"], 32, request().encode(), env, tmp_path
+    )
+    assert all(p.returncode == 0 for p in done), [p.stderr for p in done if p.returncode]
+    passwords = {password(json.loads(p.stdout)) for p in done}
+    assert passwords == set(fake_aws.issued)
+    assert fake_aws.calls == {"ecr": 1}
+
+
+@pytest.mark.parametrize("fault", ["deny", "5xx"])
+def test_an_aws_failure_is_one_line_naming_the_host_and_the_error(
+    env: dict[str, str], fake_aws: FakeAWS, fault: str
+) -> None:
+    fake_aws.sticky_fault = fault
+    proc = run_helper(["get-credentials"], request(), env)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    line = proc.stderr.strip()
+    assert "\n" not in line
+    assert "Traceback" not in line
+    assert line.startswith(f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: ")
+    assert ("AccessDeniedException" if fault == "deny" else "ServerException") in line
+
+
+def test_no_answer_from_aws_ends_within_the_deadline(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    fake_aws.sticky_fault = "hang"
+    env["DOCKER_CREDENTIAL_ECR_DEADLINE"] = "2"
+    started = time.monotonic()
+    proc = run_helper(["get-credentials"], request(), env, timeout=30)
+    assert proc.returncode == 1
+    assert "no answer from AWS within 2s" in proc.stderr
+    assert time.monotonic() - started < 20
+
+
+BAD_INPUT = [
+    (b"{not json", "is not JSON"),
+    (b"[]", "not a JSON object"),
+    (b"\xff\xfe", "not valid UTF-8"),
+    (request(version="credentialprovider.kubelet.k8s.io/v2").encode(), "unsupported apiVersion"),
+    (request(version="v1").encode(), "unsupported apiVersion"),
+    (json.dumps({"apiVersion": API_V1, "image": IMAGE}).encode(), "expected Credential"),
+    (request().replace("Request", "Response").encode(), "expected CredentialProviderRequest"),
+    (request("").encode(), "names no image"),
+    (request("  ").encode(), "names no image"),
+    (json.dumps({"apiVersion": API_V1, "kind": "CredentialProviderRequest"}).encode(), "no image"),
+    (request(serviceAccountToken=5).encode(), "serviceAccountToken must be a string"),
+    (request(serviceAccountAnnotations={"a": 1}).encode(), "must map names to strings"),
+    (request(image="x" * 70000).encode(), "larger than"),
+    (b"", "is not JSON"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), BAD_INPUT, ids=[r for _, r in BAD_INPUT])
+def test_bad_input_is_one_line_and_keeps_the_cache(
+    env: dict[str, str], fake_aws: FakeAWS, text: bytes, reason: str
+) -> None:
+    entry = seed(env, 60, 40000, secret="kept")
+    before = entry.read_bytes()
+    proc = run_helper(["get-credentials"], text, env)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("docker-credential-ecr: ")
+    assert reason in proc.stderr
+    assert entry.read_bytes() == before
+    assert fake_aws.total_calls() == 0
+
+
+# --- service accounts -----------------------------------------------------------------
+
+
+def ecr_roles(fake: FakeAWS) -> list[str]:
+    """The role behind each ECR call, by the access key it was signed with."""
+    return [fake.role_of_key.get(r["key_id"], "node") for r in fake.requests if r["api"] == "ecr"]
+
+
+def test_a_service_account_token_is_exchanged_for_its_role(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    document = ask(env, sa_request("sa-token-one"))
+    (sts,) = [r for r in fake_aws.requests if r["api"] == "sts:AssumeRoleWithWebIdentity"]
+    assert "WebIdentityToken=sa-token-one" in sts["body"]
+    assert "RoleArn=" + ROLE.replace(":", "%3A").replace("/", "%2F") in sts["body"]
+    assert ecr_roles(fake_aws) == [ROLE]
+    assert password(document) == fake_aws.issued[0]
+
+
+def test_a_service_account_token_is_cached_under_that_token_alone(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    first = password(ask(env, sa_request("sa-token-one")))
+    assert password(ask(env, sa_request("sa-token-one"))) == first
+    assert fake_aws.calls == {"sts:AssumeRoleWithWebIdentity": 1, "ecr": 1}
+    # Another pod's token, the node's own identity, Docker: none is given the pod's token.
+    second = password(ask(env, sa_request("sa-token-two")))
+    node = password(ask(env, request()))
+    docker = secret_of(get(env))
+    assert len({first, second, node}) == 3
+    assert docker == node
+    assert ecr_roles(fake_aws) == [ROLE, ROLE, "node"]
+
+
+def test_the_service_account_token_is_never_written_to_the_cache(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    ask(env, sa_request("sa-token-secret-material"))
+    cache = cache_entry(env).parent
+    for path in cache.iterdir():
+        assert b"sa-token-secret-material" not in path.read_bytes(), path
+        assert "sa-token" not in path.name
+
+
+def test_the_role_may_come_from_the_environment(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    env["AWS_ECR_ROLE_ARN"] = OTHER_ROLE
+    ask(env, sa_request("sa-token-one", role=None))
+    assert ecr_roles(fake_aws) == [OTHER_ROLE]
+    fake_aws.reset()
+    # The service account's own annotation wins.
+    ask(env, sa_request("sa-token-two"))
+    assert ecr_roles(fake_aws) == [ROLE]
+
+
+def test_without_a_role_the_node_identity_is_used(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    ask(env, sa_request("sa-token-one", role=None))
+    assert fake_aws.calls == {"ecr": 1}
+
+
+def test_a_refused_service_account_token_is_one_line_without_it(
+    env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    fake_aws.web_identity_tokens = {"the-good-one"}
+    proc = run_helper(["get-credentials"], sa_request("sa-token-forged"), env)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert "InvalidIdentityToken" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert "sa-token-forged" not in proc.stderr
+    assert fake_aws.calls["ecr"] == 0
+
+
+# --- names and arguments --------------------------------------------------------------
+
+
+def provider_command(tmp_path: Path) -> list[str]:
+    """The helper under the name of AWS's plugin: a symlink, as the packages install it."""
+    target = Path(helper_command()[0])
+    if target.name == "docker-credential-ecr" and target.with_name(kubelet.PROGRAM).exists():
+        return [str(target.with_name(kubelet.PROGRAM))]
+    if target.name != "docker-credential-ecr":
+        pytest.skip("the helper is run through python -m here")
+    link = tmp_path / "bin" / kubelet.PROGRAM
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(target)
+    return [str(link)]
+
+
+@pytest.mark.parametrize("args", [[], ["get-credentials"], ["--v=4"], ["get"]])
+def test_the_provider_name_selects_the_kubelet_mode(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path, args: list[str]
+) -> None:
+    import subprocess
+
+    proc = subprocess.run(
+        [*provider_command(tmp_path), *args],
+        input=request().encode(),
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert password(json.loads(proc.stdout)) == fake_aws.issued[0]
+
+
+def test_the_provider_name_keeps_version_and_help(env: dict[str, str], tmp_path: Path) -> None:
+    import subprocess
+
+    command = provider_command(tmp_path)
+    version = subprocess.run(
+        [*command, "--version"], check=False, env=env, capture_output=True, text=True
+    )
+    assert version.returncode == 0
+    assert version.stdout.startswith("docker-credential-ecr (")
+    helped = subprocess.run(
+        [*command, "--help"], check=False, env=env, capture_output=True, text=True
+    )
+    assert helped.returncode == 0
+    assert kubelet.PROGRAM in helped.stdout
+
+
+def test_a_warm_request_loads_no_aws_sdk(env: dict[str, str], fake_aws: FakeAWS) -> None:
+    seed(env, 60, 40000, secret="warm")
+    env["DOCKER_CREDENTIAL_ECR_LOG_LEVEL"] = "DEBUG"
+    proc = run_helper(["get-credentials"], request(), env)
+    assert proc.returncode == 0, proc.stderr
+    assert "get-credentials exited 0; heavy modules loaded: none" in proc.stderr
+    assert "warm" not in proc.stderr
