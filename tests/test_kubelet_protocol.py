@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ECR_HOST, clean_env, every_host_form
+from conftest import ECR_HOST, built_binary, clean_env, every_host_form, offline_env
 from docker_credential_ecr import cli, kubelet
 from docker_credential_ecr.errors import CredentialsNotFound, TokenError
 from docker_credential_ecr.fileconfig import WebIdentity
@@ -133,3 +134,26 @@ def test_every_host_form(
     assert status == 0
     assert password(json.loads(raw.getvalue()), host) == fake_aws.issued[0]
     assert fake_aws.total_calls() == 1
+
+
+NAME_CASES = [[], ["get-credentials"], ["get"], ["list"], ["--version"], ["version"], ["-h"],
+              ["--v=4", "get-credentials"], ["get-credentials", "get"], ["erase"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", NAME_CASES, ids=[" ".join(a) or "none" for a in NAME_CASES])
+def test_the_launcher_applies_the_python_name_rule(tmp_path: Path, args: list[str]) -> None:
+    """Differential: the binary run under the provider's name (the launcher's C rule) answers
+    as the binary run under its own name with the arguments the Python rule gives."""
+    binary = built_binary()
+    if binary is None:
+        pytest.skip("no built binary: run scripts/build-binary")
+    env = offline_env(tmp_path)
+    link = tmp_path / kubelet.PROGRAM
+    link.symlink_to(binary)
+
+    def run(command: list[str]) -> tuple[int, bytes, bytes]:
+        proc = subprocess.run(command, input=b"nope\n", env=env, capture_output=True, check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    expected = run([binary, *kubelet.program_arguments(str(link), args)])
+    assert run([str(link), *args]) == expected
