@@ -32,6 +32,13 @@ from docker_credential_ecr.config import Settings  # noqa: E402 - beside it
 from fakeaws import FakeAWS, make_certificate  # noqa: E402 - the path is set just above
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+KUBELET_REQUEST = json.dumps(
+    {
+        "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+        "kind": "CredentialProviderRequest",
+        "image": f"{HOST}/team/app:1.0",
+    }
+)
 API_HOSTS = [
     "api.ecr.us-east-1.amazonaws.com",
     "ecr.us-east-1.amazonaws.com",
@@ -64,6 +71,8 @@ class Bench:
         self.runs = runs
         self.hostfile = work / "host.txt"
         self.hostfile.write_text(HOST + "\n")
+        self.kubelet_request = work / "kubelet-request.json"
+        self.kubelet_request.write_text(KUBELET_REQUEST)
         home = work / "home"
         home.mkdir()
         self.base_env = {
@@ -109,7 +118,10 @@ class Bench:
         prepare: str | None = None,
         runs: int | None = None,
         warmup: int = 3,
+        request: tuple[str, Path] | None = None,
     ) -> dict[str, float]:
+        """Time ``exe ACTION < FILE`` (by default a ``get`` of HOST) with hyperfine."""
+        action, stdin = request or ("get", self.hostfile)
         out = self.work / f"hf-{name}.json"
         cmd = [
             "hyperfine",
@@ -124,7 +136,7 @@ class Bench:
         ]
         if prepare:
             cmd += ["--prepare", prepare]
-        cmd.append(f"{exe} get < {self.hostfile} > /dev/null")
+        cmd.append(f"{exe} {action} < {stdin} > /dev/null")
         subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
         times = sorted(t * 1000 for t in json.loads(out.read_text())["results"][0]["times"])
         return {
@@ -237,6 +249,21 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def kubelet_hit(b: Bench, helpers: dict[str, str], work: Path, fake: FakeAWS) -> dict[str, Any]:
+    """The kubelet's request, answered from the cache the Docker mode's hits warmed."""
+    kubelet: dict[str, Any] = {}
+    for name in ("single", "onedir"):
+        fake.reset()
+        kubelet[name] = b.hyperfine(
+            f"kubelet-{name}",
+            helpers[name],
+            b.env(work / f"hit-{name}"),
+            request=("get-credentials", b.kubelet_request),
+        )
+        kubelet[name]["api_calls"] = fake.total_calls()
+    return kubelet
+
+
 def refresh_window(b: Bench, work: Path, single: str) -> dict[str, Any]:
     """A token inside its refresh window, each run starting from the same due token.
 
@@ -309,6 +336,8 @@ def run(args: argparse.Namespace, work: Path, fake: FakeAWS, ca: Path) -> int:
         env = b.env(work / f"hit-{name}", DOCKER_CREDENTIAL_ECR_FASTPATH="off")
         hit[f"{name}_python"] = b.hyperfine(f"hit-{name}-python", helpers[name], env)
     results["cache_hit"] = hit
+
+    results["kubelet_hit"] = kubelet_hit(b, helpers, work, fake)
 
     # 2. A profile that assumes a role.
     config = build_role_config(work)
@@ -389,6 +418,12 @@ def evaluate(results: dict[str, Any]) -> None:
         "onedir_vs_go": ratio(h["onedir"]["median_ms"], h["go"]["median_ms"]),
         "single_vs_floor": ratio(h["single"]["median_ms"], h["floor_single"]["median_ms"]),
         "single_vs_go": ratio(h["single"]["median_ms"], h["go"]["median_ms"]),
+        "kubelet_single_vs_floor": ratio(
+            r["kubelet_hit"]["single"]["median_ms"], h["floor_single"]["median_ms"]
+        ),
+        "kubelet_single_vs_go_hit": ratio(
+            r["kubelet_hit"]["single"]["median_ms"], h["go"]["median_ms"]
+        ),
         "role_go_vs_single": ratio(
             r["role_profile"]["go"]["median_ms"], r["role_profile"]["single"]["median_ms"]
         ),
@@ -399,6 +434,9 @@ def evaluate(results: dict[str, Any]) -> None:
         "onedir hit <= 5x Go": x["onedir_vs_go"] <= 5,
         "single hit <= 1.3x floor": x["single_vs_floor"] <= 1.3,
         "single hit <= 10x Go": x["single_vs_go"] <= 10,
+        "kubelet warm request: no API call": all(
+            k["api_calls"] == 0 for k in r["kubelet_hit"].values()
+        ),
         "role: <= 1 STS + 1 ECR call per token lifetime": sum(
             r["role_profile"]["single"]["first_get_calls"].values()
         )
@@ -416,6 +454,7 @@ def row(*cells: object) -> str:
 
 def table(r: dict[str, Any]) -> str:
     h, rss, size = r["cache_hit"], r["peak_rss_kib"], r["size_bytes"]
+    kh = r["kubelet_hit"]
     forms = ("single", "onedir", "go", "floor_single", "floor_onedir")
     lines = [
         row(
@@ -437,6 +476,13 @@ def table(r: dict[str, Any]) -> str:
                 f"{h[k]['median_ms']} / {h[k]['p90_ms']}"
                 for k in ("single_python", "onedir_python")
             ),
+            "",
+            "",
+            "",
+        ),
+        row(
+            "kubelet `get-credentials`, warm cache, median / p90 (ms)",
+            *(f"{kh[k]['median_ms']} / {kh[k]['p90_ms']}" for k in ("single", "onedir")),
             "",
             "",
             "",
