@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecr import files
-from docker_credential_ecr.cache import TokenCache, decode, encode
+from docker_credential_ecr.cache import ORPHAN_AGE, TokenCache, decode, encode
 from docker_credential_ecr.logins import LoginStore, normalise
 from docker_credential_ecr.token import AuthToken
 
@@ -115,6 +115,22 @@ def test_expired_entries_are_dropped_on_write(tmp_path: Path) -> None:
     cache.write("old", tok(requested=NOW - 50000), NOW - 50000)
     cache.write("live", tok(), NOW)
     assert sorted(k for k, _ in cache.entries()) == ["live"]
+
+
+def test_locks_and_notes_of_keys_long_unused_are_dropped_on_write(tmp_path: Path) -> None:
+    # The kubelet mode keys tokens by service-account token, which rotates: each old
+    # key leaves a lock behind that nothing will use again.
+    cache = TokenCache(str(tmp_path / "c"))
+    cache.write("kept", tok(), NOW)
+    directory = tmp_path / "c"
+    old = NOW - ORPHAN_AGE - 60
+    for name in ("kept.lock", "gone-sa1.lock", "gone-sa1.failed", "recent.lock", "other.txt"):
+        (directory / name).write_text("")
+        os.utime(directory / name, (old, old))
+    os.utime(directory / "recent.lock", (NOW - 60, NOW - 60))
+    cache.write("live", tok(), NOW)
+    left = sorted(p.name for p in directory.iterdir())
+    assert left == ["kept.lock", "kept.token", "live.token", "other.txt", "recent.lock"]
 
 
 def test_erase_host_removes_every_identity(tmp_path: Path) -> None:

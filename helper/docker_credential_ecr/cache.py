@@ -21,6 +21,11 @@ MAGIC = "docker-credential-ecr token v1"
 SUFFIX = ".token"
 KEY_SEPARATOR = "~"
 _FAILED = ".failed"
+_LOCK = ".lock"
+# A lock or failure note whose token is gone and that nothing touched for this long
+# belongs to an identity no longer used: a service account's token the kubelet has
+# replaced (each has its own key), a profile since edited.
+ORPHAN_AGE = 86400.0
 
 
 def key(host: str, identity_tag: str) -> str:
@@ -98,6 +103,27 @@ class TokenCache:
             if other != key and cached.expired(now):
                 files.remove(self._path(other))
         files.remove_stale_temporaries(self.directory, now)
+        self._remove_orphans(now)
+
+    def _remove_orphans(self, now: float) -> None:
+        """Remove locks and failure notes of keys that have no token and were not used lately.
+
+        At worst a lock in use is removed, which costs one duplicate ECR call.
+        """
+        try:
+            names = set(os.listdir(self.directory))
+        except OSError:
+            return
+        for name in names:
+            stem, dot, ending = name.rpartition(".")
+            if not dot or "." + ending not in (_LOCK, _FAILED) or stem + SUFFIX in names:
+                continue
+            path = os.path.join(self.directory, name)
+            try:
+                if os.lstat(path).st_mtime < now - ORPHAN_AGE:
+                    os.unlink(path)
+            except OSError:
+                pass
 
     def acquire(self, key: str, timeout: float) -> Callable[[], None]:
         """Take the refresh lock for ``key`` and return the function that releases it.
@@ -108,7 +134,7 @@ class TokenCache:
         import filelock
 
         files.ensure_private_dir(self.directory)
-        lock = filelock.FileLock(os.path.join(self.directory, key + ".lock"), mode=0o600)
+        lock = filelock.FileLock(os.path.join(self.directory, key + _LOCK), mode=0o600)
         try:
             lock.acquire(timeout=timeout)
         except filelock.Timeout as exc:
@@ -126,7 +152,7 @@ class TokenCache:
 
         files.ensure_private_dir(self.directory)
         fd = os.open(
-            os.path.join(self.directory, key + ".lock"),
+            os.path.join(self.directory, key + _LOCK),
             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
             0o600,
         )
