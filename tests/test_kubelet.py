@@ -237,6 +237,7 @@ BAD_INPUT = [
     (request(serviceAccountAnnotations={"a": 1}).encode(), "must map names to strings"),
     (request(image="x" * 70000).encode(), "larger than"),
     (b"", "is not JSON"),
+    (b"[" * 60000, "is not JSON"),
 ]
 
 

@@ -136,3 +136,10 @@ def test_store_never_raises_on_arbitrary_bytes(data: bytes) -> None:
     h = FakeHelper()
     status, out = call(h, "store", data)
     assert (status, out) == (0, "") or (status == 1 and out.count("\n") == 1)
+
+
+def test_store_of_deeply_nested_json_is_one_line() -> None:
+    # Deeper than the JSON parser recurses: RecursionError, not ValueError.
+    status, out = call(FakeHelper(), "store", b"[" * 60000)
+    assert (status, out.count("\n")) == (1, 1)
+    assert out.startswith("store expects a JSON object")

@@ -66,3 +66,11 @@ def test_expiry_tolerates_missing_padding() -> None:
 def test_expiry_never_raises(password: str) -> None:
     result = expiry_of_password(password)
     assert result is None or isinstance(result, float)
+
+
+def test_a_deeply_nested_password_has_no_expiry() -> None:
+    import base64
+
+    from docker_credential_ecr.token import expiry_of_password
+
+    assert expiry_of_password(base64.b64encode(b"[" * 60000).decode()) is None

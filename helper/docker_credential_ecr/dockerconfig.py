@@ -29,7 +29,10 @@ def load(path: str) -> dict[str, object]:
     found = files.read_regular(path)
     if found is None:
         return {}
-    document = json.loads(found[0])
+    try:
+        document = json.loads(found[0])
+    except RecursionError:  # nested deeper than the parser goes: not a config.json
+        raise ValueError(f"{path} is not valid JSON (nested too deeply)") from None
     if not isinstance(document, dict):
         raise ValueError(f"{path} does not hold a JSON object")  # noqa: TRY004 - bad data, not a bug
     return document

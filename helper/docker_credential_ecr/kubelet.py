@@ -87,7 +87,7 @@ def parse_request(text: str) -> Request:
 
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's
         raise InputError(f"{NAME}: the request on stdin is not JSON") from None
     if not isinstance(document, dict):
         raise InputError(f"{NAME}: the request on stdin is not a JSON object")

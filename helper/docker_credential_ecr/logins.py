@@ -92,7 +92,7 @@ class LoginStore:
         try:
             record = json.loads(data)
             fields = (record["ServerURL"], record["Username"], record["Secret"])
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
             return None
         if not all(isinstance(f, str) for f in fields):
             return None

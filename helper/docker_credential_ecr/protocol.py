@@ -122,7 +122,7 @@ def _parse_store(text: str) -> tuple[str, str, str]:
 
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's
         raise InputError(
             "store expects a JSON object with ServerURL, Username and Secret on stdin"
         ) from None

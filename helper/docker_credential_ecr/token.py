@@ -107,7 +107,7 @@ def expiry_of_password(password: str) -> float | None:
     try:
         raw = base64.b64decode(password + "=" * (-len(password) % 4), validate=True)
         document = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         return None
     if not isinstance(document, dict):
         return None
