@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from conftest import (
     seed,
 )
 from docker_credential_ecr import kubelet
+from docker_credential_ecr.commands import kubeletsetup
 from fakeaws import FakeAWS
 
 API_V1 = "credentialprovider.kubelet.k8s.io/v1"
@@ -348,8 +350,6 @@ def provider_command(tmp_path: Path) -> list[str]:
 def test_the_provider_name_selects_the_kubelet_mode(
     env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path, args: list[str]
 ) -> None:
-    import subprocess
-
     proc = subprocess.run(
         [*provider_command(tmp_path), *args],
         input=request().encode(),
@@ -362,8 +362,6 @@ def test_the_provider_name_selects_the_kubelet_mode(
 
 
 def test_the_provider_name_keeps_version_and_help(env: dict[str, str], tmp_path: Path) -> None:
-    import subprocess
-
     command = provider_command(tmp_path)
     version = subprocess.run(
         [*command, "--version"], check=False, env=env, capture_output=True, text=True
@@ -384,3 +382,81 @@ def test_a_warm_request_loads_no_aws_sdk(env: dict[str, str], fake_aws: FakeAWS)
     assert proc.returncode == 0, proc.stderr
     assert "get-credentials exited 0; heavy modules loaded: none" in proc.stderr
     assert "warm" not in proc.stderr
+
+
+# --- configure --kubelet --------------------------------------------------------------
+
+
+def setup_kubelet(env: dict[str, str], directory: Path, *extra: str) -> Any:
+    """``configure --kubelet`` (or ``unconfigure --kubelet``) into ``directory``."""
+    verb = "unconfigure" if "un" in extra else "configure"
+    args = [a for a in extra if a != "un"]
+    return run_helper([verb, "--kubelet", "--kubelet-dir", str(directory), *args], "", env)
+
+
+def test_configure_kubelet_links_the_provider_and_writes_its_config(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    directory = tmp_path / "credentialprovider"
+    done = setup_kubelet(env, directory)
+    assert done.returncode == 0, done.stdout + done.stderr
+    link = directory / "bin" / kubelet.PROGRAM
+    assert link.resolve() == Path(helper_command()[0]).resolve()
+    config = (directory / "config.yaml").read_text()
+    assert config == kubeletsetup.render()
+    assert oct((directory / "config.yaml").stat().st_mode & 0o777) == "0o644"
+    # The kubelet runs the link by its name with the configured arguments.
+    proc = subprocess.run(
+        [str(link), "get-credentials"],
+        input=request().encode(),
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert password(json.loads(proc.stdout)) == fake_aws.issued[0]
+    # Again: nothing changes; then unconfigure removes both.
+    assert setup_kubelet(env, directory).returncode == 0
+    assert (directory / "config.yaml").read_text() == config
+    removed = setup_kubelet(env, directory, "un")
+    assert removed.returncode == 0
+    assert sorted(p.name for p in directory.rglob("*")) == ["bin"]
+
+
+def test_configure_kubelet_never_changes_what_it_did_not_write(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    directory = tmp_path / "credentialprovider"
+    (directory / "bin").mkdir(parents=True)
+    (directory / "config.yaml").write_text("providers: []\n")
+    refused = setup_kubelet(env, directory)
+    assert refused.returncode == 1
+    assert "was not written by docker-credential-ecr" in refused.stdout
+    assert refused.stdout.count("\n") == 1
+    (directory / "config.yaml").unlink()
+    (directory / "bin" / kubelet.PROGRAM).write_text("#!/bin/sh\n# AWS's plugin\n")
+    refused = setup_kubelet(env, directory)
+    assert (refused.returncode, "is another program" in refused.stdout) == (1, True)
+    assert (directory / "bin" / kubelet.PROGRAM).read_text() == "#!/bin/sh\n# AWS's plugin\n"
+    assert not (directory / "config.yaml").exists()
+    assert setup_kubelet(env, directory, "un").stdout == "nothing of ours found\n"
+
+
+def test_configure_kubelet_dry_run_writes_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    directory = tmp_path / "credentialprovider"
+    shown = setup_kubelet(env, directory, "--dry-run")
+    assert shown.returncode == 0
+    assert shown.stdout.endswith(kubeletsetup.render())
+    assert not directory.exists()
+
+
+def test_configure_kubelet_refuses_a_directory_others_can_change(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    refused = setup_kubelet(env, shared / "credentialprovider")
+    assert refused.returncode == 1
+    assert "writable" in refused.stdout or "others" in refused.stdout, refused.stdout
+    assert not (shared / "credentialprovider" / "bin" / kubelet.PROGRAM).exists()

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ECR_HOST, built_binary, clean_env, every_host_form, offline_env
 from docker_credential_ecr import cli, kubelet
+from docker_credential_ecr.commands import kubeletsetup
 from docker_credential_ecr.errors import CredentialsNotFound, TokenError
 from docker_credential_ecr.fileconfig import WebIdentity
 from docker_credential_ecr.token import AuthToken
@@ -157,3 +158,9 @@ def test_the_launcher_applies_the_python_name_rule(tmp_path: Path, args: list[st
 
     expected = run([binary, *kubelet.program_arguments(str(link), args)])
     assert run([str(link), *args]) == expected
+
+
+def test_the_documented_config_is_the_one_configure_writes() -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "kubernetes.md").read_text()
+    block = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert block == kubeletsetup.render().split("\n", 1)[1]

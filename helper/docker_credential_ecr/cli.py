@@ -30,8 +30,8 @@ Usage: {NAME} <get|store|erase|list|version>
 A Docker credential helper for Amazon ECR.  Docker runs it; to use it, run
   {NAME} configure --registry <account>.dkr.ecr.<region>.amazonaws.com
 or make it the store for every registry with  {NAME} configure --creds-store.
-The kubelet runs it as an image credential provider: {kubelet.ACTION}, or the
-name {kubelet.PROGRAM}, reads a CredentialProviderRequest on stdin.
+The kubelet runs it as an image credential provider (set up by configure --kubelet):
+{kubelet.ACTION}, or the name {kubelet.PROGRAM}, reads a CredentialProviderRequest.
 
 Commands:
 {{commands}}

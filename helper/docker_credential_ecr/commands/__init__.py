@@ -32,7 +32,12 @@ COMMANDS = (
     Command("status", "status", "cached tokens (never the token itself) and stored logins"),
     Command("doctor", "doctor", "check configuration, credentials, Docker config and AWS access"),
     Command("policy", "policy", "print the minimal IAM policy (--pull: and pulling)"),
-    Command("configure", "configure", "add our credHelpers (and credsStore) to Docker's config"),
+    Command(
+        "configure",
+        "configure",
+        "add our credHelpers (and credsStore) to Docker's config"
+        " (--kubelet: make this the kubelet's credential provider)",
+    ),
     Command("unconfigure", "configure", "remove them again"),
     Command("export", "export", "a pull secret with fresh tokens (dockerconfigjson, Kubernetes)"),
 )

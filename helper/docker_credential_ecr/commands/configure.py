@@ -1,8 +1,12 @@
-"""``configure`` and ``unconfigure``: our entries in Docker's config.json, added or removed."""
+"""``configure`` and ``unconfigure``: our entries in Docker's config.json, added or removed.
+
+With ``--kubelet``, the kubelet's credential provider instead (``kubeletsetup``).
+"""
 
 from __future__ import annotations
 
 from docker_credential_ecr import dockerconfig, registry
+from docker_credential_ecr.commands import kubeletsetup
 from docker_credential_ecr.commands.context import known_hosts
 from docker_credential_ecr.errors import NAME, InputError
 
@@ -18,6 +22,17 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--registry", action="append", default=None, metavar="HOST")
     parser.add_argument("--docker-config", help="the file (default: $DOCKER_CONFIG or ~/.docker)")
     parser.add_argument("--dry-run", action="store_true", help="print the result, change nothing")
+    parser.add_argument(
+        "--kubelet",
+        action="store_true",
+        help="the kubelet's credential provider instead of Docker (docs/kubernetes.md)",
+    )
+    parser.add_argument(
+        "--kubelet-dir",
+        default=kubeletsetup.DEFAULT_DIR,
+        help="holds bin/ and config.yaml (default: RKE2's and K3s's, %(default)s)",
+    )
+    parser.add_argument("--executable", help="the helper to link (default: this one)")
     if name == "configure":
         parser.add_argument(
             "--creds-store", action="store_true", help='also set "credsStore": "ecr"'
@@ -27,6 +42,8 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
     """Change config.json (or print the change with ``--dry-run``)."""
+    if args.kubelet:
+        return (kubeletsetup.setup if args.apply is configure else kubeletsetup.teardown)(args, ctx)
     path = str(args.docker_config or dockerconfig.path_for(ctx.environ))
     document = args.apply(args, ctx, dockerconfig.load(path))
     if args.dry_run:

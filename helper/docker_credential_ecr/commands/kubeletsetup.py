@@ -1,0 +1,144 @@
+"""``configure --kubelet``: make this executable the kubelet's ECR image credential provider.
+
+Writes the provider's name (a symlink to this executable) and a CredentialProviderConfig
+where RKE2 and K3s look by default, or under ``--kubelet-dir``.  Files someone else
+wrote are never changed: the command says what to add to them instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+from docker_credential_ecr import files, kubelet, registry, trust
+from docker_credential_ecr.errors import NAME, InputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from docker_credential_ecr.commands.context import Context
+
+# RKE2's and K3s's defaults for --image-credential-provider-{bin-dir,config}.
+DEFAULT_DIR = "/var/lib/rancher/credentialprovider"
+MARKER = f"# Written by {NAME} configure --kubelet; unconfigure --kubelet removes it."
+# Used by the kubelet only for a response without cacheDuration; ours always has one.
+DEFAULT_CACHE_DURATION = "6h"
+
+
+def match_images() -> list[str]:
+    """Every ECR host form as a kubelet ``matchImages`` glob, from registry's own tables."""
+    images = [
+        f"*.dkr.{label}.*.{suffix}"
+        for suffix in sorted(registry.IPV4_SUFFIXES)
+        for label in ("ecr", "ecr-fips")
+    ]
+    images += [
+        f"*.{label}.*.{suffix}"
+        for suffix in sorted(registry.DUALSTACK_SUFFIXES)
+        for label in ("dkr-ecr", "dkr-ecr-fips")
+    ]
+    return images + sorted(registry.PUBLIC_HOSTS)
+
+
+def render() -> str:
+    """The CredentialProviderConfig (YAML) naming this helper for every ECR host form."""
+    lines = [
+        MARKER,
+        "apiVersion: kubelet.config.k8s.io/v1",
+        "kind: CredentialProviderConfig",
+        "providers:",
+        f"  - name: {kubelet.PROGRAM}",
+        f"    apiVersion: {kubelet.API_VERSIONS[0]}",
+        f'    args: ["{kubelet.ACTION}"]',
+        f'    defaultCacheDuration: "{DEFAULT_CACHE_DURATION}"',
+        "    matchImages:",
+        *(f'      - "{image}"' for image in match_images()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def paths(directory: str) -> tuple[str, str]:
+    """The provider's link and the configuration file under ``directory``."""
+    return os.path.join(directory, "bin", kubelet.PROGRAM), os.path.join(directory, "config.yaml")
+
+
+def setup(args: argparse.Namespace, ctx: Context) -> int:
+    """Link the provider and write the configuration, or say why not."""
+    link, config = paths(args.kubelet_dir)
+    executable = os.path.realpath(args.executable or _this_executable(ctx))
+    if args.dry_run:
+        ctx.out.write(f"# {link} -> {executable}\n# {config}:\n{render()}")
+        return 0
+    _refuse_foreign(link, config)
+    _make_trusted_dirs(os.path.dirname(link))
+    if os.path.realpath(link) != executable:
+        files.remove(link)
+        os.symlink(executable, link)
+    files.replace_file(config, render().encode(), 0o644)
+    ctx.out.write(
+        f"{link} -> {executable}\n{config}: written\n"
+        "restart the kubelet's service (rke2-server, rke2-agent, k3s or k3s-agent) to use it\n"
+    )
+    return 0
+
+
+def teardown(args: argparse.Namespace, ctx: Context) -> int:
+    """Remove the link and the configuration, if they are ours."""
+    link, config = paths(args.kubelet_dir)
+    ours = [p for p, mine in ((link, _links_to_us(link)), (config, _ours(config))) if mine]
+    if not args.dry_run:
+        for path in ours:
+            os.unlink(path)
+    ctx.out.write("".join(f"{path}: removed\n" for path in ours) or "nothing of ours found\n")
+    return 0
+
+
+def _make_trusted_dirs(path: str) -> None:
+    """Make ``path`` (like ``mkdir -p``, mode 0755) only under directories only root can change.
+
+    The kubelet runs what is linked there as root.
+    """
+    existing = os.path.abspath(path)
+    while not os.path.isdir(existing):
+        existing = os.path.dirname(existing)
+    trust.check_dir(existing, os.geteuid())
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    trust.check_dir(os.path.abspath(path), os.geteuid())
+
+
+def _refuse_foreign(link: str, config: str) -> None:
+    if os.path.lexists(link) and not _links_to_us(link):
+        raise InputError(
+            f"{NAME} configure --kubelet: {link} is another program (AWS's plugin?); "
+            "move it away first, then run this again"
+        )
+    if os.path.lexists(config) and not _ours(config):
+        raise InputError(
+            f"{NAME} configure --kubelet: {config} was not written by {NAME}; add the "
+            f"provider that '{NAME} configure --kubelet --dry-run' prints to it instead"
+        )
+
+
+def _links_to_us(path: str) -> bool:
+    return os.path.islink(path) and os.path.basename(os.path.realpath(path)) == NAME
+
+
+def _ours(path: str) -> bool:
+    found = files.read_regular(path)
+    return found is not None and found[0].startswith(MARKER.encode())
+
+
+def _this_executable(ctx: Context) -> str:
+    """The installed helper: the launcher of a built executable, the script run, or PATH's."""
+    import shutil
+    import sys
+
+    launcher = ctx.environ.get("_DOCKER_CREDENTIAL_ECR_LAUNCHER")
+    if launcher:
+        return launcher
+    if os.path.basename(sys.argv[0]) == NAME and "/" in sys.argv[0]:
+        return os.path.abspath(sys.argv[0])
+    found = shutil.which(NAME, path=ctx.environ.get("PATH"))
+    if found:
+        return found
+    raise InputError(f"{NAME} configure --kubelet: cannot find {NAME}; name it with --executable")
