@@ -259,6 +259,19 @@ def test_bad_input_is_one_line_and_keeps_the_cache(
     assert fake_aws.total_calls() == 0
 
 
+def test_the_configuration_files_role_applies_and_is_shared_with_docker(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[registries."{ECR_HOST}"]\nrole_arn = "{OTHER_ROLE}"\n')
+    env["DOCKER_CREDENTIAL_ECR_CONFIG"] = str(config)
+    secret = password(ask(env, request()))
+    assert ecr_roles(fake_aws) == [OTHER_ROLE]
+    assert fake_aws.calls == {"sts:AssumeRole": 1, "ecr": 1}
+    assert secret_of(get(env)) == secret
+    assert fake_aws.total_calls() == 2
+
+
 # --- service accounts -----------------------------------------------------------------
 
 

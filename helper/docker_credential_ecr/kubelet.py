@@ -17,7 +17,7 @@ from docker_credential_ecr.protocol import read_text
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import BinaryIO, NamedTuple, Protocol
+    from typing import BinaryIO, Protocol
 
     from docker_credential_ecr.fileconfig import WebIdentity
     from docker_credential_ecr.token import AuthToken
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
             """A token and when it enters its refresh window, or None for a host not ECR's."""
             ...
 
-else:
-    from typing import NamedTuple
 
 # The action and the program name that select this mode: AWS's plugin is configured with
 # ``args: [get-credentials]``, so replacing it only changes the provider's name.
@@ -54,13 +52,22 @@ ROLE_ANNOTATION = "eks.amazonaws.com/ecr-role-arn"
 ANONYMOUS_SECONDS = 300
 
 
-class Request(NamedTuple):
-    """A parsed CredentialProviderRequest."""
+class Request:
+    """A parsed CredentialProviderRequest.
 
-    api_version: str
-    image: str
-    service_account_token: str
-    annotations: dict[str, str]
+    A plain class: ``typing.NamedTuple`` would load ``typing`` on every Docker ``get``,
+    which imports this module for its name rule.
+    """
+
+    __slots__ = ("annotations", "api_version", "image", "service_account_token")
+
+    def __init__(
+        self, api_version: str, image: str, service_account_token: str, annotations: dict[str, str]
+    ) -> None:
+        self.api_version = api_version
+        self.image = image
+        self.service_account_token = service_account_token
+        self.annotations = annotations
 
 
 def program_arguments(program: str, args: list[str]) -> list[str]:
