@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,8 @@ def test_kill_9_during_refresh_leaves_no_lock_and_a_parseable_cache(
 
 # ---- hostile input ----
 
+# Seeded, so that every pytest-xdist worker collects the same test ids.
+_NOISE = random.Random(20261201).randbytes(5 * 1024 * 1024)
 BAD_INPUTS: list[tuple[list[str], bytes]] = [
     (["get"], b""),
     (["erase"], b""),
@@ -181,9 +184,9 @@ BAD_INPUTS: list[tuple[list[str], bytes]] = [
     (["store"], b'{"ServerURL": "r.example", "Username": "", "Secret": "s"}'),
     (["store"], b"null"),
     (["store"], b"\xff" * 100),
-    (["get"], os.urandom(5 * 1024 * 1024)),
-    (["store"], os.urandom(5 * 1024 * 1024)),
-    (["erase"], os.urandom(5 * 1024 * 1024)),
+    (["get"], _NOISE),
+    (["store"], _NOISE[::-1]),
+    (["erase"], _NOISE[1:] + _NOISE[:1]),
     (["frobnicate"], b""),
     (["get", "--extra"], ECR_HOST.encode()),
     (["list", "extra"], b""),
@@ -410,7 +413,12 @@ def faketime_library() -> str | None:
 
 
 @pytest.fixture
-def faketime(flavour: str) -> str:
+def faketime(flavour: str) -> Callable[[str], list[str]]:
+    """A command prefix running the helper with its clock shifted by an offset ("+13h").
+
+    libfaketime keeps state in /dev/shm; a private mount namespace with its own
+    /dev/shm keeps that inside the test (and away from other tests running meanwhile).
+    """
     library = faketime_library()
     if library is None:
         pytest.skip("libfaketime is not installed (Debian package faketime)")
@@ -419,27 +427,36 @@ def faketime(flavour: str) -> str:
             "the static launcher cannot be faked; the native path's clock rule is "
             "covered by tests/test_fastpath.py with tokens of every age"
         )
-    return library
+    script = 'mount --make-rprivate / && mount -t tmpfs tmpfs /dev/shm && exec env "$@"'
+
+    def prefix(offset: str) -> list[str]:
+        return ["unshare", "--mount", "sh", "-c", script, "sh",
+                f"LD_PRELOAD={library}", f"FAKETIME={offset}"]  # fmt: skip
+
+    return prefix
+
+
+def shifted_get(env: dict[str, str], prefix: list[str]) -> subprocess.CompletedProcess[str]:
+    """``get`` for ECR_HOST with the clock the prefix sets."""
+    return run_helper(["get"], ECR_HOST + "\n", env, prefix=prefix)
 
 
 def test_clock_jumped_past_expiry_never_serves_the_cached_token(
-    env: dict[str, str], fake_aws: FakeAWS, faketime: str
+    env: dict[str, str], fake_aws: FakeAWS, faketime: Callable[[str], list[str]]
 ) -> None:
     seed(env, requested_ago=60, expires_in=12 * 3600)
     fake_aws.sticky_fault = "5xx"
-    env.update({"LD_PRELOAD": faketime, "FAKETIME": "+13h"})
-    proc = get(env)
+    proc = shifted_get(env, faketime("+13h"))
     assert proc.returncode == 1
     assert "seeded" not in proc.stdout + proc.stderr
     assert proc.stdout.startswith(FAILED)
 
 
 def test_clock_far_ahead_passes_a_fresh_token_once_with_a_warning(
-    env: dict[str, str], fake_aws: FakeAWS, faketime: str
+    env: dict[str, str], fake_aws: FakeAWS, faketime: Callable[[str], list[str]]
 ) -> None:
-    env.update({"LD_PRELOAD": faketime, "FAKETIME": "+13h"})
     for n in (1, 2):
-        proc = get(env)
+        proc = shifted_get(env, faketime("+13h"))
         assert proc.returncode == 0, proc.stdout
         assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[n - 1]
         (line,) = proc.stderr.splitlines()
@@ -448,11 +465,10 @@ def test_clock_far_ahead_passes_a_fresh_token_once_with_a_warning(
 
 
 def test_clock_jumped_back_still_serves_a_valid_token(
-    env: dict[str, str], fake_aws: FakeAWS, faketime: str
+    env: dict[str, str], fake_aws: FakeAWS, faketime: Callable[[str], list[str]]
 ) -> None:
     seed(env, requested_ago=60, expires_in=12 * 3600)
-    env.update({"LD_PRELOAD": faketime, "FAKETIME": "-2h"})
-    proc = get(env)
+    proc = shifted_get(env, faketime("-2h"))
     assert (proc.returncode, json.loads(proc.stdout)["Secret"]) == (0, "seeded")
     assert fake_aws.total_calls() == 0
 

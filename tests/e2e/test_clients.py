@@ -28,7 +28,8 @@ from e2e.world import (
     World,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# One world (dockerd, registries) per package: all its tests in one pytest-xdist worker.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 
 CRED_HELPERS = {"credHelpers": {ECR_HOST: "ecr"}}
 UNENCRYPTED = "WARNING! Your password will be stored unencrypted"
