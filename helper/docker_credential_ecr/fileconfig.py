@@ -92,7 +92,7 @@ class RegistryConfig:
 
     def with_web_identity(self, web_identity: WebIdentity) -> RegistryConfig:
         """This configuration, with the identity replaced by a service account's role."""
-        kept = {k: getattr(self, k) for k in ("region", "refresh_before", "cache", "source")}
+        kept = {k: getattr(self, k) for k in ("region", "refresh_before", "cache")}
         copy = RegistryConfig(kept, source=self.source)
         copy.web_identity = web_identity
         return copy

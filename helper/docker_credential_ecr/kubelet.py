@@ -126,11 +126,7 @@ def image_registry(image: str) -> str:
     >>> image_registry("docker.io/public.ecr.aws/x:1")
     'docker.io'
     """
-    rest = image.strip()
-    scheme_end = rest.find("://")
-    if scheme_end != -1:
-        rest = rest[scheme_end + 3 :]
-    return rest.split("/", 1)[0].rsplit("@", 1)[-1].lower()
+    return registry.authority_of(image).lower()
 
 
 def go_duration(seconds: float) -> str:
@@ -187,13 +183,13 @@ def handle(
     server = image_registry(request.image)
     try:
         found = provider.lease(server, web_identity)
+        if found is None:
+            warn(
+                f"{registry.host_of(server)} is not an ECR registry; answering without credentials"
+            )
     except CredentialsNotFound:
         warn(f"no ECR Public token for {server}; the kubelet will pull anonymously")
         found = None
-    else:
-        if found is None:
-            host = registry.host_of(server)
-            warn(f"{host} is not an ECR registry; answering without credentials")
     if found is None:
         answer = response(request.api_version, {}, ANONYMOUS_SECONDS)
     else:

@@ -61,6 +61,21 @@ class Registry:
         return f"Registry({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
 
 
+def authority_of(server_url: str) -> str:
+    """Return ``host[:port]`` of a server URL or image reference, as given.
+
+    No scheme, credentials or path: what precedes the first ``/`` after the scheme.
+
+    >>> authority_of("https://u@Example.com:5000/v2/x")
+    'Example.com:5000'
+    """
+    rest = server_url.strip()
+    scheme_end = rest.find("://")
+    if scheme_end != -1:
+        rest = rest[scheme_end + 3 :]
+    return rest.split("/", 1)[0].rsplit("@", 1)[-1]
+
+
 def host_of(server_url: str) -> str:
     """Return the lower-cased host of a server URL, without scheme, credentials, port or path.
 
@@ -69,11 +84,7 @@ def host_of(server_url: str) -> str:
     >>> host_of("localhost:5000")
     'localhost'
     """
-    rest = server_url.strip()
-    scheme_end = rest.find("://")
-    if scheme_end != -1:
-        rest = rest[scheme_end + 3 :]
-    rest = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    rest = authority_of(server_url)
     if rest.startswith("["):
         return rest.split("]", 1)[0] + "]" if "]" in rest else rest
     return rest.split(":", 1)[0].rstrip(".").lower()
