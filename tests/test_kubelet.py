@@ -55,6 +55,13 @@ def ask(env: dict[str, str], text: str | bytes, *args: str) -> Any:
     return json.loads(proc.stdout)
 
 
+def use_config(env: dict[str, str], tmp_path: Path, setting: str) -> None:
+    """Have ``env`` use a configuration file with ``setting`` for ECR_HOST."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[registries."{ECR_HOST}"]\n{setting}\n')
+    env["DOCKER_CREDENTIAL_ECR_CONFIG"] = str(config)
+
+
 def seconds(duration: str) -> int:
     """A Go duration as written by kubelet.go_duration, in seconds."""
     match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(\d+)s", duration)
@@ -106,9 +113,7 @@ def test_cache_duration_ends_when_the_docker_mode_would_refresh(
 def test_configured_refresh_window_shortens_the_cache_duration(
     env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(f'[registries."{ECR_HOST}"]\nrefresh_before = 36000\n')
-    env["DOCKER_CREDENTIAL_ECR_CONFIG"] = str(config)
+    use_config(env, tmp_path, "refresh_before = 36000")
     document = ask(env, request())
     # 12 h tokens refreshed 10 h before expiry: held for at most 2 h.
     assert 7200 - 30 <= seconds(document["cacheDuration"]) <= 7200
@@ -262,9 +267,7 @@ def test_bad_input_is_one_line_and_keeps_the_cache(
 def test_the_configuration_files_role_applies_and_is_shared_with_docker(
     env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(f'[registries."{ECR_HOST}"]\nrole_arn = "{OTHER_ROLE}"\n')
-    env["DOCKER_CREDENTIAL_ECR_CONFIG"] = str(config)
+    use_config(env, tmp_path, f'role_arn = "{OTHER_ROLE}"')
     secret = password(ask(env, request()))
     assert ecr_roles(fake_aws) == [OTHER_ROLE]
     assert fake_aws.calls == {"sts:AssumeRole": 1, "ecr": 1}
@@ -473,3 +476,25 @@ def test_configure_kubelet_refuses_a_directory_others_can_change(
     assert refused.returncode == 1
     assert "writable" in refused.stdout or "others" in refused.stdout, refused.stdout
     assert not (shared / "credentialprovider" / "bin" / kubelet.PROGRAM).exists()
+
+
+@pytest.mark.parametrize("where", ["shared-directory", "writable-file"])
+def test_configure_kubelet_refuses_an_executable_others_can_change(
+    env: dict[str, str], tmp_path: Path, where: str
+) -> None:
+    place = tmp_path / "place"
+    place.mkdir()
+    program = place / "docker-credential-ecr"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    if where == "shared-directory":
+        place.chmod(0o777)
+    else:
+        program.chmod(0o777)
+    directory = tmp_path / "credentialprovider"
+    refused = setup_kubelet(env, directory, "--executable", str(program))
+    assert refused.returncode == 1
+    assert refused.stdout.startswith(
+        f"docker-credential-ecr configure --kubelet: not linking {program}"
+    )
+    assert not (directory / "bin" / kubelet.PROGRAM).exists()

@@ -70,6 +70,7 @@ def setup(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.write(f"# {link} -> {executable}\n# {config}:\n{render()}")
         return 0
     _refuse_foreign(link, config)
+    _check_executable(executable)
     _make_trusted_dirs(os.path.dirname(link))
     if os.path.realpath(link) != executable:
         files.remove(link)
@@ -91,6 +92,23 @@ def teardown(args: argparse.Namespace, ctx: Context) -> int:
             os.unlink(path)
     ctx.out.write("".join(f"{path}: removed\n" for path in ours) or "nothing of ours found\n")
     return 0
+
+
+def _check_executable(path: str) -> None:
+    """Refuse to have the kubelet run, as root, a program that anyone else could replace."""
+    import stat
+
+    euid = os.geteuid()
+    try:
+        trust.check_dir(os.path.dirname(path), euid)
+        info = os.stat(path)
+    except OSError as exc:
+        raise InputError(f"{NAME} configure --kubelet: not linking {path}: {exc}") from None
+    if not stat.S_ISREG(info.st_mode) or info.st_uid not in (0, euid) or info.st_mode & 0o022:
+        raise InputError(
+            f"{NAME} configure --kubelet: not linking {path}: it must be a regular file "
+            f"owned by root (or uid {euid}) that no one else can write"
+        )
 
 
 def _make_trusted_dirs(path: str) -> None:
