@@ -2,6 +2,9 @@
 
 Usage: python packaging/gen_rules.py OUTPUT.h
 
+Also the single file's format and the dynamic loader's name, from packaging/pack.py,
+which writes them; the loader's is this build machine's.
+
 The native cache hit (packaging/fastpath.c) must find the same file and give the same
 answer as the Python helper, so the names, suffixes, key format and freshness rule it
 uses are taken from the Python modules at build time, never restated by hand.
@@ -16,6 +19,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "helper"))
+
+import pack
 
 from docker_credential_ecr import cache, config, errors, fileconfig, kubelet, registry, token
 
@@ -40,6 +45,8 @@ def render() -> str:
         "#ifndef RULES_H",
         "#define RULES_H",
         f"#define RULE_APP {c_string(errors.NAME)}",
+        f"#define RULE_PACK_MAGIC {c_string(pack.MAGIC.decode())}",
+        f"#define RULE_LOADER {c_string(pack.loader_name())}",
         f"#define RULE_ENV_PREFIX {c_string(config.PREFIX)}",
         f"#define RULE_TOKEN_MAGIC {c_string(cache.MAGIC)}",
         f"#define RULE_TOKEN_SUFFIX {c_string(cache.SUFFIX)}",

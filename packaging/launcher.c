@@ -61,10 +61,10 @@
 #include "trust.h"
 
 #define NAME RULE_APP
-#define MAGIC "DCECRPK1"
+#define MAGIC RULE_PACK_MAGIC
 #define TRAILER_SIZE 64
 #define PROGRAM NAME ".bin"
-#define LOADER "_internal/glibc/ld-linux-x86-64.so.2"
+#define LOADER "_internal/glibc/" RULE_LOADER
 #define LIBPATH_FMT "%s/_internal/glibc:%s/_internal"
 #define MANIFEST ".docker-credential-ecr-build"
 #define MANIFEST_MAX (1 << 20)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import shutil
 import stat
 import struct
@@ -28,7 +29,10 @@ from pathlib import Path
 MAGIC = b"DCECRPK1"
 NAME = "docker-credential-ecr"
 PROGRAM = NAME + ".bin"
-LOADER = "ld-linux-x86-64.so.2"
+# Debian's architecture names (our artifacts') -> the kernel's machine names (RPM's).
+ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}
+# glibc's dynamic loader on each machine we build for (its ABI's name, not ours).
+LOADERS = {"x86_64": "ld-linux-x86-64.so.2", "aarch64": "ld-linux-aarch64.so.1"}
 # Loaded by glibc at run time with dlopen, so ldd does not list them:
 # libgcc_s for thread exit and cancellation, the NSS modules for getpwuid.
 RUNTIME_EXTRAS = ("libgcc_s.so.1", "libnss_files.so.2", "libnss_dns.so.2")
@@ -39,8 +43,23 @@ def is_elf(path: Path) -> bool:
         return f.read(4) == b"\x7fELF"
 
 
+def debian_arch(machine: str = "") -> str:
+    """The Debian name of ``machine`` (default: this one's)."""
+    machine = machine or platform.machine()
+    return next((arch for arch, m in ARCHES.items() if m == machine), machine)
+
+
+def loader_name(machine: str = "") -> str:
+    """The dynamic loader the bundle carries on ``machine`` (default: this one)."""
+    machine = machine or platform.machine()
+    if machine not in LOADERS:
+        sys.exit(f"pack: no dynamic loader known for {machine}")
+    return LOADERS[machine]
+
+
 def system_libraries(bundle: Path) -> dict[str, Path]:
     """Return soname -> path of every library the bundle loads from the build machine."""
+    loader = loader_name()
     carried = {p.name for p in bundle.rglob("*") if p.is_file()}
     found: dict[str, Path] = {}
     for path in bundle.rglob("*"):
@@ -51,13 +70,15 @@ def system_libraries(bundle: Path) -> dict[str, Path]:
             parts = line.split()
             if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
                 name, target = parts[0], Path(parts[2])
-            elif parts and parts[0].startswith("/") and parts[0].endswith(LOADER):
-                name, target = LOADER, Path(parts[0])
+            elif parts and parts[0].startswith("/") and parts[0].endswith(loader):
+                name, target = loader, Path(parts[0])
             else:
                 continue
             if name not in carried:
                 found[name] = target
-    libdir = found[LOADER].resolve().parent if LOADER in found else Path("/lib/x86_64-linux-gnu")
+    if loader not in found:
+        sys.exit(f"pack: no {loader} found among the bundle's dependencies")
+    libdir = found[loader].resolve().parent
     for extra in RUNTIME_EXTRAS:
         candidate = libdir / extra
         if candidate.exists():
@@ -69,8 +90,6 @@ def add_glibc(tree: Path) -> list[str]:
     glibc = tree / "_internal" / "glibc"
     glibc.mkdir()
     libs = system_libraries(tree)
-    if LOADER not in libs:
-        sys.exit(f"pack: no {LOADER} found among the bundle's dependencies")
     for name, path in sorted(libs.items()):
         shutil.copy2(path.resolve(), glibc / name)
         (glibc / name).chmod(0o755)

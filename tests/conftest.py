@@ -16,6 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from pack import debian_arch
+
 from docker_credential_ecr.cache import encode
 from docker_credential_ecr.registry import DUALSTACK_SUFFIXES, IPV4_SUFFIXES, PUBLIC_HOSTS
 from docker_credential_ecr.token import AuthToken
@@ -79,10 +81,12 @@ def unpack_folder(into: Path) -> Path:
     from docker_credential_ecr import __version__
 
     binary = built_binary()
-    pattern = f"docker-credential-ecr-{__version__}-linux-*.tar.gz"
+    # The tarball built with the binary: named after it, or this machine's architecture's.
+    name = Path(binary).name if binary else ""
+    if not name.startswith(f"docker-credential-ecr-{__version__}-linux-"):
+        name = f"docker-credential-ecr-{__version__}-linux-{debian_arch()}"
     places = ([Path(binary).parent] if binary else []) + [ROOT / "dist"]
-    found = [sorted(place.glob(pattern)) for place in places]
-    tarballs = [f[-1] for f in found if f]
+    tarballs = [place / f"{name}.tar.gz" for place in places if (place / f"{name}.tar.gz").exists()]
     if not tarballs:
         pytest.skip("no one-folder tarball: run scripts/build-binary")
     into.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pack import loader_name
 
 from conftest import (
     ECR_HOST,
@@ -48,7 +49,7 @@ pytestmark = [
         reason="needs root, setpriv and unshare",
     ),
 ]
-LOADER = "_internal/glibc/ld-linux-x86-64.so.2"
+LOADER = "_internal/glibc/" + loader_name()
 
 
 def build_id(binary: str | Path) -> str:

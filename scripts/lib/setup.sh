@@ -119,3 +119,12 @@ make_venv() {
   python3 -m venv "$venv"
   echo "$want" >"$venv/.made-by"
 }
+
+# .venv-build: the pinned build dependencies (packaging/requirements-build.txt) and this
+# package, for building the executable, its manual page and the packages.
+build_venv() {
+  make_venv .venv-build
+  step "installing the pinned build dependencies (packaging/requirements-build.txt) from PyPI"
+  pip_install .venv-build -r packaging/requirements-build.txt
+  pip_install .venv-build -q --no-deps --force-reinstall .
+}
