@@ -224,8 +224,8 @@ def shell(action: str) -> str:
     snippets = {
         # New or changed unit files are seen at once; nothing is enabled or started.
         "reload": f"if {running}; then systemctl daemon-reload >/dev/null 2>&1 || true; fi",
-        "restart": f"if {running}; then\n"
-        f"  systemctl try-restart {LONG_RUNNING} >/dev/null 2>&1 || true\nfi",
+        "restart": f"if {running}; then systemctl try-restart {LONG_RUNNING}"
+        " >/dev/null 2>&1 || true; fi",
         # systemctl disable works without a running systemd (it removes the links).
         "stop": f"if command -v systemctl >/dev/null 2>&1; then\n"
         f"  if {running}; then systemctl stop {units} >/dev/null 2>&1 || true; fi\n"

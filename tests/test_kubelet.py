@@ -458,6 +458,24 @@ def test_configure_kubelet_never_changes_what_it_did_not_write(
     assert setup_kubelet(env, directory, "un").stdout == "nothing of ours found\n"
 
 
+def test_configure_kubelet_again_keeps_a_link_to_a_release_named_file(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A release's file keeps its name (docker-credential-ecr-<version>-linux-<arch>)."""
+    place = tmp_path / "opt"
+    place.mkdir()
+    program = place / "docker-credential-ecr-0.1.0-linux-amd64"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    directory = tmp_path / "credentialprovider"
+    for _ in range(2):
+        done = setup_kubelet(env, directory, "--executable", str(program))
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (directory / "bin" / kubelet.PROGRAM).resolve() == program
+    removed = setup_kubelet(env, directory, "un", "--executable", str(program))
+    assert removed.stdout.count(": removed") == 2, removed.stdout
+
+
 def test_configure_kubelet_dry_run_writes_nothing(env: dict[str, str], tmp_path: Path) -> None:
     directory = tmp_path / "credentialprovider"
     shown = setup_kubelet(env, directory, "--dry-run")

@@ -126,5 +126,21 @@ build_venv() {
   make_venv .venv-build
   step "installing the pinned build dependencies (packaging/requirements-build.txt) from PyPI"
   pip_install .venv-build -r packaging/requirements-build.txt
-  pip_install .venv-build -q --no-deps --force-reinstall .
+  # With the pinned setuptools: no isolated build environment to set up each time.
+  pip_install .venv-build -q --no-deps --no-build-isolation --force-reinstall .
+}
+
+# The version being built, read (not imported: a fresh host may not have python3 yet).
+project_version() {
+  local version
+  version=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' helper/docker_credential_ecr/__init__.py)
+  [ -n "$version" ] || die "no __version__ in helper/docker_credential_ecr/__init__.py"
+  echo "$version"
+}
+
+# .venv: this package, editable, and the test tools (versions in tests/constraints.txt).
+test_venv() {
+  make_venv .venv
+  step "installing the package and its test tools (versions in tests/constraints.txt) from PyPI"
+  pip_install .venv -c tests/constraints.txt -e '.[dev]'
 }

@@ -69,7 +69,7 @@ def setup(args: argparse.Namespace, ctx: Context) -> int:
     if args.dry_run:
         ctx.out.write(f"# {link} -> {executable}\n# {config}:\n{render()}")
         return 0
-    _refuse_foreign(link, config)
+    _refuse_foreign(link, config, executable)
     _check_executable(executable)
     _make_trusted_dirs(os.path.dirname(link))
     if os.path.realpath(link) != executable:
@@ -86,7 +86,12 @@ def setup(args: argparse.Namespace, ctx: Context) -> int:
 def teardown(args: argparse.Namespace, ctx: Context) -> int:
     """Remove the link and the configuration, if they are ours."""
     link, config = paths(args.kubelet_dir)
-    ours = [p for p, mine in ((link, _links_to_us(link)), (config, _ours(config))) if mine]
+    try:
+        executable = os.path.realpath(args.executable or _this_executable(ctx))
+    except InputError:
+        executable = ""
+    found = ((link, _links_to_us(link, executable)), (config, _ours(config)))
+    ours = [path for path, mine in found if mine]
     if not args.dry_run:
         for path in ours:
             os.unlink(path)
@@ -124,8 +129,8 @@ def _make_trusted_dirs(path: str) -> None:
     trust.check_dir(os.path.abspath(path), os.geteuid())
 
 
-def _refuse_foreign(link: str, config: str) -> None:
-    if os.path.lexists(link) and not _links_to_us(link):
+def _refuse_foreign(link: str, config: str, executable: str) -> None:
+    if os.path.lexists(link) and not _links_to_us(link, executable):
         raise InputError(
             f"{NAME} configure --kubelet: {link} is another program (AWS's plugin?); "
             "move it away first, then run this again"
@@ -137,8 +142,12 @@ def _refuse_foreign(link: str, config: str) -> None:
         )
 
 
-def _links_to_us(path: str) -> bool:
-    return os.path.islink(path) and os.path.basename(os.path.realpath(path)) == NAME
+def _links_to_us(path: str, executable: str) -> bool:
+    """A link to an installed helper, or to this one under any name (a release's file)."""
+    if not os.path.islink(path):
+        return False
+    target = os.path.realpath(path)
+    return os.path.basename(target) == NAME or target == executable
 
 
 def _ours(path: str) -> bool:
