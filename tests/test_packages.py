@@ -59,7 +59,14 @@ def rpm_of(arch: str) -> Path:
 
 
 def output(*cmd: str) -> str:
-    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return succeeds(list(cmd)).stdout
+
+
+def succeeds(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd``; fail the test with its output unless it exits 0."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{cmd[0]}: {proc.stdout}{proc.stderr}"
+    return proc
 
 
 # Both architectures' packages are checked; this machine's is also installed natively.
@@ -213,7 +220,7 @@ def test_deb_installs_runs_upgrades_keeping_config_and_purges_clean(
     root = tmp_path / "root"
     subprocess.run(["cp", "-a", str(pristine(arch)), str(root)], check=True)
     (root / ".complete").unlink()
-    systemctl = root / "usr/local/bin/systemctl"
+    systemctl = root / "usr/bin/systemctl"  # where rpm's scriptlet PATH finds it too
     systemctl.write_text(FAKE_SYSTEMCTL)
     systemctl.chmod(0o755)
     docker_config = root / "root/.docker/config.json"
@@ -285,7 +292,8 @@ def test_rpm_metadata_requires_and_provides_nothing_else(arch: str) -> None:
     # Only the scriptlets' shell; the program needs nothing.
     assert {r for r in rpm_query(rpm, "--requires") if not r.startswith("rpmlib(")} == {"/bin/sh"}
     provides = {p.split(" =")[0] for p in rpm_query(rpm, "--provides")}
-    assert provides == {NAME, f"{NAME}({ARCHES[arch].replace('_', '-')})"}
+    isa = {"amd64": "x86-64", "arm64": "aarch-64"}[arch]  # rpm's names for the ISA
+    assert provides == {NAME, f"{NAME}({isa})"}
     assert sorted(rpm_query(rpm, "--configfiles")) == sorted(f"/{c}" for c in CONFFILES)
 
 
@@ -320,7 +328,7 @@ def test_rpm_installs_into_an_empty_root_and_runs_there(
     root.mkdir()
     # Without a shell there are no scriptlets to run, and none needs /bin/sh.
     install = ["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "--noscripts", "--nodeps"]
-    subprocess.run([*install, "--ignorearch", "-i", str(rpm)], check=True, capture_output=True)
+    succeeds([*install, "--ignorearch", "-i", str(rpm)])
     shutil.copy(tls_files[0], root / "ca.pem")
     port = fake_aws_tls.url.rsplit(":", 1)[1]
     (root / "root").mkdir(mode=0o700)
@@ -349,17 +357,21 @@ def test_rpm_scripts_install_and_erase_on_a_real_userland(tmp_path: Path) -> Non
     root = tmp_path / "root"
     subprocess.run(["cp", "-a", str(pristine(arch)), str(root)], check=True)
     (root / ".complete").unlink()
-    systemctl = root / "usr/local/bin/systemctl"
+    systemctl = root / "usr/bin/systemctl"  # where rpm's scriptlet PATH finds it too
     systemctl.write_text(FAKE_SYSTEMCTL)
     systemctl.chmod(0o755)
+    # What an RPM distribution's filesystem package and a host's root account have.
+    (root / "usr/share/licenses").mkdir()
+    (root / "root/.cache").mkdir(mode=0o700)
     before = files_of(root)
     (root / "run/systemd/system").mkdir(parents=True)
     rpm_root = ["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm"]
-    subprocess.run([*rpm_root, "-i", str(rpm)], check=True, capture_output=True)
+    # The root's /bin/sh is dpkg's, which rpm's database does not know of.
+    succeeds([*rpm_root, "--nodeps", "-i", str(rpm)])
     assert systemctl_calls(root) == ["daemon-reload"]
     for cache in ("var/cache/docker-credential-ecr", "root/.cache/docker-credential-ecr"):
-        (root / cache).mkdir(mode=0o700, parents=True)  # as a get would leave them
-    subprocess.run([*rpm_root, "-e", NAME], check=True, capture_output=True)
+        (root / cache).mkdir(mode=0o700)  # as a get would leave them
+    succeeds([*rpm_root, "-e", NAME])
     units = " ".join(UNITS)
     assert systemctl_calls(root) == [f"stop {units}", f"disable {units}", "daemon-reload"]
     shutil.rmtree(root / "var/lib/rpm")
