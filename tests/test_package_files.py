@@ -4,6 +4,7 @@ the configuration files it ships, the manual page, and the copyright file's cove
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -45,12 +46,12 @@ def test_manual_page_has_every_command_and_no_roff_warnings(tmp_path: Path) -> N
     for command in commands.COMMANDS:
         assert f".SS {command.name}\n" in page
     (tmp_path / "page.1").write_text(page)
+    if shutil.which("man") is None:
+        pytest.skip("no man(1) here to render the page with")
     command = ["man", "--warnings", "-l", str(tmp_path / "page.1")]
     man = subprocess.run(
         command, capture_output=True, text=True, check=False, env={"MANWIDTH": "80"}
     )
-    if man.returncode != 0 and "not found" in man.stderr:
-        pytest.skip("no man")
     assert man.stderr == ""
     assert "configure --kubelet" in " ".join(man.stdout.split())
 
