@@ -49,9 +49,7 @@ def test_manual_page_has_every_command_and_no_roff_warnings(tmp_path: Path) -> N
     if shutil.which("man") is None:
         pytest.skip("no man(1) here to render the page with")
     argv = ["man", "--warnings", "-l", str(tmp_path / "page.1")]
-    man = subprocess.run(
-        argv, capture_output=True, text=True, check=False, env={"MANWIDTH": "80"}
-    )
+    man = subprocess.run(argv, capture_output=True, text=True, check=False, env={"MANWIDTH": "80"})
     assert man.stderr == ""
     assert "configure --kubelet" in " ".join(man.stdout.split())
 
