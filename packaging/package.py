@@ -234,7 +234,7 @@ def shell(action: str) -> str:
         # are theirs, like their ~/.docker, and are left alone.
         "purge": f"rm -rf {ROOT_CACHE_DIR}\n"
         "home=$(getent passwd root | cut -d: -f6)\n"
-        f'rm -rf "${{home%/}}/.cache/{NAME}"',
+        f'[ -z "$home" ] || rm -rf "${{home%/}}/.cache/{NAME}"',
     }
     return snippets[action]
 

@@ -458,15 +458,20 @@ def test_configure_kubelet_never_changes_what_it_did_not_write(
     assert setup_kubelet(env, directory, "un").stdout == "nothing of ours found\n"
 
 
+def a_program(place: Path, name: str) -> Path:
+    """An executable file ``name`` in a new folder ``place``, for configure to link."""
+    place.mkdir()
+    program = place / name
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    return program
+
+
 def test_configure_kubelet_again_keeps_a_link_to_a_release_named_file(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     """A release's file keeps its name (docker-credential-ecr-<version>-linux-<arch>)."""
-    place = tmp_path / "opt"
-    place.mkdir()
-    program = place / "docker-credential-ecr-0.1.0-linux-amd64"
-    program.write_text("#!/bin/sh\n")
-    program.chmod(0o755)
+    program = a_program(tmp_path / "opt", "docker-credential-ecr-0.1.0-linux-amd64")
     directory = tmp_path / "credentialprovider"
     for _ in range(2):
         done = setup_kubelet(env, directory, "--executable", str(program))
@@ -500,11 +505,8 @@ def test_configure_kubelet_refuses_a_directory_others_can_change(
 def test_configure_kubelet_refuses_an_executable_others_can_change(
     env: dict[str, str], tmp_path: Path, where: str
 ) -> None:
-    place = tmp_path / "place"
-    place.mkdir()
-    program = place / "docker-credential-ecr"
-    program.write_text("#!/bin/sh\n")
-    program.chmod(0o755)
+    program = a_program(tmp_path / "place", "docker-credential-ecr")
+    place = program.parent
     if where == "shared-directory":
         place.chmod(0o777)
     else:

@@ -153,6 +153,18 @@ def pristine(arch: str) -> Path:
     return root
 
 
+def fresh_root(arch: str, tmp_path: Path) -> Path:
+    """A copy of the pristine root, with the systemctl stand-in and root's ~/.cache."""
+    root = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(pristine(arch)), str(root)], check=True)
+    (root / ".complete").unlink()
+    systemctl = root / "usr/bin/systemctl"  # where rpm's scriptlet PATH finds it too
+    systemctl.write_text(FAKE_SYSTEMCTL)
+    systemctl.chmod(0o755)
+    (root / "root/.cache").mkdir(mode=0o700)  # XDG's, not ours: a host has it already
+    return root
+
+
 def in_root(root: Path, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [str(IN_ROOT), str(root), "/", command],
@@ -217,16 +229,10 @@ def test_deb_installs_runs_upgrades_keeping_config_and_purges_clean(
     arch: str, tmp_path: Path, fake_aws_tls: FakeAWS, tls_files: tuple[str, str, str]
 ) -> None:
     deb = deb_of(arch)
-    root = tmp_path / "root"
-    subprocess.run(["cp", "-a", str(pristine(arch)), str(root)], check=True)
-    (root / ".complete").unlink()
-    systemctl = root / "usr/bin/systemctl"  # where rpm's scriptlet PATH finds it too
-    systemctl.write_text(FAKE_SYSTEMCTL)
-    systemctl.chmod(0o755)
+    root = fresh_root(arch, tmp_path)
     docker_config = root / "root/.docker/config.json"
     docker_config.parent.mkdir(parents=True)
     docker_config.write_text('{"auths": {}}\n')
-    (root / "root/.cache").mkdir(mode=0o700)  # XDG's, not ours: a host has it already
     shutil.copy(tls_files[0], root / "ca.pem")
     shutil.copy(deb, root / "tmp/package.deb")
     before = files_of(root)
@@ -354,15 +360,8 @@ def test_rpm_scripts_install_and_erase_on_a_real_userland(tmp_path: Path) -> Non
     """rpm -i and -e with the scriptlets run, in a Debian root: erasing removes every file."""
     arch = debian_arch()
     rpm = rpm_of(arch)
-    root = tmp_path / "root"
-    subprocess.run(["cp", "-a", str(pristine(arch)), str(root)], check=True)
-    (root / ".complete").unlink()
-    systemctl = root / "usr/bin/systemctl"  # where rpm's scriptlet PATH finds it too
-    systemctl.write_text(FAKE_SYSTEMCTL)
-    systemctl.chmod(0o755)
-    # What an RPM distribution's filesystem package and a host's root account have.
-    (root / "usr/share/licenses").mkdir()
-    (root / "root/.cache").mkdir(mode=0o700)
+    root = fresh_root(arch, tmp_path)
+    (root / "usr/share/licenses").mkdir()  # an RPM distribution's filesystem package has it
     before = files_of(root)
     (root / "run/systemd/system").mkdir(parents=True)
     rpm_root = ["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm"]
