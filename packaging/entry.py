@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from docker_credential_ecr.cli import main
+from docker_credential_ecr.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -95,8 +95,7 @@ COMPONENTS = (
     ("libmpdec", "BSD-2-clause", ("_internal/libmpdec.so.*",)),
     ("bzip2", "bzip2-1.0.6", ("_internal/libbz2.so.*",)),
     ("XZ Utils (liblzma)", "public-domain", ("_internal/liblzma.so.*",)),
-    ("boto3, botocore, s3transfer", "Apache-2.0",
-     ("_internal/boto3/*", "_internal/botocore/*", "_internal/s3transfer/*")),
+    ("botocore", "Apache-2.0", ("_internal/botocore/*",)),
     ("Mozilla's CA certificates (botocore's cacert.pem)", "MPL-2.0",
      ("_internal/botocore/cacert.pem",)),
     ("urllib3", "MIT", ("_internal/urllib3/*",)),
@@ -104,7 +103,6 @@ COMPONENTS = (
     ("six", "MIT", ("_internal/six.pyc",)),
     ("jmespath", "MIT", ("_internal/jmespath/*",)),
     ("platformdirs", "MIT", ("_internal/platformdirs/*",)),
-    ("filelock", "Unlicense", ("_internal/filelock/*",)),
 )  # fmt: skip
 
 

@@ -181,6 +181,17 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     region = "us-east-1"
 
+    def setup(self) -> None:
+        """Send each answer at once, as AWS's front ends do.
+
+        An answer goes out as two writes (headers, then body).  With Nagle's
+        algorithm the body waits for the client to acknowledge the headers,
+        which a client delays by up to 40 ms: a stall AWS does not have, and
+        which would hide most of a helper's own cost on a cache miss.
+        """
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
 

@@ -173,6 +173,20 @@ def test_lock_excludes_other_processes_until_released(tmp_path: Path) -> None:
     assert (tmp_path / "c" / "k.lock").exists()  # never deleted: waiters must share one inode
 
 
+def test_lock_file_is_never_opened_through_a_link(tmp_path: Path) -> None:
+    cache = TokenCache(str(tmp_path / "c"))
+    (tmp_path / "c").mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (tmp_path / "c" / "k.lock").symlink_to(victim)
+    with pytest.raises(OSError, match="Too many levels of symbolic links"):
+        cache.acquire("k", timeout=0.1)
+    with pytest.raises(OSError, match="Too many levels of symbolic links"):
+        cache.refreshing("k")
+    assert victim.read_text() == "keep"
+    assert mode(victim) == 0o644
+
+
 def test_write_private_leaves_no_temp_file_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "d"
     target.mkdir()

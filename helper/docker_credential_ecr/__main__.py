@@ -4,4 +4,4 @@ from __future__ import annotations
 
 from docker_credential_ecr import cli
 
-raise SystemExit(cli.main())
+cli.entry()

@@ -22,10 +22,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
-    import boto3
     import botocore.config
+    import botocore.session
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ecr_public import ECRPublicClient
+    from mypy_boto3_sts import STSClient
 
     from docker_credential_ecr.commands.context import Context
     from docker_credential_ecr.fileconfig import RegistryConfig
@@ -168,7 +169,7 @@ def _check_registry(report: Report, ctx: Context, reg: registry.Registry) -> Non
 
 def _check_credentials(
     report: Report, reg: registry.Registry, config: RegistryConfig, bconfig: botocore.config.Config
-) -> boto3.session.Session | None:
+) -> botocore.session.Session | None:
     try:
         session = ecr.session_for(reg, config, bconfig)
         credentials = session.get_credentials()
@@ -195,12 +196,15 @@ def _check_credentials(
 def _check_caller(
     report: Report,
     reg: registry.Registry,
-    session: boto3.session.Session,
+    session: botocore.session.Session,
     config: RegistryConfig,
     bconfig: botocore.config.Config,
 ) -> bool:
     try:
-        sts = session.client("sts", region_name=config.region or reg.region, config=bconfig)
+        sts = cast(
+            "STSClient",
+            session.create_client("sts", region_name=config.region or reg.region, config=bconfig),
+        )
         report.ok(f"{reg.host}: caller {sts.get_caller_identity()['Arn']}")
     except _AWS_ERRORS as exc:
         report.problem(
