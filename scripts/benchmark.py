@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -235,6 +236,9 @@ def main() -> int:
     parser.add_argument("--go", default=shutil.which("docker-credential-ecr-login") or "")
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--json", default=str(ROOT / "docs" / "benchmarks.json"))
+    parser.add_argument(
+        "--miss-only", action="store_true", help="measure only cache misses; print, write nothing"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="dce-bench-"))
@@ -262,6 +266,56 @@ def kubelet_hit(b: Bench, helpers: dict[str, str], work: Path, fake: FakeAWS) ->
         )
         kubelet[name]["api_calls"] = fake.total_calls()
     return kubelet
+
+
+def cache_miss(b: Bench, helpers: dict[str, str], work: Path, role_config: Path) -> dict[str, Any]:
+    """Gets with an empty cache: static keys (each form, Go), an assumed role, and where it goes."""
+    miss: dict[str, Any] = {}
+    role_env = {"AWS_PROFILE": "puller", "AWS_CONFIG_FILE": str(role_config)}
+    for name, extra in [(n, {}) for n in ("single", "onedir", "go")] + [
+        (f"role_{n}", role_env) for n in ("single", "go")
+    ]:
+        cache = work / f"miss-{name}"
+        env = b.env(cache, **extra)
+        if extra:
+            del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        exe = helpers[name.removeprefix("role_")]
+        b.fake.reset()
+        miss[name] = b.hyperfine(f"miss-{name}", exe, env, prepare=f"rm -rf {cache}", runs=20)
+        miss[name]["api_calls"] = dict(b.fake.calls)
+    miss["phases"] = miss_phases(b, helpers["single"], work / "miss-phases")
+    return miss
+
+
+# The helper's own account of a miss, at debug level (cli._LazyFetcher, ecr._fetch).
+_IMPORTED = re.compile(r"imported botocore in ([0-9.]+) ms")
+_FETCHED = re.compile(r"credentials ([0-9.]+) ms, client ([0-9.]+) ms, request ([0-9.]+) ms")
+
+
+def miss_phases(b: Bench, exe: str, cache: Path, runs: int = 20) -> dict[str, float]:
+    """Median time of each part of a miss, as the helper logs it; the rest is start-up and exit.
+
+    The rest is the wall time less the logged parts: starting the program,
+    reading the configuration and the cache, the lock, writing the token and
+    ending the process.
+    """
+    parts: dict[str, list[float]] = {}
+    env = b.env(cache, DOCKER_CREDENTIAL_ECR_LOG_LEVEL="DEBUG")
+    for _ in range(runs):
+        shutil.rmtree(cache, ignore_errors=True)
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [exe, "get"], input=HOST, env=env, capture_output=True, text=True, check=True
+        )
+        wall = (time.perf_counter() - start) * 1000
+        imported, fetched = _IMPORTED.search(proc.stderr), _FETCHED.search(proc.stderr)
+        if imported is None or fetched is None:
+            raise SystemExit(f"bench: {exe} did not log the parts of its miss: {proc.stderr}")
+        logged = [float(imported[1]), *(float(x) for x in fetched.groups())]
+        named = zip(("imports", "credentials", "client", "request"), logged, strict=True)
+        for name, value in [*named, ("rest", wall - sum(logged)), ("total", wall)]:
+            parts.setdefault(name, []).append(value)
+    return {f"{k}_ms": round(statistics.median(v), 1) for k, v in parts.items()}
 
 
 def refresh_window(b: Bench, work: Path, single: str) -> dict[str, Any]:
@@ -309,6 +363,10 @@ def run(args: argparse.Namespace, work: Path, fake: FakeAWS, ca: Path) -> int:
     subprocess.run(["tar", "-xzf", args.tarball, "-C", str(work / "onedir")], check=True)
     onedir = str(work / "onedir" / "docker-credential-ecr" / "docker-credential-ecr")
     helpers = {"single": args.single, "onedir": onedir, "go": args.go}
+    if args.miss_only:
+        miss = cache_miss(b, helpers, work, build_role_config(work))
+        print(json.dumps({k: v.get("median_ms", v) for k, v in miss.items()}, indent=1))
+        return 0
     floors = {"floor_single": args.floor_single, "floor_onedir": args.floor_onedir}
     results: dict[str, Any] = {
         "machine": {
@@ -364,15 +422,7 @@ def run(args: argparse.Namespace, work: Path, fake: FakeAWS, ca: Path) -> int:
     results["role_profile"] = role
 
     # 3. Cache miss: every run starts with an empty cache.
-    miss: dict[str, Any] = {}
-    for name in ("single", "go"):
-        cache = work / f"miss-{name}"
-        fake.reset()
-        miss[name] = b.hyperfine(
-            f"miss-{name}", helpers[name], b.env(cache), prepare=f"rm -rf {cache}", runs=20
-        )
-        miss[name]["api_calls"] = fake.total_calls()
-    results["cache_miss"] = miss
+    results["cache_miss"] = cache_miss(b, helpers, work, config)
 
     results["refresh_window"] = refresh_window(b, work, args.single)
 
@@ -405,7 +455,7 @@ def run(args: argparse.Namespace, work: Path, fake: FakeAWS, ca: Path) -> int:
 def evaluate(results: dict[str, Any]) -> None:
     """Add the ratios and the targets' verdicts to ``results``."""
     r = results
-    h = r["cache_hit"]
+    h, m = r["cache_hit"], r["cache_miss"]
     r["ratios"] = {
         "onedir_vs_floor": ratio(h["onedir"]["median_ms"], h["floor_onedir"]["median_ms"]),
         "onedir_python_vs_floor": ratio(
@@ -427,6 +477,10 @@ def evaluate(results: dict[str, Any]) -> None:
         "role_go_vs_single": ratio(
             r["role_profile"]["go"]["median_ms"], r["role_profile"]["single"]["median_ms"]
         ),
+        **{
+            f"miss_{k}_vs_go": ratio(m[k]["median_ms"], m[go]["median_ms"])
+            for k, go in (("single", "go"), ("onedir", "go"), ("role_single", "role_go"))
+        },
     }
     x = r["ratios"]
     r["targets"] = {
@@ -444,6 +498,9 @@ def evaluate(results: dict[str, Any]) -> None:
         and r["role_profile"]["single"]["calls_per_later_get"] == 0,
         "role: >= 3x faster than Go": x["role_go_vs_single"] >= 3,
         "32 cold gets: exactly 1 API call": r["concurrent_cold_32"]["single"]["api_calls"] == 1,
+        "miss (single file) <= 2x Go": x["miss_single_vs_go"] <= 2,
+        "miss (one-folder) <= 2x Go": x["miss_onedir_vs_go"] <= 2,
+        "assumed-role miss <= 2x Go": x["miss_role_single_vs_go"] <= 2,
         "single file <= 30 MB": r["size_bytes"]["single"] <= 30 * 1024 * 1024,
     }
 
@@ -519,7 +576,18 @@ def table(r: dict[str, Any]) -> str:
         ),
         row(
             "cache-miss `get`, median / p90 (ms)",
-            *(f"{miss[k]['median_ms']} / {miss[k]['p90_ms']}" for k in pair),
+            f"{miss['single']['median_ms']} / {miss['single']['p90_ms']} "
+            f"(one-folder: {miss['onedir']['median_ms']} / {miss['onedir']['p90_ms']})",
+            f"{miss['go']['median_ms']} / {miss['go']['p90_ms']}",
+        ),
+        row(
+            "... its parts, median (ms)",
+            "; ".join(f"{k.removesuffix('_ms')} {v}" for k, v in miss["phases"].items()),
+            "",
+        ),
+        row(
+            "assumed-role cache miss (STS + ECR), median / p90 (ms)",
+            *(f"{miss[k]['median_ms']} / {miss[k]['p90_ms']}" for k in ("role_single", "role_go")),
         ),
         row("32 concurrent cold `get`s: API calls", *(cold[k]["api_calls"] for k in pair)),
         row(
