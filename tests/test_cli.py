@@ -627,6 +627,19 @@ def test_concurrent_cold_gets_make_one_call(
     assert waited >= 1
 
 
+def test_exit_now_runs_the_exit_handlers_and_flushes_before_ending() -> None:
+    code = (
+        "import atexit, sys\n"
+        "from docker_credential_ecr.cli import exit_now\n"
+        "atexit.register(lambda: print('handler ran'))\n"
+        "sys.stdout.write('answer; ')\n"
+        "exit_now(3)\n"
+        "print('not reached')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, "answer; handler ran\n", "")
+
+
 def test_no_secret_in_any_output_or_file_at_debug_level(
     env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:

@@ -124,12 +124,12 @@ def exit_now(status: int) -> NoReturn:
     """
     import atexit
 
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass  # nobody is reading, or the stream is closed: nothing to keep
-    atexit._run_exitfuncs()
     os._exit(status)
 
 
