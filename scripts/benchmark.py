@@ -290,7 +290,7 @@ def cache_miss(b: Bench, helpers: dict[str, str], work: Path, role_config: Path)
 
 
 # The helper's own account of a miss, at debug level (cli._LazyFetcher, ecr._fetch).
-_IMPORTED = re.compile(r"imported botocore in ([0-9.]+) ms")
+_IMPORTED = re.compile(r"imported botocore in ([0-9.]+) ms")  # (N regular expressions ...)
 _FETCHED = re.compile(r"credentials ([0-9.]+) ms, client ([0-9.]+) ms, request ([0-9.]+) ms")
 
 
