@@ -57,7 +57,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_pattern_a_miss_compiles_comes_out_the_same(generated: Path) -> None:
     installed, total, differ, hooked = check(generated.parent)
-    assert int(total) >= 100  # botocore's and urllib3's, recorded: not an empty check
+    # botocore's and urllib3's, recorded: not an empty check.  (About 120 from a plain
+    # interpreter; fewer under coverage, which has already imported some of their modules.)
+    assert int(total) >= 50
     assert (installed, differ, hooked) == (total, "0", "True")
 
 
@@ -67,7 +69,7 @@ def test_a_table_from_another_interpreter_is_not_used(generated: Path, tmp_path:
     (tmp_path / "dce_regexes.py").write_text(text.replace(key, "KEY = 'another python'"))
     installed, total, differ, hooked = check(tmp_path)
     assert (installed, differ, hooked) == ("0", "0", "False")
-    assert int(total) >= 100
+    assert int(total) >= 50
 
 
 def test_the_table_is_the_same_every_time(generated: Path, tmp_path: Path) -> None:
