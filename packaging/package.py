@@ -76,8 +76,8 @@ else installed. Installing changes no Docker or kubelet configuration: run
 # What the frozen program carries, for the copyright file: every ELF file and every
 # module outside Python's standard library must be listed, or packaging stops.
 COMPONENTS = (
-    ("docker-credential-ecr (the launcher, the helper)", "Apache-2.0",
-     (NAME, "_internal/docker_credential_ecr/*")),
+    ("docker-credential-ecr (the launcher, the helper, its compiled regular expressions)",
+     "Apache-2.0", (NAME, "_internal/docker_credential_ecr/*", "_internal/dce_regexes.pyc")),
     ("PyInstaller's bootloader", "GPL-2+ with PyInstaller's bootloader exception",
      (f"{NAME}.bin",)),
     ("The GNU C Library", "LGPL-2.1+", tuple(f"_internal/glibc/{lib}" for lib in (
