@@ -4,7 +4,7 @@ botocore reads ``endpoints.json`` (1.2 MB, every AWS service in every
 partition) each time it makes its first client, which cost a cache miss
 about 15 ms to parse.  The program can only make clients for the services
 whose models it carries, so the build keeps every partition and region but
-only those services' entries.  ``tests/test_packaging.py`` resolves every
+only those services' entries.  ``tests/test_botodata.py`` resolves every
 region of every partition, with and without FIPS and dual-stack, through
 both files and requires the same answers.
 """

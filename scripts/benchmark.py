@@ -295,11 +295,12 @@ _FETCHED = re.compile(r"credentials ([0-9.]+) ms, client ([0-9.]+) ms, request (
 
 
 def miss_phases(b: Bench, exe: str, cache: Path, runs: int = 20) -> dict[str, float]:
-    """Median time of each part of a miss, as the helper logs it; the rest is start-up and exit.
+    """Median time of each part of a miss, as the helper logs it, and the rest.
 
     The rest is the wall time less the logged parts: starting the program,
     reading the configuration and the cache, the lock, writing the token and
-    ending the process.
+    ending the process, but also what measuring costs (debug logging, and
+    starting the program from this Python rather than hyperfine).
     """
     parts: dict[str, list[float]] = {}
     env = b.env(cache, DOCKER_CREDENTIAL_ECR_LOG_LEVEL="DEBUG")

@@ -72,6 +72,37 @@ def test_a_table_from_another_interpreter_is_not_used(generated: Path, tmp_path:
     assert int(total) >= 50
 
 
+def test_without_a_table_nothing_is_installed() -> None:
+    """The package form: no dce_regexes on the path, so re is left as it is."""
+    code = (
+        "import re._compiler\n"
+        "from docker_credential_ecr import regexcache\n"
+        "original = re._compiler.compile\n"
+        "print(regexcache.install(), re._compiler.compile is original)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["0", "True"]
+
+
+def test_installing_twice_hooks_re_once(generated: Path) -> None:
+    code = (
+        "import re._compiler\n"
+        "from docker_credential_ecr import regexcache\n"
+        "first = regexcache.install(); hook = re._compiler.compile\n"
+        "print(first, first == regexcache.install(), re._compiler.compile is hook)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(generated.parent), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    first, same_count, same_hook = proc.stdout.split()
+    assert int(first) >= 50  # it did install: a second install had something to repeat
+    assert (same_count, same_hook) == ("True", "True")
+
+
 def test_the_table_is_the_same_every_time(generated: Path, tmp_path: Path) -> None:
     generate(tmp_path / "again.py")
     assert (tmp_path / "again.py").read_bytes() == generated.read_bytes()

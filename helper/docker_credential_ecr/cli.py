@@ -312,9 +312,12 @@ class _LazyFetcher:
 
     def __call__(self, registry: Registry, config: RegistryConfig) -> AuthToken:
         started = time.perf_counter()
-        from docker_credential_ecr import regexcache
+        precompiled = 0
+        if getattr(sys, "frozen", False):
+            # Only the build makes the table, and only the bundle's path is searched for it.
+            from docker_credential_ecr import regexcache
 
-        precompiled = regexcache.install()
+            precompiled = regexcache.install()
         from docker_credential_ecr.ecr import make_fetcher
 
         log.debug(

@@ -42,7 +42,13 @@ def _modules() -> tuple[Any, Any]:
 
 
 def install() -> int:
-    """Make ``re`` use the build's table, if there is one for this interpreter; say how large."""
+    """Make ``re`` use the build's table, if there is one for this interpreter; say how large.
+
+    Installing again changes nothing: the table is consulted once per compilation.
+    """
+    global _installed  # noqa: PLW0603 - one hook per process, however many fetches
+    if _installed:
+        return _installed
     try:
         data = __import__(MODULE)
     except ImportError:
@@ -51,7 +57,11 @@ def install() -> int:
         return 0
     table: Table = data.TABLE
     _hook(table)
-    return len(table)
+    _installed = len(table)
+    return _installed
+
+
+_installed = 0
 
 
 def _hook(table: Table) -> None:
