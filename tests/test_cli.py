@@ -645,6 +645,18 @@ def test_exit_now_runs_the_exit_handlers_and_flushes_before_ending() -> None:
     assert (proc.returncode, proc.stdout, proc.stderr) == (3, "answer; handler ran\n", "")
 
 
+def test_exit_now_ends_quietly_when_nobody_reads_the_answer() -> None:
+    code = (
+        "import os, sys\n"
+        "from docker_credential_ecr.cli import exit_now\n"
+        "sys.stdout.write('answer')\n"
+        "os.close(1)\n"
+        "exit_now(4)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stderr) == (4, "")
+
+
 def test_no_secret_in_any_output_or_file_at_debug_level(
     env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:

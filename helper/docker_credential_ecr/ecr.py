@@ -161,8 +161,9 @@ def session_for(
     else:
         session = botocore.session.Session(profile=identity.profile)
     # The region the credential chain's own STS calls use (a profile's role, web
-    # identity) when credentials are resolved before any client is made.
-    session.set_config_variable("region", identity.region or registry.region)
+    # identity) when credentials are resolved before any client is made: the
+    # client's, as botocore would take it from the client made first.
+    session.set_config_variable("region", client_region(registry, identity.region))
     if not identity.role_arn:
         return session
     sts = _sts(session, registry, identity, config)
@@ -228,14 +229,14 @@ def client_for(
             use_fips_endpoint=registry.fips, use_dualstack_endpoint=registry.dualstack
         )
     )
-    if registry.public:
-        return cast(
-            "ECRPublicClient",
-            session.create_client("ecr-public", region_name=registry.region, config=cfg),
-        )
-    return cast(
-        "ECRClient", session.create_client("ecr", region_name=region or registry.region, config=cfg)
-    )
+    service = "ecr-public" if registry.public else "ecr"
+    client = session.create_client(service, region_name=client_region(registry, region), config=cfg)
+    return cast("ECRPublicClient", client) if registry.public else cast("ECRClient", client)
+
+
+def client_region(registry: Registry, configured: str | None) -> str:
+    """The region of a registry's client: ECR Public's own, else the configured or the host's."""
+    return registry.region if registry.public else configured or registry.region
 
 
 def _token(
