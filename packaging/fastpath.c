@@ -154,7 +154,9 @@ static int add_line(unsigned char *buf, size_t size, size_t *len, const char *na
 }
 
 /* config.file_identity: "dev:ino:size:mtime_ns" of the AWS file botocore would read, or
- * RULE_IDENTITY_ABSENT; -1 when only Python can tell which file that is. */
+ * RULE_IDENTITY_ABSENT; -1 when only Python can tell which file that is.  Python keys
+ * on what awsfiles lets botocore read: where it refuses a file, its key differs from
+ * this one, so this path finds nothing and Python answers. */
 static int file_identity(const char *name, const char *fallback, char *out, size_t size)
 {
     const char *v = getenv(name), *home = getenv("HOME");
@@ -170,7 +172,7 @@ static int file_identity(const char *name, const char *fallback, char *out, size
         return -1;
     }
     struct stat st;
-    if (stat(path, &st) != 0) {
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) { /* botocore's isfile */
         snprintf(out, size, "%s", RULE_IDENTITY_ABSENT);
         return 0;
     }

@@ -156,7 +156,7 @@ def _kubelet(
         web_identity = kubelet.web_identity_of(request, settings.web_identity_role)
         # A refresh in another process could not carry the service account's token.
         background = settings.background_refresh and web_identity is None
-        _cache, fetcher, backend = _build(settings, background=background)
+        _cache, fetcher, backend = _build(settings, environ, background=background)
         status = kubelet.handle(backend, request, web_identity, stdout, warn, time.time)
         _log_heavy(kubelet.ACTION, status)
     except HelperError as exc:
@@ -184,7 +184,8 @@ def _command(name: str, argv: Sequence[str], environ: Mapping[str, str], out: Te
         return 1
     _configure_logging(settings)
     # No background refreshes from here: this may be one, and must not start another.
-    _cache, _fetcher, backend = _build(settings, background=False)
+    _cache, _fetcher, backend = _build(settings, environ, background=False)
+    _aws_environment(settings)
     return commands.run(command, argv, Context(settings, backend, environ, out, time.time))
 
 
@@ -203,7 +204,7 @@ def run(
     except HelperError as exc:
         return protocol.report(exc, action, stdout, stderr)
     _configure_logging(settings)
-    _cache, fetcher, backend = _build(settings, background=settings.background_refresh)
+    _cache, fetcher, backend = _build(settings, environ, background=settings.background_refresh)
     status = protocol.handle(backend, action, stdin, stdout, stderr)
     _log_heavy(action, status)
     return _ABANDON if fetcher.timed_out else status
@@ -222,7 +223,9 @@ def _log_heavy(action: str, status: int) -> None:
 _HEAVY_MODULES = ("boto3", "botocore", "filelock", "platformdirs", "urllib3")
 
 
-def _build(settings: Settings, *, background: bool) -> tuple[Cache, _LazyFetcher, EcrBackend]:
+def _build(
+    settings: Settings, environ: Mapping[str, str], *, background: bool
+) -> tuple[Cache, _LazyFetcher, EcrBackend]:
     """Compose the cache, the AWS fetcher and the backend from the settings."""
     from docker_credential_ecr.backend import EcrBackend
     from docker_credential_ecr.cache import NullCache, TokenCache
@@ -234,9 +237,11 @@ def _build(settings: Settings, *, background: bool) -> tuple[Cache, _LazyFetcher
     fetcher = _LazyFetcher(settings)
     spawn = None
     if background and cache.enabled:
+        # The environment as this process was given it, before botocore's was changed.
+        child_environ = dict(environ)
 
         def spawn(registry: Registry, key: str, cache: Cache = cache) -> bool:
-            return _refresh_in_background(cache, registry, key)
+            return _refresh_in_background(cache, registry, key, child_environ)
 
     backend = EcrBackend(
         Resolver(cache, fetcher, time.time, warn, settings.lock_timeout, spawn),
@@ -250,8 +255,18 @@ def _build(settings: Settings, *, background: bool) -> tuple[Cache, _LazyFetcher
     return cache, fetcher, backend
 
 
+def _aws_environment(settings: Settings) -> None:
+    """Give botocore, before it is imported, only the files that passed the trusted-path rule."""
+    if settings.aws_changes:
+        from docker_credential_ecr import awsfiles
+
+        awsfiles.apply(settings.aws_changes, os.environ)
+
+
 def _warn_refused(settings: Settings) -> None:
-    """Say which cache directories failed the trusted-path rule, and what was done instead."""
+    """Say which files and cache directories failed the trusted-path rule, and what was done."""
+    for line in settings.refused:
+        warn(line)
     if not settings.cache_refused:
         return
     why = "; ".join(settings.cache_refused)
@@ -264,7 +279,9 @@ def _warn_refused(settings: Settings) -> None:
         )
 
 
-def _refresh_in_background(cache: Cache, registry: Registry, key: str) -> bool:
+def _refresh_in_background(
+    cache: Cache, registry: Registry, key: str, environ: Mapping[str, str]
+) -> bool:
     """Start ``refresh HOST`` detached, unless one is already running; say whether one is.
 
     The child's stdio is /dev/null and it leads its own session, so Docker,
@@ -281,7 +298,7 @@ def _refresh_in_background(cache: Cache, registry: Registry, key: str) -> bool:
             os.posix_spawn(
                 _self_command()[0],
                 [*_self_command(), "refresh", registry.host],
-                os.environ,
+                environ,
                 file_actions=[(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)],
                 setsid=True,
             )
@@ -295,7 +312,9 @@ def _refresh_in_background(cache: Cache, registry: Registry, key: str) -> bool:
 
 def _self_command() -> list[str]:
     """How to run this program again: the launcher of a built executable, or this Python."""
-    launcher = os.environ.get("_DOCKER_CREDENTIAL_ECR_LAUNCHER")
+    from docker_credential_ecr import config
+
+    launcher = config.launcher(os.environ)
     if launcher:
         return [launcher]
     if getattr(sys, "frozen", False):
@@ -311,6 +330,7 @@ class _LazyFetcher:
         self.timed_out = False
 
     def __call__(self, registry: Registry, config: RegistryConfig) -> AuthToken:
+        _aws_environment(self._settings)
         started = time.perf_counter()
         precompiled = 0
         if getattr(sys, "frozen", False):
@@ -339,6 +359,13 @@ def warn(message: str) -> None:
     log.debug("warning: %s", message)
 
 
+def _log_stream(path: str) -> TextIO:
+    """The log file, opened as root may open it: see ``files.open_append``."""
+    from docker_credential_ecr import files
+
+    return os.fdopen(files.open_append(path), "a", encoding="utf-8", errors="replace")
+
+
 def _configure_logging(settings: Settings) -> None:
     if not (settings.log_level or settings.log_file):
         return
@@ -346,7 +373,9 @@ def _configure_logging(settings: Settings) -> None:
 
     try:
         handler: logging.Handler = (
-            logging.FileHandler(settings.log_file) if settings.log_file else logging.StreamHandler()
+            logging.StreamHandler(_log_stream(settings.log_file))
+            if settings.log_file
+            else logging.StreamHandler()
         )
     except OSError as exc:
         warn(f"cannot open the log file: {exc}")

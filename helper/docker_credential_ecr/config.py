@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from stat import S_ISREG
 
-from docker_credential_ecr import fileconfig, trust
+from docker_credential_ecr import awsfiles, fileconfig, trust
 from docker_credential_ecr.errors import NAME, InputError
 
 TYPE_CHECKING = False
@@ -48,6 +49,7 @@ class Settings:
     """Everything the helper reads from its environment, parsed and checked."""
 
     __slots__ = (
+        "aws_changes",
         "background_refresh",
         "cache_dir",
         "cache_enabled",
@@ -63,6 +65,7 @@ class Settings:
         "log_level",
         "max_attempts",
         "read_timeout",
+        "refused",
         "web_identity_role",
     )
 
@@ -88,9 +91,13 @@ class Settings:
                 f"{NAME}: {PREFIX}BACKGROUND_REFRESH={background!r} is not true or false"
             )
         self.background_refresh = background in _TRUE
+        # What botocore will be allowed to read; the key is made from that, not from environ.
+        review = awsfiles.review(environ, euid, awsfiles.passwd_home)
+        self.aws_changes = review.changes
+        aws = review.applied(environ) if review.changes else environ
         self.identity = "\0".join(
-            [f"{n}={environ.get(n, '')}" for n in IDENTITY_VARIABLES]
-            + [f"{n}#stat={file_identity(environ, n, d, stat)}" for n, d in IDENTITY_FILES]
+            [f"{n}={aws.get(n, '')}" for n in IDENTITY_VARIABLES]
+            + [f"{n}#stat={file_identity(aws, n, d, stat)}" for n, d in IDENTITY_FILES]
         )
         self.log_level = environ.get(PREFIX + "LOG_LEVEL", "").strip().upper()
         if self.log_level not in _LOG_LEVELS:
@@ -105,7 +112,11 @@ class Settings:
         if attempts != int(attempts) or attempts < 1:
             raise InputError(f"{NAME}: {PREFIX}MAX_ATTEMPTS must be a whole number >= 1")
         self.max_attempts = int(attempts)
-        self.file = fileconfig.load(environ, read)
+        self.file = fileconfig.load(
+            environ, read, lambda path: trust.check_file(os.path.abspath(path), euid)
+        )
+        # Files not read because another user could change them: one warning line each.
+        self.refused = review.refused + self.file.refused
         # The kubelet mode's role for service-account tokens when the account names none.
         self.web_identity_role = environ.get("AWS_ECR_ROLE_ARN", "").strip()
 
@@ -122,6 +133,18 @@ class Settings:
         identity = self.identity + ("\0" + extra if extra else "")
         # surrogateescape: hash the variables' bytes as they are, as the launcher does.
         return sha256_hex(identity.encode("utf-8", "surrogateescape"))[:16]
+
+
+def launcher(environ: Mapping[str, str]) -> str | None:
+    """The single file that started this frozen program, as its launcher says; else None.
+
+    The launcher always sets the variable, over whatever the environment held.  Anywhere
+    else the variable is the caller's, and root must not run a program the environment
+    names (``sudo -E`` keeps it).
+    """
+    if not getattr(sys, "frozen", False):
+        return None
+    return environ.get("_DOCKER_CREDENTIAL_ECR_LAUNCHER") or None
 
 
 def sha256_hex(data: bytes) -> str:
@@ -155,11 +178,16 @@ ABSENT = "-"
 def file_identity(
     environ: Mapping[str, str], name: str, default: str, stat: Callable[[str], os.stat_result]
 ) -> str:
-    """``device:inode:size:mtime_ns`` of the AWS file botocore would read, or ``-`` if none."""
+    """``device:inode:size:mtime_ns`` of the AWS file botocore would read, or ``-`` if none.
+
+    Not a regular file (``/dev/null``, a directory) is none, as for botocore's ``isfile``.
+    """
     path = _expand_user(os.path.expandvars(environ.get(name) or default), environ)
     try:
         info = stat(path)
     except (OSError, ValueError):
+        return ABSENT
+    if not S_ISREG(info.st_mode):
         return ABSENT
     return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 
 from docker_credential_ecr import files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 HELPER = "ecr"
 
@@ -23,10 +25,43 @@ def path_for(environ: Mapping[str, str]) -> str:
 
 
 def load(path: str) -> dict[str, object]:
-    """Read config.json; a missing file is an empty configuration."""
-    from docker_credential_ecr import files
+    """Read config.json; a missing file (or directory) is an empty configuration."""
+    try:
+        directory = files.open_dir(os.path.dirname(path) or ".")
+    except FileNotFoundError:
+        return {}
+    try:
+        return parse(path, read_at(directory, os.path.basename(path)))
+    finally:
+        os.close(directory)
 
-    found = files.read_regular(path)
+
+def read_at(directory: int, name: str) -> tuple[bytes, os.stat_result] | None:
+    """A regular file's bytes and status, read through its open directory; None if absent.
+
+    Never through a symlink (config.json is replaced whole, so a link would be
+    lost anyway), never blocking on a FIFO.
+    """
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     dir_fd=directory)  # fmt: skip
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(f"{name} is a symlink; point it at the file itself") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{name} is not a regular file")
+        return os.read(fd, files.READ_LIMIT + 1)[: files.READ_LIMIT], info
+    finally:
+        os.close(fd)
+
+
+def parse(path: str, found: tuple[bytes, os.stat_result] | None) -> dict[str, object]:
+    """The JSON object a config.json holds (empty for a missing file)."""
     if found is None:
         return {}
     try:
@@ -36,6 +71,34 @@ def load(path: str) -> dict[str, object]:
     if not isinstance(document, dict):
         raise ValueError(f"{path} does not hold a JSON object")  # noqa: TRY004 - bad data, not a bug
     return document
+
+
+def edit(path: str, change: Callable[[dict[str, object]], dict[str, object]]) -> None:
+    """Apply ``change`` to config.json and replace it atomically, all through one descriptor.
+
+    The directory is opened once (made 0700 if missing), after the trusted-path rule
+    passed for it and every directory above; the file is read, and its replacement
+    written and renamed, through that descriptor.  Its mode (without set-ID bits)
+    and, for root, its owner are kept; a new file is 0600.
+    """
+    parent = os.path.dirname(path) or "."
+    try:
+        directory = files.open_dir(parent)
+    except FileNotFoundError:
+        change({})  # a mistake in the change is reported before anything is made
+        directory = files.open_dir(parent, create=True)
+    try:
+        name = os.path.basename(path)
+        found = read_at(directory, name)
+        data = render(change(parse(path, found))).encode()
+        if found is None:
+            files.replace_at(directory, name, data, 0o600)
+            return
+        info = found[1]
+        owner = (info.st_uid, info.st_gid) if os.geteuid() == 0 else None
+        files.replace_at(directory, name, data, info.st_mode, owner)
+    finally:
+        os.close(directory)
 
 
 def configure(
@@ -88,15 +151,3 @@ def _helpers(document: Mapping[str, object]) -> dict[str, str]:
 def render(document: Mapping[str, object]) -> str:
     """Serialise as Docker does: indented with tabs."""
     return json.dumps(document, indent="\t") + "\n"
-
-
-def save(path: str, document: Mapping[str, object]) -> None:
-    """Atomically replace ``path``, keeping its mode and owner (0600 for a new file)."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        files.replace_file(path, render(document).encode())
-        return
-    owner = (info.st_uid, info.st_gid) if os.geteuid() == 0 else None
-    files.replace_file(path, render(document).encode(), info.st_mode & 0o7777, owner)

@@ -112,12 +112,14 @@ class FileConfig:
         self.registries: dict[str, RegistryConfig] = {}
         self.aliases: dict[str, str] = {}
         self.files: list[str] = []
+        self.refused: list[str] = []  # files not read, each with the reason
 
     def overlay(self, other: FileConfig) -> None:
         """Let ``other``'s sections and aliases replace this one's."""
         self.registries.update(other.registries)
         self.aliases.update(other.aliases)
         self.files.extend(other.files)
+        self.refused.extend(other.refused)
 
     def for_host(self, host: str) -> RegistryConfig:
         """Return the most specific section matching ``host``: exact, else the longest glob."""
@@ -229,15 +231,26 @@ def files_for(environ: Mapping[str, str]) -> list[str]:
 
 
 def load(
-    environ: Mapping[str, str], read: Callable[[str], tuple[str, os.stat_result] | None]
+    environ: Mapping[str, str],
+    read: Callable[[str], tuple[str, os.stat_result] | None],
+    check: Callable[[str], str | None] = lambda path: None,
 ) -> FileConfig:
     """Read and overlay the configuration files; no file means an empty configuration.
 
     ``read`` returns a file's text and its stat, or None when it does not exist.
+    ``check`` says why a file must not be read (``trust.check_file``), or None: such
+    a file is left out, and named in ``refused``; named by DOCKER_CREDENTIAL_ECR_CONFIG,
+    it is an error.
     """
     config = FileConfig()
     explicit = bool(environ.get("DOCKER_CREDENTIAL_ECR_CONFIG"))
     for path in files_for(environ):
+        why = check(path)
+        if why and explicit:
+            raise InputError(f"{NAME}: DOCKER_CREDENTIAL_ECR_CONFIG={path} cannot be used: {why}")
+        if why:
+            config.refused.append(f"not reading {path} ({why})")
+            continue
         found = read(path)
         if found is None:
             if explicit:

@@ -48,15 +48,59 @@ def check_dir(path: str, euid: int) -> str:
         walk.close()
 
 
+def make_dirs(path: str, euid: int, mode: int = 0o700) -> str:
+    """Create what is missing of ``path`` by descriptor, checking every level; return it resolved.
+
+    Each missing directory is made with ``mkdirat`` under its verified parent and then
+    opened ``O_NOFOLLOW`` and checked like any other: one that another user put there,
+    or swapped, between the two is refused, never entered.
+    """
+    if not path.startswith("/"):
+        raise UntrustedPath(f"{path} is not an absolute path")
+    walk = _Walk(euid, create=mode)
+    try:
+        return walk.resolve(path)
+    finally:
+        walk.close()
+
+
+def check_file(path: str, euid: int) -> str | None:
+    """Why ``path`` must not be read by this user, or None if it may be (or is absent).
+
+    A file is trusted as its directories are: a regular file owned by root or the
+    user, writable by no one else, reached through directories (and symlinks) that
+    pass the rule.  Nobody else can then change or swap it, so it may be opened by name.
+    """
+    for _ in range(MAX_SYMLINKS):
+        try:
+            directory = check_dir(os.path.dirname(path) or "/", euid)
+            info = os.lstat(os.path.join(directory, os.path.basename(path)))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return str(exc) if isinstance(exc, UntrustedPath) else f"{path}: {exc.strerror}"
+        if stat.S_ISLNK(info.st_mode):
+            if info.st_uid not in (0, euid):
+                return f"{path} is a symlink owned by uid {info.st_uid}"
+            link = os.path.join(directory, os.path.basename(path))
+            path = os.path.join(directory, os.readlink(link))
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            return f"{path} is not a regular file"
+        return _why_not(info, path, euid, sticky_ok=False)
+    return f"{path}: too many levels of symbolic links"
+
+
 class _Walk:
     """The directories resolved so far, each held open and verified."""
 
-    def __init__(self, euid: int) -> None:
+    def __init__(self, euid: int, create: int | None = None) -> None:
         self.euid = euid
+        self.create = create  # the mode of directories to make, or None to make none
         self.links = 0
         self.done: list[tuple[str, int]] = [("", os.open("/", _DIR))]
         try:
-            _check(self.done[0][1], "/", euid)
+            check_fd(self.done[0][1], "/", euid)
         except OSError:
             self.close()
             raise
@@ -85,7 +129,7 @@ class _Walk:
                 self.up(len(self.done) - 1)
                 continue
             try:
-                info = os.stat(part, dir_fd=self.done[-1][1], follow_symlinks=False)
+                info = self.lstat(part)
             except FileNotFoundError:
                 return self.joined([part, *todo[::-1]])  # the rest is created later
             except OSError as exc:
@@ -97,6 +141,20 @@ class _Walk:
             else:
                 return self.joined([part, *todo[::-1]])  # using it fails with its own error
         return self.joined([])
+
+    def lstat(self, part: str) -> os.stat_result:
+        """The component's status; with ``create``, a missing one is made first."""
+        parent = self.done[-1][1]
+        try:
+            return os.stat(part, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            if self.create is None:
+                raise
+        try:
+            os.mkdir(part, self.create, dir_fd=parent)
+        except FileExistsError:
+            pass  # made by another process just now: it is checked like any other
+        return os.stat(part, dir_fd=parent, follow_symlinks=False)
 
     def follow(self, part: str, info: os.stat_result) -> list[str]:
         """Return the components of a trusted symlink's target (from / if absolute)."""
@@ -121,16 +179,24 @@ class _Walk:
         except OSError as exc:
             raise UntrustedPath(f"{here} changed while being checked") from exc
         self.done.append((part, child))
-        _check(child, here, self.euid)
+        check_fd(child, here, self.euid)
 
 
-def _check(fd: int, path: str, euid: int) -> None:
-    info = os.fstat(fd)
+def check_fd(fd: int, path: str, euid: int) -> None:
+    """Raise UntrustedPath unless the open directory ``fd`` passes the rule itself."""
+    why = _why_not(os.fstat(fd), path, euid, sticky_ok=True)
+    if why:
+        raise UntrustedPath(why)
+
+
+def _why_not(info: os.stat_result, path: str, euid: int, *, sticky_ok: bool) -> str | None:
+    """The rule for one directory or file: its owner, and who else may write it."""
     if info.st_uid not in (0, euid):
-        raise UntrustedPath(f"{path} is owned by uid {info.st_uid}")
-    if info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+        return f"{path} is owned by uid {info.st_uid}"
+    if info.st_mode & 0o022 and not (sticky_ok and info.st_mode & stat.S_ISVTX):
         who = {0o020: "group", 0o002: "others"}.get(info.st_mode & 0o022, "group and others")
-        raise UntrustedPath(f"{path} is writable by {who} (mode {stat.S_IMODE(info.st_mode):o})")
+        return f"{path} is writable by {who} (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
 
 
 def first_trusted(candidates: Iterable[str], euid: int) -> tuple[str | None, list[str]]:

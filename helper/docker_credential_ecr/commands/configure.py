@@ -5,10 +5,18 @@ With ``--kubelet``, the kubelet's credential provider instead (``kubeletsetup``)
 
 from __future__ import annotations
 
-from docker_credential_ecr import dockerconfig, registry
+import os
+
+from docker_credential_ecr import dockerconfig, registry, trust
 from docker_credential_ecr.commands import kubeletsetup
 from docker_credential_ecr.commands.context import known_hosts
 from docker_credential_ecr.errors import NAME, InputError
+
+# A config.json in another user's tree can be swapped under root as it is edited.
+FIX = (
+    "run it as the user who owns that file, or with --docker-config in a directory "
+    "only you and root can write"
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,7 +45,7 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
         parser.add_argument(
             "--creds-store", action="store_true", help='also set "credsStore": "ecr"'
         )
-    parser.set_defaults(apply=configure if name == "configure" else unconfigure)
+    parser.set_defaults(apply=configure if name == "configure" else unconfigure, command=name)
 
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
@@ -45,11 +53,16 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     if args.kubelet:
         return (kubeletsetup.setup if args.apply is configure else kubeletsetup.teardown)(args, ctx)
     path = str(args.docker_config or dockerconfig.path_for(ctx.environ))
-    document = args.apply(args, ctx, dockerconfig.load(path))
     if args.dry_run:
-        ctx.out.write(dockerconfig.render(document))
+        document = dockerconfig.load(os.path.abspath(path))
+        ctx.out.write(dockerconfig.render(args.apply(args, ctx, document)))
     else:
-        dockerconfig.save(path, document)
+        try:
+            dockerconfig.edit(
+                os.path.abspath(path), lambda document: args.apply(args, ctx, document)
+            )
+        except trust.UntrustedPath as exc:
+            raise InputError(f"{NAME} {args.command}: not changing {path}: {exc}; {FIX}") from None
         ctx.out.write(f"{path}: updated\n")
     return 0
 

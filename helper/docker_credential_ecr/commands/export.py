@@ -10,7 +10,7 @@ import base64
 import json
 import os
 
-from docker_credential_ecr import files
+from docker_credential_ecr import files, trust
 from docker_credential_ecr.commands.context import registries
 from docker_credential_ecr.errors import NAME, InputError
 
@@ -71,7 +71,13 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         raise InputError(f"{NAME} export: name registries, or configure or cache some first")
     document = FORMATS[args.format](auths, args)
     if args.output:
-        files.replace_file(os.path.abspath(args.output), document.encode())
+        try:
+            files.replace_file(os.path.abspath(args.output), document.encode())
+        except trust.UntrustedPath as exc:
+            raise InputError(
+                f"{NAME} export: not writing {args.output}: {exc}; "
+                "write it in a directory only you and root can write"
+            ) from None
         ctx.out.write(f"{args.output}: written ({len(auths)} registries)\n")
     else:
         ctx.out.write(document)

@@ -160,7 +160,9 @@ def _this_executable(ctx: Context) -> str:
     import shutil
     import sys
 
-    launcher = ctx.environ.get("_DOCKER_CREDENTIAL_ECR_LAUNCHER")
+    from docker_credential_ecr import config
+
+    launcher = config.launcher(ctx.environ)
     if launcher:
         return launcher
     if os.path.basename(sys.argv[0]) == NAME and "/" in sys.argv[0]:
