@@ -185,8 +185,10 @@ def _command(name: str, argv: Sequence[str], environ: Mapping[str, str], out: Te
     _configure_logging(settings)
     # No background refreshes from here: this may be one, and must not start another.
     _cache, _fetcher, backend = _build(settings, environ, background=False)
-    _aws_environment(settings)
-    return commands.run(command, argv, Context(settings, backend, environ, out, time.time))
+    # The command sees the environment it was given; botocore (doctor's) only what passed.
+    context = Context(settings, backend, dict(environ), out, time.time)
+    _aws_environment(settings, environ)
+    return commands.run(command, argv, context)
 
 
 def run(
@@ -234,7 +236,7 @@ def _build(
 
     _warn_refused(settings)
     cache: Cache = TokenCache(settings.cache_dir) if settings.cache_enabled else NullCache()
-    fetcher = _LazyFetcher(settings)
+    fetcher = _LazyFetcher(settings, environ)
     spawn = None
     if background and cache.enabled:
         # The environment as this process was given it, before botocore's was changed.
@@ -255,9 +257,13 @@ def _build(
     return cache, fetcher, backend
 
 
-def _aws_environment(settings: Settings) -> None:
-    """Give botocore, before it is imported, only the files that passed the trusted-path rule."""
-    if settings.aws_changes:
+def _aws_environment(settings: Settings, environ: Mapping[str, str]) -> None:
+    """Give botocore, before it is imported, only the files that passed the trusted-path rule.
+
+    botocore reads the process's own environment: it is changed only when that is the
+    one the helper was given (a test's in-process call passes another).
+    """
+    if settings.aws_changes and environ is os.environ:
         from docker_credential_ecr import awsfiles
 
         awsfiles.apply(settings.aws_changes, os.environ)
@@ -325,12 +331,13 @@ def _self_command() -> list[str]:
 class _LazyFetcher:
     """Fetches from AWS, importing botocore only when a token must really be fetched."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
         self._settings = settings
+        self._environ = environ
         self.timed_out = False
 
     def __call__(self, registry: Registry, config: RegistryConfig) -> AuthToken:
-        _aws_environment(self._settings)
+        _aws_environment(self._settings, self._environ)
         started = time.perf_counter()
         precompiled = 0
         if getattr(sys, "frozen", False):
