@@ -75,8 +75,8 @@ def check_file(path: str, euid: int) -> str | None:
         try:
             directory = check_dir(os.path.dirname(path) or "/", euid)
             info = os.lstat(os.path.join(directory, os.path.basename(path)))
-        except FileNotFoundError:
-            return None
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # nothing there to read
         except OSError as exc:
             return str(exc) if isinstance(exc, UntrustedPath) else f"{path}: {exc.strerror}"
         if stat.S_ISLNK(info.st_mode):
