@@ -46,6 +46,11 @@ class Review:
         self.changes: dict[str, str | None] = {}  # None: remove the variable
         self.refused: list[str] = []
 
+    def say(self, path: str, why: str) -> None:
+        """Warn of a refused file, unless there is nothing there to read anyway."""
+        if os.path.lexists(path):
+            self.refused.append(f"not reading {path} ({why}")
+
     def applied(self, environ: Mapping[str, str]) -> dict[str, str]:
         """``environ`` as botocore will see it."""
         result = dict(environ)
@@ -68,8 +73,8 @@ def review(environ: Mapping[str, str], euid: int, home_of: Callable[[int], str |
         why = _untrusted_dir(os.path.join(home, ".aws"), euid)
         if why:
             home = _trusted_home(home_of(euid), euid)
-            found.changes["HOME"] = home
-            found.refused.append(f"not reading {environ['HOME']}/.aws ({why}); HOME={home}")
+            found.changes["HOME"] = home  # even with no .aws yet: it could appear meanwhile
+            found.say(os.path.join(environ["HOME"], ".aws"), f"{why}); HOME={home}")
     for name, default, replacement in FILES:
         path = environ.get(name) or default
         if not path:
@@ -78,7 +83,7 @@ def review(environ: Mapping[str, str], euid: int, home_of: Callable[[int], str |
         why = trust.check_file(expanded, euid)
         if why:
             found.changes[name] = replacement
-            found.refused.append(f"not reading {expanded} ({why})")
+            found.say(expanded, f"{why})")
     return found
 
 

@@ -249,7 +249,8 @@ def load(
         if why and explicit:
             raise InputError(f"{NAME}: DOCKER_CREDENTIAL_ECR_CONFIG={path} cannot be used: {why}")
         if why:
-            config.refused.append(f"not reading {path} ({why})")
+            if os.path.lexists(path):  # else there is nothing to warn of, but it stays unread
+                config.refused.append(f"not reading {path} ({why})")
             continue
         found = read(path)
         if found is None:
