@@ -42,6 +42,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def their_python() -> str:
+    """A Python the other user can run: the system's (a Python built under root's 0700
+    home, as pyenv's, may not load its library for them)."""
+    return next((p for p in ("/usr/bin/python3",) if os.access(p, os.X_OK)), sys.executable)
+
+
 def others(home: Path) -> None:
     """Give ``home`` and everything in it to the other user, as if they had made it."""
     for path in [home, *home.rglob("*")]:
@@ -240,7 +246,7 @@ def test_configure_and_export_refuse_another_users_tree_while_it_is_swapped(
     (their_home / "link").symlink_to(roots)
     others(their_home)
     swapper = subprocess.Popen(
-        [*AS_OTHER, sys.executable, "-c", SWAPPER, str(their_home / ".docker"),
+        [*AS_OTHER, their_python(), "-c", SWAPPER, str(their_home / ".docker"),
          str(their_home / "link")],
         stdout=subprocess.PIPE,
     )  # fmt: skip
@@ -329,7 +335,7 @@ def test_cache_parents_made_by_root_are_never_another_users(
 ) -> None:
     """The other user races mkdir/rmdir on the parents root is about to make."""
     racer = subprocess.Popen(
-        [*AS_OTHER, sys.executable, "-c", RACER, str(other_user_dir / "x")],
+        [*AS_OTHER, their_python(), "-c", RACER, str(other_user_dir / "x")],
         stdout=subprocess.PIPE,
     )
     env = clean_env(tmp_path, fake_aws)
