@@ -9,6 +9,7 @@ answers must be identical, byte for byte.
 
 from __future__ import annotations
 
+import os
 import string
 import subprocess
 import time
@@ -180,6 +181,14 @@ def test_native_path_keys_on_the_aws_files_as_python(world: TwoWays, where: str)
     # An edited profile is another identity: the token cached for the old one is not served.
     (aws / "config").write_text("[profile puller]\nrole_arn = arn:aws:iam::1:role/other\n")
     assert not world.compare(HOST.encode())
+
+
+def test_native_path_keys_on_an_aws_file_that_is_not_regular_as_python(world: TwoWays) -> None:
+    """/dev/null (an operator's way to say "no config", and what a refused file becomes)
+    is no file for botocore's isfile, so for both keys."""
+    world.env["AWS_CONFIG_FILE"] = os.devnull
+    world.put(HOST, token())
+    assert world.compare(HOST.encode())
 
 
 @pytest.mark.parametrize("value", ["~user/config", "$HOME/config", "~"])

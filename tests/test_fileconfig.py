@@ -133,6 +133,11 @@ def test_files_for() -> None:
     assert files_for({}) == ["/etc/docker-credential-ecr/config.toml"]
 
 
+# The seam's fake: every file passes the trusted-path rule (tests of what is read).
+def any_file(path: str) -> str | None:
+    return None
+
+
 SECRETS = '[registries."a"]\naws_access_key_id = "AKIA"\naws_secret_access_key = "s"\n'
 
 
@@ -142,9 +147,9 @@ def test_secret_keys_need_a_private_file(tmp_path: Path) -> None:
     path.chmod(0o644)
     env = {"DOCKER_CREDENTIAL_ECR_CONFIG": str(path)}
     with pytest.raises(InputError, match=r"holds AWS secret keys.*mode -rw-r--r--.*chmod 600"):
-        load(env, read_file)
+        load(env, read_file, any_file)
     path.chmod(0o600)
-    assert load(env, read_file).for_host("a").aws_secret_access_key == "s"
+    assert load(env, read_file, any_file).for_host("a").aws_secret_access_key == "s"
 
 
 def test_secret_keys_in_a_file_of_another_user_are_refused(tmp_path: Path) -> None:
@@ -155,17 +160,34 @@ def test_secret_keys_in_a_file_of_another_user_are_refused(tmp_path: Path) -> No
     path.chmod(stat.S_IRUSR | stat.S_IWUSR)
     os.chown(path, 54321, 54321)
     with pytest.raises(InputError, match="it is uid 54321"):
-        load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(path)}, read_file)
+        load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(path)}, read_file, any_file)
 
 
 def test_unreadable_file_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_bytes(b'[registries."a"]\nprofile = "\xff"\n')
     with pytest.raises(InputError, match=rf"^docker-credential-ecr: cannot read {path}: .*utf-8"):
-        load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(path)}, read_file)
+        load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(path)}, read_file, any_file)
 
 
 def test_missing_explicit_file_is_an_error_missing_default_files_are_not(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
-        load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(tmp_path / "none.toml")}, read_file)
-    assert load({"HOME": str(tmp_path)}, lambda p: None).registries == {}
+        load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(tmp_path / "none.toml")}, read_file, any_file)
+    assert load({"HOME": str(tmp_path)}, lambda p: None, any_file).registries == {}
+
+
+def test_an_explicit_file_that_fails_the_trusted_path_rule_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("")
+    path.chmod(0o666)
+    rule = fileconfig.check_with(os.geteuid())
+    with pytest.raises(InputError, match=rf"CONFIG={path} cannot be used: {path} is writable by"):
+        load({"DOCKER_CREDENTIAL_ECR_CONFIG": str(path)}, read_file, rule)
+    # Found by HOME instead: left out, with the reason, and no error.
+    user = tmp_path / ".config" / "docker-credential-ecr" / "config.toml"
+    user.parent.mkdir(parents=True)
+    path.rename(user)
+    found = load({"HOME": str(tmp_path)}, read_file, rule)
+    assert found.files == []
+    assert found.refused == [f"not reading {user} ({user} is writable by group and others "
+                             "(mode 666))"]  # fmt: skip

@@ -27,8 +27,12 @@ import pytest
 from pack import loader_name
 
 from conftest import (
+    AS_OTHER,
     ECR_HOST,
+    OTHER,
     ROOT,
+    SWAPPER,
+    as_other,
     built_binary,
     clean_env,
     run_concurrently,
@@ -40,8 +44,6 @@ from docker_credential_ecr.errors import NOT_FOUND
 from fakeaws import FakeAWS
 
 BINARY = built_binary() or ""
-OTHER = 54321
-AS_OTHER = ["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups"]
 pytestmark = [
     pytest.mark.skipif(not BINARY, reason="no built binary: run scripts/build-binary"),
     pytest.mark.skipif(
@@ -96,16 +98,6 @@ def plant_build(runtime: Path, build: str, marker: Path) -> None:
     (copy.parent / f"{build}.lock").write_text("")
 
 
-SWAPPER = """
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-a, b = (p.encode() for p in sys.argv[1:3])
-print("swapping", flush=True)
-while True:
-    libc.renameat2(-100, a, -100, b, 2)  # RENAME_EXCHANGE
-"""
-
-
 def test_root_never_runs_or_unpacks_in_another_users_tree(
     tmp_path: Path, fake_aws: FakeAWS, other_user_dir: Path
 ) -> None:
@@ -121,13 +113,7 @@ def test_root_never_runs_or_unpacks_in_another_users_tree(
     plant_build(evil, build_id(BINARY), marker)
     for path in [home, *home.rglob("*")]:
         os.lchown(path, OTHER, OTHER)
-    swapper = subprocess.Popen(
-        [*AS_OTHER, sys.executable, "-c", SWAPPER, str(runtime), str(evil)],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert swapper.stdout is not None
-        assert swapper.stdout.readline() == b"swapping\n"
+    with as_other(SWAPPER, str(runtime), str(evil), ready=b"swapping\n"):
         env = clean_env(tmp_path, fake_aws)
         del env["AWS_ECR_CACHE_DIR"]
         env["HOME"] = str(home)
@@ -139,11 +125,6 @@ def test_root_never_runs_or_unpacks_in_another_users_tree(
             proc = run([*with_var_cache(var_cache), str(BINARY), "get"], env)
             assert proc.returncode == 0, proc.stdout + proc.stderr
             assert fake_aws.calls["ecr"] == 1
-    finally:
-        swapper.kill()
-        swapper.wait()
-        assert swapper.stdout is not None
-        swapper.stdout.close()
     assert not marker.exists()
     assert "not running from " in proc.stderr  # said why, once per run
     owned = [p for p in home.rglob("*") if p.lstat().st_uid != OTHER]

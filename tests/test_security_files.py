@@ -15,15 +15,19 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import (
+    AS_OTHER,
     ECR_HOST,
+    OTHER,
+    SWAPPER,
     TEST_KEY_ID,
     TEST_SECRET_KEY,
+    as_other,
     clean_env,
     run_helper,
     secret_of,
@@ -34,18 +38,10 @@ from docker_credential_ecr.errors import NOT_FOUND
 from fakeaws import FakeAWS
 from test_cli import wait_for_background_refreshes
 
-OTHER = 54321
-AS_OTHER = ["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups"]
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("unshare"),
     reason="needs root, setpriv and unshare",
 )
-
-
-def their_python() -> str:
-    """A Python the other user can run: the system's (a Python built under root's 0700
-    home, as pyenv's, may not load its library for them)."""
-    return next((p for p in ("/usr/bin/python3",) if os.access(p, os.X_OK)), sys.executable)
 
 
 def others(home: Path) -> None:
@@ -133,47 +129,47 @@ def test_root_runs_no_credential_process_from_another_users_home(
     )
 
 
+@pytest.fixture
+def theirs() -> Iterator[FakeAWS]:
+    """An endpoint of the other user's: it must see no connection from root."""
+    fake = FakeAWS().start()
+    yield fake
+    fake.stop()
+
+
 @pytest.mark.usefixtures("flavour")
 def test_root_sends_nothing_to_an_endpoint_another_user_names(
-    tmp_path: Path, fake_aws: FakeAWS, their_home: Path, root_home: Path
+    tmp_path: Path, fake_aws: FakeAWS, theirs: FakeAWS, their_home: Path, root_home: Path
 ) -> None:
-    theirs = FakeAWS().start()
-    try:
-        write(their_home / ".aws" / "config", f"[default]\nendpoint_url = {theirs.url}\n")
-        others(their_home)
-        write(root_home / ".aws" / "config", f"[default]\nendpoint_url = {fake_aws.url}\n")
-        env = their_env(tmp_path, None, their_home)
-        proc = run_helper(["get"], ECR_HOST, env, prefix=as_root_with(root_home))
-        assert theirs.total_calls() == 0
-    finally:
-        theirs.stop()
+    write(their_home / ".aws" / "config", f"[default]\nendpoint_url = {theirs.url}\n")
+    others(their_home)
+    write(root_home / ".aws" / "config", f"[default]\nendpoint_url = {fake_aws.url}\n")
+    env = their_env(tmp_path, None, their_home)
+    proc = run_helper(["get"], ECR_HOST, env, prefix=as_root_with(root_home))
+    assert theirs.total_calls() == 0
     assert secret_of(proc) == fake_aws.issued[0]
 
 
 @pytest.mark.usefixtures("flavour")
 def test_root_loads_no_service_model_from_another_users_home(
-    tmp_path: Path, fake_aws: FakeAWS, their_home: Path, root_home: Path
+    tmp_path: Path, fake_aws: FakeAWS, theirs: FakeAWS, their_home: Path, root_home: Path
 ) -> None:
     """~/.aws/models is botocore's first place for its data: an endpoint rule set there
     would send root's signed call anywhere.  Only a trusted HOME stops this one."""
-    theirs = FakeAWS().start()
-    try:
-        rules = {
-            "version": "1.0",
-            "parameters": {"Region": {"builtIn": "AWS::Region", "required": False,
-                                      "type": "String"}},
-            "rules": [{"conditions": [], "type": "endpoint",
-                       "endpoint": {"url": theirs.url, "properties": {}, "headers": {}}}],
-        }  # fmt: skip
-        models = their_home / ".aws" / "models" / "ecr" / "2015-09-21"
-        write(models / "endpoint-rule-set-1.json", json.dumps(rules))
-        others(their_home)
-        env = clean_env(tmp_path, fake_aws)  # root's own, absent, AWS files
-        env["HOME"] = str(their_home)
-        proc = run_helper(["get"], ECR_HOST, env, prefix=as_root_with(root_home))
-        assert theirs.total_calls() == 0
-    finally:
-        theirs.stop()
+    rules = {
+        "version": "1.0",
+        "parameters": {"Region": {"builtIn": "AWS::Region", "required": False,
+                                  "type": "String"}},
+        "rules": [{"conditions": [], "type": "endpoint",
+                   "endpoint": {"url": theirs.url, "properties": {}, "headers": {}}}],
+    }  # fmt: skip
+    models = their_home / ".aws" / "models" / "ecr" / "2015-09-21"
+    write(models / "endpoint-rule-set-1.json", json.dumps(rules))
+    others(their_home)
+    env = clean_env(tmp_path, fake_aws)  # root's own, absent, AWS files
+    env["HOME"] = str(their_home)
+    proc = run_helper(["get"], ECR_HOST, env, prefix=as_root_with(root_home))
+    assert theirs.total_calls() == 0
     assert secret_of(proc) == fake_aws.issued[0]
 
 
@@ -223,16 +219,6 @@ def test_another_users_config_toml_aliases_nothing_to_roots_registry(
     assert secret_of(run_helper(["get"], ECR_HOST, env, prefix=prefix)) == fake_aws.issued[0]
 
 
-SWAPPER = """
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-a, b = (p.encode() for p in sys.argv[1:3])
-print("swapping", flush=True)
-while True:
-    libc.renameat2(-100, a, -100, b, 2)  # RENAME_EXCHANGE
-"""
-
-
 def test_configure_and_export_refuse_another_users_tree_while_it_is_swapped(
     tmp_path: Path, fake_aws: FakeAWS, their_home: Path, root_home: Path
 ) -> None:
@@ -245,17 +231,11 @@ def test_configure_and_export_refuse_another_users_tree_while_it_is_swapped(
     write(their_home / ".docker" / "config.json", '{"cliPluginsExtraDirs": ["/home/u"]}\n')
     (their_home / "link").symlink_to(roots)
     others(their_home)
-    swapper = subprocess.Popen(
-        [*AS_OTHER, their_python(), "-c", SWAPPER, str(their_home / ".docker"),
-         str(their_home / "link")],
-        stdout=subprocess.PIPE,
-    )  # fmt: skip
     env = clean_env(tmp_path, fake_aws)
     env["HOME"] = str(their_home)
     prefix = as_root_with(root_home)
-    try:
-        assert swapper.stdout is not None
-        assert swapper.stdout.readline() == b"swapping\n"
+    swapped = (str(their_home / ".docker"), str(their_home / "link"))
+    with as_other(SWAPPER, *swapped, ready=b"swapping\n"):
         for _ in range(10):
             for args in (
                 ["configure", "--registry", ECR_HOST],
@@ -266,11 +246,6 @@ def test_configure_and_export_refuse_another_users_tree_while_it_is_swapped(
                 assert proc.returncode == 1, proc.stdout
                 assert f"is owned by uid {OTHER}" in proc.stdout
                 assert "run it as the user" in proc.stdout or "only you and root" in proc.stdout
-    finally:
-        swapper.kill()
-        swapper.wait()
-        assert swapper.stdout is not None
-        swapper.stdout.close()
     assert sorted(p.name for p in roots.iterdir()) == ["config.json"]
     assert (roots / "config.json").read_text() == secret
     assert stat.S_IMODE((roots / "config.json").stat().st_mode) == 0o600
@@ -321,6 +296,14 @@ def test_the_log_file_follows_no_link_and_is_private(
     assert secret_of(proc) == fake_aws.issued[0]
     assert "warning: cannot open the log file" in proc.stderr
     assert target.read_text() == "root's\n"
+    # Nor through a hard link (fs.protected_hardlinks=0 lets anyone make one to root's file).
+    hard = tmp_path / "hard.log"
+    os.link(target, hard)
+    env["DOCKER_CREDENTIAL_ECR_LOG_FILE"] = str(hard)
+    proc = run_helper(["get"], ECR_HOST, env)
+    assert secret_of(proc) == fake_aws.issued[0]
+    assert f"{hard} is not a regular file of uid 0 with one link" in proc.stderr
+    assert target.read_text() == "root's\n"
     # A new log is 0600 whatever the umask.
     env["DOCKER_CREDENTIAL_ECR_LOG_FILE"] = str(tmp_path / "new.log")
     proc = run_helper(["get"], ECR_HOST, env, prefix=["sh", "-c", 'umask 0 && exec "$@"', "sh"])
@@ -334,27 +317,16 @@ def test_cache_parents_made_by_root_are_never_another_users(
     tmp_path: Path, fake_aws: FakeAWS, other_user_dir: Path
 ) -> None:
     """The other user races mkdir/rmdir on the parents root is about to make."""
-    racer = subprocess.Popen(
-        [*AS_OTHER, their_python(), "-c", RACER, str(other_user_dir / "x")],
-        stdout=subprocess.PIPE,
-    )
     env = clean_env(tmp_path, fake_aws)
     env["AWS_ECR_CACHE_DIR"] = str(other_user_dir / "x" / "dce" / "cache")
     prefix = with_var_cache(tmp_path / "var-cache")  # where root goes when x is theirs
-    try:
-        assert racer.stdout is not None
-        assert racer.stdout.readline() == b"racing\n"
+    with as_other(RACER, str(other_user_dir / "x"), ready=b"racing\n"):
         for _ in range(20):
             shutil.rmtree(other_user_dir / "x", ignore_errors=True)  # a race each round
             fake_aws.reset()
             proc = run_helper(["get"], ECR_HOST, env, prefix=prefix)
             assert proc.returncode == 0, proc.stdout + proc.stderr
             assert not roots_in_theirs(other_user_dir / "x")
-    finally:
-        racer.kill()
-        racer.wait()
-        assert racer.stdout is not None
-        racer.stdout.close()
 
 
 def roots_in_theirs(top: Path) -> list[Path]:

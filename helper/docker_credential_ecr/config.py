@@ -112,9 +112,7 @@ class Settings:
         if attempts != int(attempts) or attempts < 1:
             raise InputError(f"{NAME}: {PREFIX}MAX_ATTEMPTS must be a whole number >= 1")
         self.max_attempts = int(attempts)
-        self.file = fileconfig.load(
-            environ, read, lambda path: trust.check_file(os.path.abspath(path), euid)
-        )
+        self.file = fileconfig.load(environ, read, fileconfig.check_with(euid))
         # Files not read because another user could change them: one warning line each.
         self.refused = review.refused + self.file.refused
         # The kubelet mode's role for service-account tokens when the account names none.

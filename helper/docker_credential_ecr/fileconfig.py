@@ -233,7 +233,7 @@ def files_for(environ: Mapping[str, str]) -> list[str]:
 def load(
     environ: Mapping[str, str],
     read: Callable[[str], tuple[str, os.stat_result] | None],
-    check: Callable[[str], str | None] = lambda path: None,
+    check: Callable[[str], str | None],
 ) -> FileConfig:
     """Read and overlay the configuration files; no file means an empty configuration.
 
@@ -266,6 +266,7 @@ def load(
 
 
 def _check_private(path: str, info: os.stat_result) -> None:
+    """A file holding secret keys is the user's own and private (``load``'s check did the rest)."""
     if info.st_uid != os.geteuid() or info.st_mode & 0o077:
         mode = stat.filemode(info.st_mode)
         raise InputError(
@@ -273,14 +274,13 @@ def _check_private(path: str, info: os.stat_result) -> None:
             f"readable by no one else (it is uid {info.st_uid}, mode {mode}); "
             f"fix with: chown {os.geteuid()} {path} && chmod 600 {path}"
         )
+
+
+def check_with(euid: int) -> Callable[[str], str | None]:
+    """The trusted-path rule for configuration files, as ``load`` takes it."""
     from docker_credential_ecr import trust
 
-    try:
-        trust.check_dir(os.path.dirname(os.path.realpath(path)), os.geteuid())
-    except OSError as exc:
-        raise InputError(
-            f"{NAME}: {path} holds AWS secret keys, but another user could replace it: {exc}"
-        ) from None
+    return lambda path: trust.check_file(os.path.abspath(path), euid)
 
 
 def read_file(path: str) -> tuple[str, os.stat_result] | None:
