@@ -76,8 +76,8 @@ else installed. Installing changes no Docker or kubelet configuration: run
 # What the frozen program carries, for the copyright file: every ELF file and every
 # module outside Python's standard library must be listed, or packaging stops.
 COMPONENTS = (
-    ("docker-credential-ecr (the launcher, the helper, its compiled regular expressions)",
-     "Apache-2.0", (NAME, "_internal/docker_credential_ecr/*", "_internal/dce_regexes.pyc")),
+    ("docker-credential-ecr (the launcher and the helper)",
+     "Apache-2.0", (NAME, "_internal/docker_credential_ecr/*")),
     ("PyInstaller's bootloader", "GPL-2+ with PyInstaller's bootloader exception",
      (f"{NAME}.bin",)),
     ("The GNU C Library", "LGPL-2.1+", tuple(f"_internal/glibc/{lib}" for lib in (
@@ -95,6 +95,8 @@ COMPONENTS = (
     ("libmpdec", "BSD-2-clause", ("_internal/libmpdec.so.*",)),
     ("bzip2", "bzip2-1.0.6", ("_internal/libbz2.so.*",)),
     ("XZ Utils (liblzma)", "public-domain", ("_internal/liblzma.so.*",)),
+    ("boto3", "Apache-2.0", ("_internal/boto3/*",)),
+    ("s3transfer", "Apache-2.0", ("_internal/s3transfer/*",)),
     ("botocore", "Apache-2.0", ("_internal/botocore/*",)),
     ("Mozilla's CA certificates (botocore's cacert.pem)", "MPL-2.0",
      ("_internal/botocore/cacert.pem",)),
@@ -103,6 +105,7 @@ COMPONENTS = (
     ("six", "MIT", ("_internal/six.pyc",)),
     ("jmespath", "MIT", ("_internal/jmespath/*",)),
     ("platformdirs", "MIT", ("_internal/platformdirs/*",)),
+    ("filelock", "MIT", ("_internal/filelock/*",)),
 )  # fmt: skip
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import boto3.session
 import botocore.config
-import botocore.session
 import pytest
 
 from docker_credential_ecr.ecr import client_for
@@ -42,8 +42,7 @@ def test_endpoint_follows_the_registry_host(
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     reg = parse(host)
     assert reg is not None
-    session = botocore.session.Session()
-    session.set_credentials("AKID", "s")
+    session = boto3.session.Session(aws_access_key_id="AKID", aws_secret_access_key="s")
     client = client_for(session, reg, botocore.config.Config())
     assert client.meta.endpoint_url == endpoint
     assert client.meta.region_name == reg.region

@@ -1,10 +1,10 @@
 """The on-disk token cache: one small file per registry host and AWS identity.
 
-Reads take no lock: every write is atomic.  A refresh holds a flock on a
-separate ``.lock`` file, which is never deleted so that every waiter locks the
-same inode.  The lock is a few lines of ``fcntl`` rather than the filelock
-package, whose import cost a cache miss 13 ms, and it opens the lock file with
-``O_NOFOLLOW``.  The file format is plain lines, not JSON, because a cache hit must
+Reads take no lock: every write is atomic.  A refresh holds filelock's flock
+on a separate ``.lock`` file, which is not deleted while anyone may hold it, so
+that every waiter locks the same inode; filelock opens it with ``O_NOFOLLOW``
+and mode 0600.  filelock is imported only when a lock is wanted: a cache hit
+takes none.  The file format is plain lines, not JSON, because a cache hit must
 stay cheap to start.
 """
 
@@ -19,6 +19,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from filelock import UnixFileLock
+
 MAGIC = "docker-credential-ecr token v1"
 SUFFIX = ".token"
 KEY_SEPARATOR = "~"
@@ -30,30 +32,23 @@ _LOCK = ".lock"
 ORPHAN_AGE = 86400.0
 
 
-def _try_lock(fd: int) -> bool:
-    """Take an exclusive flock on ``fd`` if no other open file holds one; say whether we did."""
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
+# How often a waiter tries the lock again: it goes on within this long of the
+# holder finishing, and 31 waiters polling this often cost a stampede little.
+POLL_INTERVAL = 0.01
 
 
-def _wait_for_lock(fd: int, timeout: float) -> bool:
-    """Try for the flock on ``fd`` until ``timeout`` seconds pass; say whether we got it."""
-    import time
+def _file_lock(path: str) -> UnixFileLock:
+    """The refresh lock at ``path``: a flock, never a soft lock, the file kept on release."""
+    import filelock
 
-    deadline = time.monotonic() + timeout
-    pause = 0.002
-    while not _try_lock(fd):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, 0.05)
-    return True
+    # thread_local=False: whoever has the release function may call it.
+    return filelock.UnixFileLock(
+        path,
+        mode=0o600,
+        thread_local=False,
+        poll_interval=POLL_INTERVAL,
+        preserve_lock_file=True,
+    )
 
 
 def key(host: str, identity_tag: str) -> str:
@@ -136,7 +131,9 @@ class TokenCache:
     def _remove_orphans(self, now: float) -> None:
         """Remove locks and failure notes of keys that have no token and were not used lately.
 
-        At worst a lock in use is removed, which costs one duplicate ECR call.
+        A lock file is removed only while we hold its lock, so no refresh is
+        holding it; a waiter that opened it before finds it unlinked once it has
+        the lock, and filelock then takes the lock of the file at the path anew.
         """
         try:
             names = set(os.listdir(self.directory))
@@ -148,7 +145,11 @@ class TokenCache:
                 continue
             path = os.path.join(self.directory, name)
             try:
-                if os.lstat(path).st_mtime < now - ORPHAN_AGE:
+                if os.lstat(path).st_mtime >= now - ORPHAN_AGE:
+                    continue
+                if "." + ending == _LOCK:
+                    _remove_unused(path)
+                else:
                     os.unlink(path)
             except OSError:
                 pass
@@ -156,41 +157,34 @@ class TokenCache:
     def acquire(self, key: str, timeout: float) -> Callable[[], None]:
         """Take the refresh lock for ``key`` and return the function that releases it.
 
-        Raises OSError when the lock file cannot be made and TimeoutError when
-        the lock is not had within ``timeout`` seconds.  A waiter retries every
-        few milliseconds, backing off to 50 ms, so it goes on within a moment of
-        the holder finishing.
+        Raises OSError when the lock file cannot be made or is not a plain file
+        of ours (a link, another account's) and TimeoutError when the lock is
+        not had within ``timeout`` seconds.
         """
-        fd = self._lock_file(key)
+        lock = self._lock(key)
         try:
-            got = _wait_for_lock(fd, timeout)
-        except BaseException:
-            os.close(fd)
-            raise
-        if not got:
-            os.close(fd)
-            raise TimeoutError(f"refresh lock for {key} busy for {timeout:g}s")
-        return lambda: os.close(fd)  # closing the only descriptor releases the lock
+            lock.acquire(timeout=timeout)
+        except TimeoutError:  # filelock.Timeout, which names the path rather than the key
+            raise TimeoutError(f"refresh lock for {key} busy for {timeout:g}s") from None
+        return lock.release
 
     def refreshing(self, key: str) -> bool:
         """Tell whether another process holds the refresh lock for ``key`` at this instant.
 
         Raises OSError when the lock file cannot be opened.
         """
-        fd = self._lock_file(key)
+        lock = self._lock(key)
         try:
-            return not _try_lock(fd)
-        finally:
-            os.close(fd)  # closing releases a lock we took
+            lock.acquire(blocking=False)
+        except TimeoutError:
+            return True
+        lock.release()
+        return False
 
-    def _lock_file(self, key: str) -> int:
-        """Open (making it if needed) the lock file of ``key``, never through a link."""
+    def _lock(self, key: str) -> UnixFileLock:
+        """The refresh lock of ``key``, in the private directory it needs."""
         files.ensure_private_dir(self.directory)
-        return os.open(
-            os.path.join(self.directory, key + _LOCK),
-            os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o600,
-        )
+        return _file_lock(os.path.join(self.directory, key + _LOCK))
 
     def note_failure(self, key: str, reason: str) -> None:
         """Remember why the last refresh of ``key`` failed (cleared by the next write)."""
@@ -231,6 +225,19 @@ class TokenCache:
             token = self.read(name[: -len(SUFFIX)])
             if token is not None:
                 yield name[: -len(SUFFIX)], token
+
+
+def _remove_unused(path: str) -> None:
+    """Unlink a lock file, if no one holds its lock."""
+    lock = _file_lock(path)
+    try:
+        lock.acquire(blocking=False)
+    except TimeoutError:
+        return
+    try:
+        os.unlink(path)
+    finally:
+        lock.release()
 
 
 def _nothing() -> None:

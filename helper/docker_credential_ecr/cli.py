@@ -329,7 +329,7 @@ def _self_command() -> list[str]:
 
 
 class _LazyFetcher:
-    """Fetches from AWS, importing botocore only when a token must really be fetched."""
+    """Fetches from AWS, importing boto3 only when a token must really be fetched."""
 
     def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
         self._settings = settings
@@ -339,20 +339,9 @@ class _LazyFetcher:
     def __call__(self, registry: Registry, config: RegistryConfig) -> AuthToken:
         _aws_environment(self._settings, self._environ)
         started = time.perf_counter()
-        precompiled = 0
-        if getattr(sys, "frozen", False):
-            # Only the build makes the table, and only the bundle's path is searched for it.
-            from docker_credential_ecr import regexcache
-
-            precompiled = regexcache.install()
         from docker_credential_ecr.ecr import make_fetcher
 
-        log.debug(
-            "imported botocore in %.1f ms (%d regular expressions compiled at build time)",
-            1000 * (time.perf_counter() - started),
-            precompiled,
-        )
-
+        log.debug("imported boto3 in %.1f ms", 1000 * (time.perf_counter() - started))
         try:
             return make_fetcher(self._settings, time.time)(registry, config)
         except DeadlineExceeded:

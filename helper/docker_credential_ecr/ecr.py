@@ -1,13 +1,14 @@
-"""The AWS side: the only module that imports botocore.
+"""The AWS side: the only module that imports boto3 and botocore.
 
 It turns ``GetAuthorizationToken`` answers into AuthTokens and every AWS or
 network failure into a one-line TokenError.  Each call runs in a worker thread
 so that the whole fetch, credential resolution and retries included, ends by
 the deadline whatever the network does.
 
-botocore is used without boto3: boto3 adds only resources and s3transfer,
-which one ``GetAuthorizationToken`` does not need and which cost a cache miss
-about 30 ms to import.
+Clients come from a boto3 Session over a botocore session configured here
+(profile, region, credentials); one session serves a whole miss, an assumed
+role's credentials included, so its configuration files and models are read
+once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 import time
 from typing import cast
 
+import boto3.session
 import botocore
 import botocore.config
 import botocore.exceptions
@@ -40,6 +42,9 @@ if TYPE_CHECKING:
     from docker_credential_ecr.config import Settings
     from docker_credential_ecr.fileconfig import RegistryConfig, WebIdentity
     from docker_credential_ecr.registry import Registry
+
+    # What GetAuthorizationToken answered: the encoded token, its expiry, the endpoint.
+    Answer = tuple[str, datetime | None, str]
 
 NO_CREDENTIALS = (
     "no AWS credentials found; provide them with AWS_PROFILE, AWS_ACCESS_KEY_ID and "
@@ -101,28 +106,11 @@ def _fetch(
     try:
         started = time.perf_counter()
         session = session_for(registry, identity, config)
-        session.get_credentials()  # here rather than in create_client, to time it apart
+        session.get_credentials()  # here rather than in the client, to time it apart
         resolved = time.perf_counter()
         client = client_for(session, registry, config, identity.region)
         built = time.perf_counter()
-        if registry.public:
-            data = cast("ECRPublicClient", client).get_authorization_token()["authorizationData"]
-            encoded, expires, endpoint = (
-                data.get("authorizationToken", ""),
-                data.get("expiresAt"),
-                f"https://{registry.host}",
-            )
-        else:
-            log.debug("GetAuthorizationToken for %s in %s", registry.account, registry.region)
-            answer = cast("ECRClient", client).get_authorization_token(
-                registryIds=[registry.account]
-            )
-            items = answer.get("authorizationData") or [{}]
-            encoded, expires, endpoint = (
-                items[0].get("authorizationToken", ""),
-                items[0].get("expiresAt"),
-                items[0].get("proxyEndpoint") or f"https://{registry.host}",
-            )
+        encoded, expires, endpoint = _ask(client, registry)
         log.debug(
             "fetched %s: credentials %.1f ms, client %.1f ms, request %.1f ms",
             registry.host,
@@ -142,31 +130,47 @@ def _fetch(
     return _token(registry.host, encoded, expires, endpoint, requested_at)
 
 
+def _ask(client: ECRClient | ECRPublicClient, registry: Registry) -> Answer:
+    """Call GetAuthorizationToken on the registry's service; ECR Public has no registry ids."""
+    if registry.public:
+        data = cast("ECRPublicClient", client).get_authorization_token()["authorizationData"]
+        return data.get("authorizationToken", ""), data.get("expiresAt"), f"https://{registry.host}"
+    log.debug("GetAuthorizationToken for %s in %s", registry.account, registry.region)
+    answer = cast("ECRClient", client).get_authorization_token(registryIds=[registry.account])
+    item = (answer.get("authorizationData") or [{}])[0]
+    return (
+        item.get("authorizationToken", ""),
+        item.get("expiresAt"),
+        item.get("proxyEndpoint") or f"https://{registry.host}",
+    )
+
+
 def session_for(
     registry: Registry, identity: RegistryConfig, config: botocore.config.Config
-) -> botocore.session.Session:
+) -> boto3.session.Session:
     """Return a session with the AWS identity configured for a registry.
 
     A service account's role (the kubelet mode) is assumed with its token and
     nothing else; otherwise static keys or a named profile from the
     configuration file, else the default credential chain; then, if a role is
-    configured, that role assumed through STS.
+    configured, that role assumed through STS, whose credentials the same
+    session then holds.
     """
     if identity.web_identity is not None:
         return _web_identity_session(registry, identity, identity.web_identity, config)
     if identity.aws_access_key_id:
-        session = botocore.session.Session()
+        core = botocore.session.Session()
         # The configuration file accepts an access key id only with its secret.
-        session.set_credentials(identity.aws_access_key_id, identity.aws_secret_access_key or "")
+        core.set_credentials(identity.aws_access_key_id, identity.aws_secret_access_key or "")
     else:
-        session = botocore.session.Session(profile=identity.profile)
+        core = botocore.session.Session(profile=identity.profile)
     # The region the credential chain's own STS calls use (a profile's role, web
     # identity) when credentials are resolved before any client is made: the
     # client's, as botocore would take it from the client made first.
-    session.set_config_variable("region", client_region(registry, identity.region))
+    core.set_config_variable("region", client_region(registry, identity.region))
+    session = boto3.session.Session(botocore_session=core)
     if not identity.role_arn:
         return session
-    sts = _sts(session, registry, identity, config)
     options: dict[str, object] = {
         "RoleArn": identity.role_arn,
         "RoleSessionName": identity.role_session_name or NAME,
@@ -175,7 +179,9 @@ def session_for(
         options["ExternalId"] = identity.external_id
     if identity.duration_seconds:
         options["DurationSeconds"] = identity.duration_seconds
-    return _session_of(sts.assume_role(**options)["Credentials"])  # type: ignore[arg-type]
+    answer = _sts(session, registry, identity, config).assume_role(**options)  # type: ignore[arg-type]
+    _hold(core, answer["Credentials"])
+    return session
 
 
 def _web_identity_session(
@@ -183,42 +189,42 @@ def _web_identity_session(
     identity: RegistryConfig,
     web_identity: WebIdentity,
     config: botocore.config.Config,
-) -> botocore.session.Session:
+) -> boto3.session.Session:
     """Assume a service account's role with its token: an unsigned call, no node credentials."""
+    core = botocore.session.Session()
+    session = boto3.session.Session(botocore_session=core)
     unsigned = config.merge(botocore.config.Config(signature_version=botocore.UNSIGNED))
-    sts = _sts(botocore.session.Session(), registry, identity, unsigned)
-    answer = sts.assume_role_with_web_identity(
+    answer = _sts(session, registry, identity, unsigned).assume_role_with_web_identity(
         RoleArn=web_identity.role_arn,
         RoleSessionName=identity.role_session_name or NAME,
         WebIdentityToken=web_identity.token,
     )
-    return _session_of(answer["Credentials"])
+    _hold(core, answer["Credentials"])
+    return session
 
 
 def _sts(
-    session: botocore.session.Session,
+    session: boto3.session.Session,
     registry: Registry,
     identity: RegistryConfig,
     config: botocore.config.Config,
 ) -> STSClient:
-    region = _sts_region(registry, identity)
-    return cast("STSClient", session.create_client("sts", region_name=region, config=config))
+    return session.client("sts", region_name=_sts_region(registry, identity), config=config)
 
 
 def _sts_region(registry: Registry, identity: RegistryConfig) -> str:
     return identity.region or (registry.region if not registry.public else "us-east-1")
 
 
-def _session_of(credentials: Mapping[str, Any]) -> botocore.session.Session:
-    session = botocore.session.Session()
-    session.set_credentials(
+def _hold(core: botocore.session.Session, credentials: Mapping[str, Any]) -> None:
+    """Make an assumed role's credentials the session's, for the clients made after."""
+    core.set_credentials(
         credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
     )
-    return session
 
 
 def client_for(
-    session: botocore.session.Session,
+    session: boto3.session.Session,
     registry: Registry,
     config: botocore.config.Config,
     region: str | None = None,
@@ -229,9 +235,10 @@ def client_for(
             use_fips_endpoint=registry.fips, use_dualstack_endpoint=registry.dualstack
         )
     )
-    service = "ecr-public" if registry.public else "ecr"
-    client = session.create_client(service, region_name=client_region(registry, region), config=cfg)
-    return cast("ECRPublicClient", client) if registry.public else cast("ECRClient", client)
+    name = client_region(registry, region)
+    if registry.public:
+        return session.client("ecr-public", region_name=name, config=cfg)
+    return session.client("ecr", region_name=name, config=cfg)
 
 
 def client_region(registry: Registry, configured: str | None) -> str:

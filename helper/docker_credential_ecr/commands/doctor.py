@@ -22,11 +22,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
+    import boto3.session
     import botocore.config
-    import botocore.session
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ecr_public import ECRPublicClient
-    from mypy_boto3_sts import STSClient
 
     from docker_credential_ecr.commands.context import Context
     from docker_credential_ecr.fileconfig import RegistryConfig
@@ -169,7 +168,7 @@ def _check_registry(report: Report, ctx: Context, reg: registry.Registry) -> Non
 
 def _check_credentials(
     report: Report, reg: registry.Registry, config: RegistryConfig, bconfig: botocore.config.Config
-) -> botocore.session.Session | None:
+) -> boto3.session.Session | None:
     try:
         session = ecr.session_for(reg, config, bconfig)
         credentials = session.get_credentials()
@@ -196,15 +195,12 @@ def _check_credentials(
 def _check_caller(
     report: Report,
     reg: registry.Registry,
-    session: botocore.session.Session,
+    session: boto3.session.Session,
     config: RegistryConfig,
     bconfig: botocore.config.Config,
 ) -> bool:
     try:
-        sts = cast(
-            "STSClient",
-            session.create_client("sts", region_name=config.region or reg.region, config=bconfig),
-        )
+        sts = session.client("sts", region_name=config.region or reg.region, config=bconfig)
         report.ok(f"{reg.host}: caller {sts.get_caller_identity()['Arn']}")
     except _AWS_ERRORS as exc:
         report.problem(
