@@ -133,6 +133,22 @@ def test_locks_and_notes_of_keys_long_unused_are_dropped_on_write(tmp_path: Path
     assert left == ["kept.lock", "kept.token", "live.token", "other.txt", "recent.lock"]
 
 
+def test_a_long_unused_lock_that_is_held_is_not_removed(tmp_path: Path) -> None:
+    """A refresh that has held its lock for over a day keeps its lock file, so a waiter
+    arriving meanwhile cannot make a second one at the same path and refresh beside it."""
+    cache = TokenCache(str(tmp_path / "c"))
+    release = cache.acquire("held", timeout=1)
+    lock = tmp_path / "c" / "held.lock"
+    old = NOW - ORPHAN_AGE - 60
+    os.utime(lock, (old, old))
+    cache.write("other", tok(), NOW)
+    assert lock.exists()
+    assert try_lock_elsewhere(tmp_path / "c", "held").startswith("busy")
+    release()
+    cache.write("other", tok(), NOW)
+    assert not lock.exists()
+
+
 def test_erase_host_removes_every_identity(tmp_path: Path) -> None:
     cache = TokenCache(str(tmp_path / "c"))
     for key in ("a.example~default", "a.example~1234", "b.example~default"):
@@ -152,14 +168,17 @@ def test_decode_rejects_wrong_magic_and_inverted_times() -> None:
     assert decode(encode(AuthToken("AWS", "s", "e", 10, 5))) is None
 
 
-def try_lock_elsewhere(directory: Path) -> str:
+def try_lock_elsewhere(directory: Path, key: str = "k") -> str:
     code = (
         "import sys; from docker_credential_ecr.cache import TokenCache\n"
-        "try:\n    TokenCache(sys.argv[1]).acquire('k', timeout=0.2)()\n"
+        "try:\n    TokenCache(sys.argv[1]).acquire(sys.argv[2], timeout=0.2)()\n"
         "except TimeoutError as e:\n    print('busy', e)\nelse:\n    print('acquired')\n"
     )
     return subprocess.run(
-        [sys.executable, "-c", code, str(directory)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(directory), key],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 

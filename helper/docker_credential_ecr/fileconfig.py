@@ -181,16 +181,9 @@ def _section(path: str, text: str, host: str, section: object) -> RegistryConfig
     if not isinstance(section, dict):
         _fail(path, text, host, f"registries.{host!r} must be a table")
     for key, value in section.items():
-        if key not in _KEYS:
-            _fail(path, text, key, f"unknown setting {key!r} for {host!r}")
-        if key in _STRINGS and not (isinstance(value, str) and value):
-            _fail(path, text, key, f"{key} for {host!r} must be a non-empty string")
-        if key in _NUMBERS and (
-            isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
-        ):
-            _fail(path, text, key, f"{key} for {host!r} must be a positive number of seconds")
-        if key == "cache" and not isinstance(value, bool):
-            _fail(path, text, key, f"cache for {host!r} must be true or false")
+        problem = _problem(host, key, value)
+        if problem:
+            _fail(path, text, key, problem)
     if ("aws_access_key_id" in section) != ("aws_secret_access_key" in section):
         _fail(path, text, host, f"{host!r} needs both aws_access_key_id and aws_secret_access_key")
     values = dict(section)
@@ -199,6 +192,32 @@ def _section(path: str, text: str, host: str, section: object) -> RegistryConfig
     if "refresh_before" in values:
         values["refresh_before"] = float(values["refresh_before"])
     return RegistryConfig(values, source=path)
+
+
+def _problem(host: str, key: str, value: object) -> str | None:
+    """What is wrong with one setting of a registry's table, if anything.
+
+    >>> _problem("h", "region", "")
+    "region for 'h' must be a non-empty string"
+    """
+    if key not in _KEYS:
+        return f"unknown setting {key!r} for {host!r}"
+    if key in _STRINGS and not (isinstance(value, str) and value):
+        return f"{key} for {host!r} must be a non-empty string"
+    if key in _NUMBERS and not _is_seconds(value):
+        return f"{key} for {host!r} must be a positive number of seconds"
+    if key == "cache" and not isinstance(value, bool):
+        return f"cache for {host!r} must be true or false"
+    return None
+
+
+def _is_seconds(value: object) -> bool:
+    """A positive number (TOML's booleans are not numbers here).
+
+    >>> [_is_seconds(v) for v in (1, 0.5, 0, True, "1")]
+    [True, True, False, False, False]
+    """
+    return not isinstance(value, bool) and isinstance(value, int | float) and value > 0
 
 
 def _fail(path: str, text: str, key: str, message: str) -> NoReturn:
