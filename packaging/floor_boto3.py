@@ -17,8 +17,8 @@ import boto3.session
 def main() -> None:
     """Answer ``get`` for the host on standard input."""
     host = sys.stdin.read().strip()
-    account = host.split(".")[0]
-    client = boto3.session.Session().client("ecr")
+    account, _, _, region = host.split(".")[:4]  # <account>.dkr.ecr.<region>.amazonaws.com
+    client = boto3.session.Session().client("ecr", region_name=region)
     data = client.get_authorization_token(registryIds=[account])["authorizationData"][0]
     user, _, secret = base64.b64decode(data["authorizationToken"]).decode().partition(":")
     json.dump({"ServerURL": f"https://{host}", "Username": user, "Secret": secret}, sys.stdout)
