@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts in scripts/: install what a step needs on a Debian host.
 #
 #   . scripts/lib/setup.sh
