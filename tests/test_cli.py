@@ -319,7 +319,7 @@ def test_access_denied_is_one_truthful_line(env: dict[str, str], fake_aws: FakeA
         "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: "
         "ecr:GetAuthorizationToken on resource: *\n"
     )
-    assert proc.stderr == proc.stdout  # Docker shows a failed get's stderr, not its stdout
+    assert proc.stderr == proc.stdout  # Docker shows the stderr of a failed get, not its stdout
     assert fake_aws.calls["ecr"] == 1  # access denied is not retried
 
 

@@ -1,0 +1,85 @@
+"""The function-size gate of .pre-commit-config.yaml fails past its limits, in C and Python.
+
+The gate's command is read from the configuration, so these tests prove the arguments
+scripts/test really runs, not a copy of them.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / ".pre-commit-config.yaml"
+Render = Callable[[int, int], str]
+
+
+def gate() -> list[str]:
+    """The function-size hook's command line, its .venv/bin/ path made absolute."""
+    text = CONFIG.read_text()
+    hook = text[text.index("id: function-size") :]
+    found = re.search(r"^\s*entry: (.+)$", hook, re.MULTILINE)
+    assert found, "the function-size hook has no entry"
+    argv = shlex.split(found.group(1))
+    return [str(ROOT / argv[0]), *argv[1:]]
+
+
+def c_function(branches: int, lines: int) -> str:
+    """A C function of ``lines`` lines with ``branches`` if statements."""
+    body = [f"    if (x == {i})\n        return {i};" for i in range(branches)]
+    body += ["    x++;"] * max(0, lines - 2 * branches - 4)
+    return "int f(int x)\n{\n" + "\n".join(body) + "\n    return x;\n}\n"
+
+
+def python_function(branches: int, lines: int) -> str:
+    """A Python function of ``lines`` lines with ``branches`` if statements."""
+    body = [f"    if x == {i}:\n        return {i}" for i in range(branches)]
+    body += ["    x += 1"] * max(0, lines - 2 * branches - 2)
+    return "def f(x: int) -> int:\n" + "\n".join(body) + "\n    return x\n"
+
+
+def check(tmp_path: Path, name: str, source: str) -> subprocess.CompletedProcess[str]:
+    """Run the gate over one file holding ``source``."""
+    path = tmp_path / name
+    path.write_text(source)
+    return subprocess.run([*gate(), str(path)], capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize(("name", "render"), [("f.c", c_function), ("f.py", python_function)])
+def test_a_function_at_the_limits_passes(tmp_path: Path, name: str, render: Render) -> None:
+    result = check(tmp_path, name, render(9, 40))
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize(("name", "render"), [("f.c", c_function), ("f.py", python_function)])
+def test_complexity_over_ten_fails(tmp_path: Path, name: str, render: Render) -> None:
+    result = check(tmp_path, name, render(10, 25))
+    assert result.returncode != 0
+    assert "11 CCN" in result.stdout
+
+
+@pytest.mark.parametrize(("name", "render"), [("f.c", c_function), ("f.py", python_function)])
+def test_a_function_over_forty_lines_fails(tmp_path: Path, name: str, render: Render) -> None:
+    result = check(tmp_path, name, render(1, 45))
+    assert result.returncode != 0
+    assert "warning: f has" in result.stdout
+
+
+def test_every_listed_exception_is_still_over_the_limit() -> None:
+    """An exception outlives its function's fix only until this test runs."""
+    argv = gate()
+    listed = argv.index("--whitelist")
+    exceptions = ROOT / argv[listed + 1]
+    entries = [line.split("#")[0].strip() for line in exceptions.read_text().splitlines()]
+    entries = [entry for entry in entries if entry]
+    assert entries, f"{exceptions.name} is empty: remove it and --whitelist"
+    files = sorted({entry.split(":")[0] for entry in entries})
+    bare = argv[:listed] + argv[listed + 2 :]
+    result = subprocess.run([*bare, *files], capture_output=True, text=True, check=False, cwd=ROOT)
+    over = set(re.findall(r"^(\S+?):\d+: warning: (\S+) has", result.stdout, re.MULTILINE))
+    assert [entry for entry in entries if tuple(entry.split(":", 1)) not in over] == []
