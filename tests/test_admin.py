@@ -302,6 +302,22 @@ def test_doctor_names_each_problem_and_its_fix(
     assert out.rstrip().endswith("problem(s)")
 
 
+def test_doctor_checks_ecr_public_as_a_miss_calls_it(
+    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    env["DOCKER_CONFIG"] = str(tmp_path / "docker")
+    assert cmd(env, "configure", "--registry", "public.ecr.aws")[0] == 0
+    code, out = cmd(env, "doctor", "public.ecr.aws")
+    assert code == 0, out
+    assert "public.ecr.aws: GetAuthorizationToken works" in out
+    # ECR Public and its STS call in us-east-1, with no registry ids: as ecr.ask sends them.
+    calls = [(r["api"], r["region"], r["body"]) for r in fake_aws.requests]
+    assert calls == [
+        ("sts:GetCallerIdentity", "us-east-1", "Action=GetCallerIdentity&Version=2011-06-15"),
+        ("ecr-public", "us-east-1", "{}"),
+    ]
+
+
 @pytest.mark.parametrize("problem", ["loose", "not a directory"])
 def test_doctor_flags_an_unsafe_cache_directory(
     env: dict[str, str], fake_aws: FakeAWS, problem: str

@@ -1,4 +1,4 @@
-"""Settings, built once from the environment: the only reader of environment variables."""
+"""Settings, built once from the environment mapping `cli.main` is given, never from os.environ."""
 
 from __future__ import annotations
 

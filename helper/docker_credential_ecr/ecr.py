@@ -1,4 +1,4 @@
-"""The AWS side: the only module that imports boto3 and botocore.
+"""The AWS side: sessions, clients and GetAuthorizationToken, with boto3 and botocore.
 
 It turns ``GetAuthorizationToken`` answers into AuthTokens and every AWS or
 network failure into a one-line TokenError.  Each call runs in a worker thread
@@ -8,7 +8,8 @@ the deadline whatever the network does.
 Clients come from a boto3 Session over a botocore session configured here
 (profile, region, credentials); one session serves a whole miss, an assumed
 role's credentials included, so its configuration files and models are read
-once.
+once.  ``doctor`` makes the same session, clients and call through this
+module's public functions, so that what it checks is what a miss does.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def _fetch(
         resolved = time.perf_counter()
         client = client_for(session, registry, config, identity.region)
         built = time.perf_counter()
-        encoded, expires, endpoint = _ask(client, registry)
+        encoded, expires, endpoint = ask(client, registry)
         log.debug(
             "fetched %s: credentials %.1f ms, client %.1f ms, request %.1f ms",
             registry.host,
@@ -121,16 +122,19 @@ def _fetch(
     except botocore.exceptions.NoCredentialsError:
         raise TokenError(registry.host, NO_CREDENTIALS) from None
     except botocore.exceptions.ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "Error")
-        message = error.get("Message", "") or str(exc)
-        raise TokenError(registry.host, f"{code}: {message}") from None
+        raise TokenError(registry.host, aws_error(exc)) from None
     except botocore.exceptions.BotoCoreError as exc:
         raise TokenError(registry.host, one_line(str(exc))) from None
     return _token(registry.host, encoded, expires, endpoint, requested_at)
 
 
-def _ask(client: ECRClient | ECRPublicClient, registry: Registry) -> Answer:
+def aws_error(exc: botocore.exceptions.ClientError) -> str:
+    """An error AWS answered, as ``Code: Message``."""
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', 'Error')}: {error.get('Message', '') or exc}"
+
+
+def ask(client: ECRClient | ECRPublicClient, registry: Registry) -> Answer:
     """Call GetAuthorizationToken on the registry's service; ECR Public has no registry ids."""
     if registry.public:
         data = cast("ECRPublicClient", client).get_authorization_token()["authorizationData"]
@@ -179,7 +183,7 @@ def session_for(
         options["ExternalId"] = identity.external_id
     if identity.duration_seconds:
         options["DurationSeconds"] = identity.duration_seconds
-    answer = _sts(session, registry, identity, config).assume_role(**options)  # type: ignore[arg-type]
+    answer = sts_client(session, registry, identity, config).assume_role(**options)  # type: ignore[arg-type]
     _hold(core, answer["Credentials"])
     return session
 
@@ -194,7 +198,7 @@ def _web_identity_session(
     core = botocore.session.Session()
     session = boto3.session.Session(botocore_session=core)
     unsigned = config.merge(botocore.config.Config(signature_version=botocore.UNSIGNED))
-    answer = _sts(session, registry, identity, unsigned).assume_role_with_web_identity(
+    answer = sts_client(session, registry, identity, unsigned).assume_role_with_web_identity(
         RoleArn=web_identity.role_arn,
         RoleSessionName=identity.role_session_name or NAME,
         WebIdentityToken=web_identity.token,
@@ -203,12 +207,13 @@ def _web_identity_session(
     return session
 
 
-def _sts(
+def sts_client(
     session: boto3.session.Session,
     registry: Registry,
     identity: RegistryConfig,
     config: botocore.config.Config,
 ) -> STSClient:
+    """The STS client of a registry's session, in the region its role calls use."""
     return session.client("sts", region_name=_sts_region(registry, identity), config=config)
 
 

@@ -10,7 +10,6 @@ import socket
 import stat
 import time
 import urllib.parse
-from typing import cast
 
 import botocore.exceptions
 
@@ -200,7 +199,7 @@ def _check_caller(
     bconfig: botocore.config.Config,
 ) -> bool:
     try:
-        sts = session.client("sts", region_name=config.region or reg.region, config=bconfig)
+        sts = ecr.sts_client(session, reg, config, bconfig)
         report.ok(f"{reg.host}: caller {sts.get_caller_identity()['Arn']}")
     except _AWS_ERRORS as exc:
         report.problem(
@@ -216,14 +215,10 @@ def _check_token(
 ) -> None:
     started = time.monotonic()
     try:
-        if reg.public:
-            cast("ECRPublicClient", client).get_authorization_token()
-        else:
-            cast("ECRClient", client).get_authorization_token(registryIds=[reg.account])
+        ecr.ask(client, reg)
     except botocore.exceptions.ClientError as exc:
-        error = exc.response.get("Error", {})
         report.problem(
-            f"{reg.host}: GetAuthorizationToken: {error.get('Code')}: {error.get('Message')}",
+            f"{reg.host}: GetAuthorizationToken: {ecr.aws_error(exc)}",
             "allow it for this identity: docker-credential-ecr policy (and, across accounts, "
             "the repository policy)",
         )
