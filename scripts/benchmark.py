@@ -24,8 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -51,7 +51,241 @@ API_HOSTS = [
 ]
 
 
+# The records each stage returns.  docs/benchmarks.json is their dataclasses.asdict,
+# so renaming or moving a field changes that file's keys, which docs/benchmarks.md
+# and earlier runs' files are read against (tests/test_benchmark.py holds them to it).
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One command's wall times under hyperfine: median and 90th percentile (ms), runs."""
+
+    median_ms: float
+    p90_ms: float
+    runs: int
+
+    def counted(self, api_calls: int) -> CountedTiming:
+        """This timing with the number of API calls the endpoint saw during it."""
+        return CountedTiming(self.median_ms, self.p90_ms, self.runs, api_calls=api_calls)
+
+
+@dataclass(frozen=True)
+class CountedTiming(Timing):
+    """A timing and the number of API calls the endpoint saw during it."""
+
+    api_calls: int
+
+
+@dataclass(frozen=True)
+class MissTiming(Timing):
+    """A timing of cache misses and the API calls of each kind the endpoint saw."""
+
+    api_calls: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RoleTiming(Timing):
+    """Gets through an assumed role: the first one's API calls, and the later ones' per get."""
+
+    first_get_calls: dict[str, int]
+    calls_per_later_get: float
+    sts_calls_per_later_get: float
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """Gets from a warm cache by each helper and the floors, and ours answered by Python."""
+
+    single: CountedTiming
+    onedir: CountedTiming
+    go: CountedTiming
+    floor_boto3: CountedTiming
+    floor_single: Timing
+    floor_onedir: Timing
+    single_python: Timing
+    onedir_python: Timing
+
+
+@dataclass(frozen=True)
+class KubeletHit:
+    """The kubelet's request answered from a warm cache by each of our forms."""
+
+    single: CountedTiming
+    onedir: CountedTiming
+
+
+@dataclass(frozen=True)
+class RoleProfile:
+    """Gets through a profile that assumes a role: ours (single file) and Go's."""
+
+    single: RoleTiming
+    go: RoleTiming
+
+
+@dataclass(frozen=True)
+class CacheMiss:
+    """Gets with an empty cache, with static keys and through an assumed role; a miss's parts."""
+
+    single: MissTiming
+    onedir: MissTiming
+    floor_boto3: MissTiming
+    go: MissTiming
+    role_single: MissTiming
+    role_floor_boto3: MissTiming
+    role_go: MissTiming
+    # A mapping, not fields: a build that logs no parts of its misses gives only the total.
+    phases: dict[str, float]
+
+
+@dataclass(frozen=True)
+class RefreshWindow:
+    """Gets of a token due for refresh: the first in its window, each way, and 60 passing."""
+
+    background: Timing
+    synchronous: Timing
+    passing: CountedTiming
+
+
+@dataclass(frozen=True)
+class ColdGets:
+    """Concurrent gets with one empty cache: API calls, wall time, failures, distinct tokens."""
+
+    api_calls: int
+    wall_ms: float
+    failed: int
+    distinct_tokens: int
+
+
+@dataclass(frozen=True)
+class ConcurrentCold:
+    """32 concurrent cold gets: ours (single file) and Go's."""
+
+    single: ColdGets
+    go: ColdGets
+
+
+@dataclass(frozen=True)
+class PeakRss:
+    """Each helper's median peak RSS (KiB) during a cache hit."""
+
+    single: int
+    onedir: int
+    go: int
+    floor_boto3: int
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Bytes on disk of each of our forms and of the Go helper."""
+
+    single: int
+    onedir_tarball: int
+    onedir_unpacked: int
+    go: int
+
+
+@dataclass(frozen=True)
+class Puller:
+    """One puller's day: its gets, which of them waited on AWS, and their median (ms)."""
+
+    gets: int
+    first_waited: bool
+    waited_after_first: int
+    median_ms: float
+
+    @classmethod
+    def from_walls(cls, walls: list[float]) -> Puller:
+        """What the wall times (s) of a puller's gets say."""
+        return cls(
+            gets=len(walls),
+            first_waited=walls[0] >= DAY_DELAY,
+            waited_after_first=sum(t >= DAY_DELAY for t in walls[1:]),
+            median_ms=round(statistics.median(walls) * 1000, 1),
+        )
+
+
+@dataclass(frozen=True)
+class DayOfPulls:
+    """Three pullers at once for three token lifetimes: ours with and without the service, Go."""
+
+    with_service: Puller
+    without_service: Puller
+    go: Puller
+    lifetime_s: float
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the figures were measured on."""
+
+    cpus: int | None
+    kernel: str
+    python: str
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """Every figure of a full run."""
+
+    machine: Machine
+    date: str
+    go_helper_version: str
+    cache_hit: CacheHit
+    kubelet_hit: KubeletHit
+    role_profile: RoleProfile
+    cache_miss: CacheMiss
+    refresh_window: RefreshWindow
+    concurrent_cold_32: ConcurrentCold
+    peak_rss_kib: PeakRss
+    size_bytes: Sizes
+    day_of_pulls: DayOfPulls
+
+
+@dataclass(frozen=True)
+class Ratios:
+    """Our medians over the floors' and Go's: hits, the kubelet's request, the role, misses."""
+
+    onedir_vs_floor: float
+    onedir_python_vs_floor: float
+    single_python_vs_floor: float
+    single_python_vs_go: float
+    onedir_vs_go: float
+    single_vs_floor: float
+    single_vs_go: float
+    kubelet_single_vs_floor: float
+    kubelet_single_vs_go_hit: float
+    role_go_vs_single: float
+    miss_single_vs_floor_boto3: float
+    miss_onedir_vs_floor_boto3: float
+    miss_role_single_vs_role_floor_boto3: float
+    miss_single_vs_go: float
+    miss_onedir_vs_go: float
+    miss_role_single_vs_role_go: float
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """The ratios of a run, and whether it met each target."""
+
+    ratios: Ratios
+    # Keyed by the target as a reader states it: the table and the file show the sentence.
+    targets: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class Programs:
+    """The executables measured: our two forms, AWS's Go helper and the three floors."""
+
+    single: str
+    onedir: str
+    go: str
+    floor_boto3: str
+    floor_single: str
+    floor_onedir: str
+
+
 def sh(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a command that must succeed; its output, as text."""
     return subprocess.run(list(args), check=True, text=True, capture_output=True)
 
 
@@ -67,6 +301,8 @@ def make_world(work: Path) -> Path:
 
 
 class Bench:
+    """The helpers' environment against the fake endpoint, and the ways of timing them."""
+
     def __init__(self, work: Path, fake: FakeAWS, ca: Path, runs: int) -> None:
         self.work = work
         self.fake = fake
@@ -94,9 +330,17 @@ class Bench:
         (work / "runtime").mkdir(mode=0o700)
 
     def env(self, cache: Path, **extra: str) -> dict[str, str]:
+        """The helpers' environment: static keys, ``cache`` as the token cache, and ``extra``."""
         return {**self.base_env, "AWS_ECR_CACHE_DIR": str(cache), **extra}
 
+    def role_env(self, cache: Path, config: Path) -> dict[str, str]:
+        """The environment of the profile in ``config`` that assumes a role (no static keys)."""
+        env = self.env(cache, AWS_PROFILE="puller", AWS_CONFIG_FILE=str(config))
+        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        return env
+
     def get(self, exe: str, env: dict[str, str]) -> str:
+        """One ``get`` of HOST, which must succeed; the secret it answered."""
         proc = subprocess.run(
             [exe, "get"],
             input=HOST,
@@ -121,7 +365,7 @@ class Bench:
         runs: int | None = None,
         warmup: int = 3,
         request: tuple[str, Path] | None = None,
-    ) -> dict[str, float]:
+    ) -> Timing:
         """Time ``exe ACTION < FILE`` (by default a ``get`` of HOST) with hyperfine."""
         action, stdin = request or ("get", self.hostfile)
         out = self.work / f"hf-{name}.json"
@@ -143,11 +387,11 @@ class Bench:
         if proc.returncode != 0:
             raise SystemExit(f"bench: {name}: {proc.stderr.strip()}")
         times = sorted(t * 1000 for t in json.loads(out.read_text())["results"][0]["times"])
-        return {
-            "median_ms": round(statistics.median(times), 2),
-            "p90_ms": round(times[max(0, int(len(times) * 0.9) - 1)], 2),
-            "runs": len(times),
-        }
+        return Timing(
+            median_ms=round(statistics.median(times), 2),
+            p90_ms=round(times[max(0, int(len(times) * 0.9) - 1)], 2),
+            runs=len(times),
+        )
 
     def paced_gets(self, exe: str, env: dict[str, str], n: int) -> list[float]:
         """``n`` gets, one starting each second (or as soon as the last ends); their wall times."""
@@ -161,6 +405,7 @@ class Bench:
         return walls
 
     def peak_rss_kib(self, exe: str, env: dict[str, str], runs: int = 5) -> int:
+        """The median peak RSS (KiB) of ``runs`` gets."""
         # GNU time, not wait4 here: a child's peak RSS survives exec, so a direct
         # child of this Python process would report at least this process's size.
         peaks = []
@@ -179,7 +424,8 @@ class Bench:
             peaks.append(int(proc.stderr.strip().splitlines()[-1]))
         return int(statistics.median(peaks))
 
-    def concurrent_cold(self, exe: str, cache: Path, n: int = 32) -> dict[str, float]:
+    def concurrent_cold(self, exe: str, cache: Path, n: int = 32) -> ColdGets:
+        """``n`` gets started at once with an empty cache."""
         shutil.rmtree(cache, ignore_errors=True)
         self.fake.reset()
         env = self.env(cache)
@@ -212,15 +458,16 @@ class Bench:
                 print(f"bench: {exe}: {out[:200]!r} {err[:200]!r}", file=sys.stderr)
             else:
                 failed += proc.returncode != 0
-        return {
-            "api_calls": self.fake.total_calls(),
-            "wall_ms": round(wall * 1000, 1),
-            "failed": failed,
-            "distinct_tokens": len(tokens),
-        }
+        return ColdGets(
+            api_calls=self.fake.total_calls(),
+            wall_ms=round(wall * 1000, 1),
+            failed=failed,
+            distinct_tokens=len(tokens),
+        )
 
 
 def build_role_config(work: Path) -> Path:
+    """An AWS config whose profile ``puller`` assumes a role with profile ``base``'s keys."""
     config = work / "aws-role-config"
     config.write_text(
         "[profile base]\naws_access_key_id = AKIDBASEPROFILE00001\naws_secret_access_key = base\n"
@@ -232,16 +479,19 @@ def build_role_config(work: Path) -> Path:
 
 
 def size_of(path: Path) -> int:
+    """The bytes of a file, or of the regular files under a folder."""
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def ratio(a: float, b: float) -> float:
+    """``a / b`` to two places, or infinity when ``b`` is 0."""
     return round(a / b, 2) if b else float("inf")
 
 
 def main() -> int:
+    """Set up the private network and the endpoint, measure, and clean up."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--single", required=True, help="our single-file executable")
     parser.add_argument("--tarball", required=True, help="our one-folder bundle tarball")
@@ -276,43 +526,157 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def kubelet_hit(b: Bench, helpers: dict[str, str], work: Path, fake: FakeAWS) -> dict[str, Any]:
+def run(args: argparse.Namespace, work: Path, fake: FakeAWS, ca: Path) -> int:
+    """Measure (everything, or with --miss-only the misses) and report it."""
+    b = Bench(work, fake, ca, args.runs)
+    programs = unpack(args, work)
+    if args.miss_only:
+        miss = cache_miss(b, programs, work, build_role_config(work))
+        print(json.dumps({k: v.get("median_ms", v) for k, v in asdict(miss).items()}, indent=1))
+        return 0
+    measured = measure(b, programs, work, args)
+    verdicts = evaluate(measured)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(document(measured, verdicts), indent=2) + "\n")
+    print(table(measured, verdicts))
+    print(f"\nJSON: {args.json}")
+    return 0
+
+
+def unpack(args: argparse.Namespace, work: Path) -> Programs:
+    """The programs to measure, with our one-folder bundle unpacked under ``work``."""
+    # tar(1): TarFile.extractall's filter needs Python 3.11.4.
+    (work / "onedir").mkdir()
+    subprocess.run(["tar", "-xzf", args.tarball, "-C", str(work / "onedir")], check=True)
+    return Programs(
+        single=args.single,
+        onedir=str(work / "onedir" / "docker-credential-ecr" / "docker-credential-ecr"),
+        go=args.go,
+        floor_boto3=args.floor_boto3,
+        floor_single=args.floor_single,
+        floor_onedir=args.floor_onedir,
+    )
+
+
+def measure(b: Bench, p: Programs, work: Path, args: argparse.Namespace) -> Measurements:
+    """Every measurement of a full run."""
+    config = build_role_config(work)
+    # Python evaluates these arguments in order, and the order of measurement matters:
+    # the hits warm the caches the kubelet's requests and the memory figures read, and
+    # the day of pulls comes last, since it changes the endpoint's tokens.
+    return Measurements(
+        machine=Machine(
+            cpus=os.cpu_count(), kernel=platform.release(), python=sys.version.split()[0]
+        ),
+        date=time.strftime("%Y-%m-%d"),
+        go_helper_version=sh(p.go, "version").stdout.strip(),
+        cache_hit=cache_hit(b, p, work),
+        kubelet_hit=kubelet_hit(b, p, work),
+        role_profile=role_profile(b, p, work, config),
+        cache_miss=cache_miss(b, p, work, config),
+        refresh_window=refresh_window(b, work, p.single),
+        concurrent_cold_32=concurrent_cold_32(b, p, work),
+        peak_rss_kib=peak_rss(b, p, work),
+        size_bytes=sizes(p, Path(args.tarball), work),
+        day_of_pulls=day_of_pulls(b, p, work, args.day_lifetime),
+    )
+
+
+def cache_hit(b: Bench, p: Programs, work: Path) -> CacheHit:
+    """Gets from a warm cache by each helper and the floors, then ours answered by Python."""
+
+    def warm(name: str, exe: str) -> CountedTiming:
+        env = b.env(work / f"hit-{name}")
+        b.get(exe, env)
+        b.fake.reset()
+        return b.hyperfine(f"hit-{name}", exe, env).counted(b.fake.total_calls())
+
+    def floor(name: str, exe: str) -> Timing:
+        return b.hyperfine(name, exe, b.env(work / "floor"))
+
+    def python(name: str, exe: str) -> Timing:
+        # Any DOCKER_CREDENTIAL_ECR_* setting (here a made-up one) turns the
+        # launcher's native answer off; the cache is the one warm() filled.
+        env = b.env(work / f"hit-{name}", DOCKER_CREDENTIAL_ECR_FASTPATH="off")
+        return b.hyperfine(f"hit-{name}-python", exe, env)
+
+    return CacheHit(
+        single=warm("single", p.single),
+        onedir=warm("onedir", p.onedir),
+        go=warm("go", p.go),
+        floor_boto3=warm("floor_boto3", p.floor_boto3),
+        floor_single=floor("floor_single", p.floor_single),
+        floor_onedir=floor("floor_onedir", p.floor_onedir),
+        single_python=python("single", p.single),
+        onedir_python=python("onedir", p.onedir),
+    )
+
+
+def kubelet_hit(b: Bench, p: Programs, work: Path) -> KubeletHit:
     """The kubelet's request, answered from the cache the Docker mode's hits warmed."""
-    kubelet: dict[str, Any] = {}
-    for name in ("single", "onedir"):
-        fake.reset()
-        kubelet[name] = b.hyperfine(
+
+    def hit(name: str, exe: str) -> CountedTiming:
+        b.fake.reset()
+        timing = b.hyperfine(
             f"kubelet-{name}",
-            helpers[name],
+            exe,
             b.env(work / f"hit-{name}"),
             request=("get-credentials", b.kubelet_request),
         )
-        kubelet[name]["api_calls"] = fake.total_calls()
-    return kubelet
+        return timing.counted(b.fake.total_calls())
+
+    return KubeletHit(single=hit("single", p.single), onedir=hit("onedir", p.onedir))
 
 
-def cache_miss(b: Bench, helpers: dict[str, str], work: Path, role_config: Path) -> dict[str, Any]:
+def role_profile(b: Bench, p: Programs, work: Path, config: Path) -> RoleProfile:
+    """A profile that assumes a role: the first get's API calls, then the later gets."""
+
+    def gets(name: str, exe: str) -> RoleTiming:
+        env = b.role_env(work / f"role-{name}", config)
+        b.fake.reset()
+        b.get(exe, env)
+        first = dict(b.fake.calls)
+        b.fake.reset()
+        warmup = 3
+        timing = b.hyperfine(f"role-{name}", exe, env, runs=20, warmup=warmup)
+        # The endpoint counted the warmup's gets too.
+        later = timing.runs + warmup
+        return RoleTiming(
+            timing.median_ms,
+            timing.p90_ms,
+            timing.runs,
+            first_get_calls=first,
+            calls_per_later_get=round(sum(b.fake.calls.values()) / later, 2),
+            sts_calls_per_later_get=round(b.fake.calls.get("sts:AssumeRole", 0) / later, 2),
+        )
+
+    return RoleProfile(single=gets("single", p.single), go=gets("go", p.go))
+
+
+def cache_miss(b: Bench, p: Programs, work: Path, role_config: Path) -> CacheMiss:
     """Gets with an empty cache: static keys (each form, the boto3 floor, Go), an assumed role.
 
     Each run erases the token first, so the lock, the fetch and the cache write
     are all in it; and where the single file's miss goes.
     """
-    miss: dict[str, Any] = {}
-    role_env = {"AWS_PROFILE": "puller", "AWS_CONFIG_FILE": str(role_config)}
-    forms = ("single", "onedir", "floor_boto3", "go")
-    for name, extra in [(n, {}) for n in forms] + [
-        (f"role_{n}", role_env) for n in ("single", "floor_boto3", "go")
-    ]:
+
+    def misses(name: str, exe: str, role: bool = False) -> MissTiming:
         cache = work / f"miss-{name}"
-        env = b.env(cache, **extra)
-        if extra:
-            del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-        exe = helpers[name.removeprefix("role_")]
+        env = b.role_env(cache, role_config) if role else b.env(cache)
         b.fake.reset()
-        miss[name] = b.hyperfine(f"miss-{name}", exe, env, prepare=f"rm -rf {cache}", runs=20)
-        miss[name]["api_calls"] = dict(b.fake.calls)
-    miss["phases"] = miss_phases(b, helpers["single"], work / "miss-phases")
-    return miss
+        timing = b.hyperfine(f"miss-{name}", exe, env, prepare=f"rm -rf {cache}", runs=20)
+        return MissTiming(timing.median_ms, timing.p90_ms, timing.runs, dict(b.fake.calls))
+
+    return CacheMiss(
+        single=misses("single", p.single),
+        onedir=misses("onedir", p.onedir),
+        floor_boto3=misses("floor_boto3", p.floor_boto3),
+        go=misses("go", p.go),
+        role_single=misses("role_single", p.single, role=True),
+        role_floor_boto3=misses("role_floor_boto3", p.floor_boto3, role=True),
+        role_go=misses("role_go", p.go, role=True),
+        phases=miss_phases(b, p.single, work / "miss-phases"),
+    )
 
 
 # The helper's own account of a miss, at debug level (cli._LazyFetcher, ecr._fetch).
@@ -348,49 +712,89 @@ def miss_phases(b: Bench, exe: str, cache: Path, runs: int = 20) -> dict[str, fl
     return {f"{k}_ms": round(statistics.median(v), 1) for k, v in parts.items()}
 
 
-def refresh_window(b: Bench, work: Path, single: str) -> dict[str, Any]:
+def refresh_window(b: Bench, work: Path, single: str) -> RefreshWindow:
     """A token inside its refresh window, each run starting from the same due token.
 
     --prepare re-seeds it.  By default get answers at once and refreshes in the
     background; with background refresh off it waits for AWS first.
     """
-    window: dict[str, Any] = {}
     seed = work / "due.token"
     now = time.time()
     seed.write_text(
         f"docker-credential-ecr token v1\n{now - 7 * 3600!r}\n{now + 5 * 3600!r}\n"
         f"AWS\nc2VlZGVk\nhttps://{HOST}\n"
     )
-    for name, extra in (
-        ("background", {}),
-        ("synchronous", {"DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH": "false"}),
-    ):
+
+    def first_get(name: str, **extra: str) -> Timing:
         cache = work / f"window-{name}"
         tag = Settings(b.env(cache, **extra)).identity_tag()
         entry = cache / f"{HOST}~{tag}.token"
         prepare = f"mkdir -p -m 700 {cache} && cp {seed} {entry} && chmod 600 {entry}"
         b.fake.reset()
-        window[name] = b.hyperfine(
+        return b.hyperfine(
             f"window-{name}", single, b.env(cache, **extra), prepare=prepare, runs=20
         )
+
+    return RefreshWindow(
+        background=first_get("background"),
+        synchronous=first_get("synchronous", DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH="false"),
+        passing=passing_window(b, work / "window-passing", seed, single),
+    )
+
+
+def passing_window(b: Bench, cache: Path, seed: Path, single: str) -> CountedTiming:
+    """60 gets from the due token ``seed``, with no re-seeding between them."""
     # The way a token really passes through its window: due once, then the
     # background refresh lands and the following gets are plain hits.
-    cache = work / "window-passing"
     entry = cache / f"{HOST}~{Settings(b.env(cache)).identity_tag()}.token"
     cache.mkdir(mode=0o700)
     shutil.copy(seed, entry)
     entry.chmod(0o600)
     b.fake.reset()
-    window["passing"] = b.hyperfine("window-passing", single, b.env(cache), runs=60, warmup=0)
-    window["passing"]["api_calls"] = b.fake.total_calls()
-    return window
+    timing = b.hyperfine("window-passing", single, b.env(cache), runs=60, warmup=0)
+    return timing.counted(b.fake.total_calls())
+
+
+def concurrent_cold_32(b: Bench, p: Programs, work: Path) -> ConcurrentCold:
+    """32 concurrent cold gets by ours and Go's, against an endpoint that takes 200 ms to answer."""
+    b.fake.delay = 0.2
+    cold = ConcurrentCold(
+        single=b.concurrent_cold(p.single, work / "cold-single"),
+        go=b.concurrent_cold(p.go, work / "cold-go"),
+    )
+    b.fake.delay = 0.0
+    return cold
+
+
+def peak_rss(b: Bench, p: Programs, work: Path) -> PeakRss:
+    """Each helper's peak RSS during a get from the cache its hits warmed."""
+
+    def of(name: str, exe: str) -> int:
+        return b.peak_rss_kib(exe, b.env(work / f"hit-{name}"))
+
+    return PeakRss(
+        single=of("single", p.single),
+        onedir=of("onedir", p.onedir),
+        go=of("go", p.go),
+        floor_boto3=of("floor_boto3", p.floor_boto3),
+    )
+
+
+def sizes(p: Programs, tarball: Path, work: Path) -> Sizes:
+    """The size of each of our forms (the one-folder one packed and unpacked) and of Go's."""
+    return Sizes(
+        single=size_of(Path(p.single)),
+        onedir_tarball=size_of(tarball),
+        onedir_unpacked=size_of(work / "onedir"),
+        go=size_of(Path(p.go)),
+    )
 
 
 # The endpoint's delay in the day-of-pulls row: a get that took this long waited on AWS.
 DAY_DELAY = 0.5
 
 
-def day_of_pulls(b: Bench, helpers: dict[str, str], work: Path, lifetime: float) -> dict[str, Any]:
+def day_of_pulls(b: Bench, p: Programs, work: Path, lifetime: float) -> DayOfPulls:
     """One ``get`` a second for three token lifetimes; how many waited on AWS, after the first.
 
     Three pullers at once, each with its own cache: ours with ``refresh --watch``
@@ -402,355 +806,268 @@ def day_of_pulls(b: Bench, helpers: dict[str, str], work: Path, lifetime: float)
     """
     b.fake.reset()
     b.fake.lifetime, b.fake.delay = lifetime, DAY_DELAY
-    pullers = {"with_service": "single", "without_service": "single", "go": "go"}
-    envs = {name: b.env(work / f"day-{name}") for name in pullers}
+    pullers = {
+        "with_service": (p.single, b.env(work / "day-with_service")),
+        "without_service": (p.single, b.env(work / "day-without_service")),
+        "go": (p.go, b.env(work / "day-go")),
+    }
     service = subprocess.Popen(
-        [helpers["single"], "refresh", "--watch", "--interval", "60", HOST],
-        env=envs["with_service"],
+        [p.single, "refresh", "--watch", "--interval", "60", HOST],
+        env=pullers["with_service"][1],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    gets = int(3 * lifetime)
     try:
-        with concurrent.futures.ThreadPoolExecutor(len(pullers)) as pool:
-            walls = dict(
-                zip(
-                    pullers,
-                    pool.map(
-                        lambda name: b.paced_gets(helpers[pullers[name]], envs[name], gets),
-                        pullers,
-                    ),
-                    strict=True,
-                )
-            )
+        walls = paced_together(b, pullers, int(3 * lifetime))
     finally:
         service.terminate()
         service.wait(timeout=30)
         b.fake.lifetime, b.fake.delay = 12 * 3600.0, 0.0
-    return {
-        name: {
-            "gets": len(w),
-            "first_waited": w[0] >= DAY_DELAY,
-            "waited_after_first": sum(t >= DAY_DELAY for t in w[1:]),
-            "median_ms": round(statistics.median(w) * 1000, 1),
+    return DayOfPulls(
+        with_service=Puller.from_walls(walls["with_service"]),
+        without_service=Puller.from_walls(walls["without_service"]),
+        go=Puller.from_walls(walls["go"]),
+        lifetime_s=lifetime,
+    )
+
+
+def paced_together(
+    b: Bench, pullers: dict[str, tuple[str, dict[str, str]]], gets: int
+) -> dict[str, list[float]]:
+    """Each puller's (program, environment) paced gets, all at once; their wall times."""
+    with concurrent.futures.ThreadPoolExecutor(len(pullers)) as pool:
+        running = {
+            name: pool.submit(b.paced_gets, exe, env, gets) for name, (exe, env) in pullers.items()
         }
-        for name, w in walls.items()
-    } | {"lifetime_s": lifetime}
+    return {name: future.result() for name, future in running.items()}
 
 
-def run(args: argparse.Namespace, work: Path, fake: FakeAWS, ca: Path) -> int:
-    b = Bench(work, fake, ca, args.runs)
-    # tar(1): TarFile.extractall's filter needs Python 3.11.4.
-    (work / "onedir").mkdir()
-    subprocess.run(["tar", "-xzf", args.tarball, "-C", str(work / "onedir")], check=True)
-    onedir = str(work / "onedir" / "docker-credential-ecr" / "docker-credential-ecr")
-    helpers = {
-        "single": args.single,
-        "onedir": onedir,
-        "go": args.go,
-        "floor_boto3": args.floor_boto3,
-    }
-    if args.miss_only:
-        miss = cache_miss(b, helpers, work, build_role_config(work))
-        print(json.dumps({k: v.get("median_ms", v) for k, v in miss.items()}, indent=1))
-        return 0
-    floors = {"floor_single": args.floor_single, "floor_onedir": args.floor_onedir}
-    results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "kernel": platform.release(),
-            "python": sys.version.split()[0],
-        },
-        "date": time.strftime("%Y-%m-%d"),
-        "go_helper_version": sh(args.go, "version").stdout.strip(),
-    }
-
-    # 1. Cache-hit latency.
-    hit: dict[str, Any] = {}
-    for name, exe in helpers.items():
-        env = b.env(work / f"hit-{name}")
-        b.get(exe, env)
-        fake.reset()
-        hit[name] = b.hyperfine(f"hit-{name}", exe, env)
-        hit[name]["api_calls"] = fake.total_calls()
-    for name, exe in floors.items():
-        hit[name] = b.hyperfine(name, exe, b.env(work / "floor"))
-    # The same hits answered by Python: any DOCKER_CREDENTIAL_ECR_* setting
-    # (here a made-up one) turns the launcher's native answer off.
-    for name in ("single", "onedir"):
-        env = b.env(work / f"hit-{name}", DOCKER_CREDENTIAL_ECR_FASTPATH="off")
-        hit[f"{name}_python"] = b.hyperfine(f"hit-{name}-python", helpers[name], env)
-    results["cache_hit"] = hit
-
-    results["kubelet_hit"] = kubelet_hit(b, helpers, work, fake)
-
-    # 2. A profile that assumes a role.
-    config = build_role_config(work)
-    role: dict[str, Any] = {}
-    for name in ("single", "go"):
-        exe = helpers[name]
-        env = b.env(work / f"role-{name}", AWS_PROFILE="puller", AWS_CONFIG_FILE=str(config))
-        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-        fake.reset()
-        b.get(exe, env)
-        first = dict(fake.calls)
-        fake.reset()
-        role[name] = b.hyperfine(f"role-{name}", exe, env, runs=20)
-        calls = sum(fake.calls.values())
-        role[name].update(
-            {
-                "first_get_calls": first,
-                "calls_per_later_get": round(calls / (role[name]["runs"] + 3), 2),
-                "sts_calls_per_later_get": round(
-                    fake.calls.get("sts:AssumeRole", 0) / (role[name]["runs"] + 3), 2
-                ),
-            }
-        )
-    results["role_profile"] = role
-
-    # 3. Cache miss: every run starts with an empty cache.
-    results["cache_miss"] = cache_miss(b, helpers, work, config)
-
-    results["refresh_window"] = refresh_window(b, work, args.single)
-
-    # 4. 32 concurrent cold gets against an endpoint that takes 200 ms to answer.
-    fake.delay = 0.2
-    results["concurrent_cold_32"] = {
-        name: b.concurrent_cold(helpers[name], work / f"cold-{name}") for name in ("single", "go")
-    }
-    fake.delay = 0.0
-
-    # 5. Memory and size.
-    results["peak_rss_kib"] = {
-        name: b.peak_rss_kib(exe, b.env(work / f"hit-{name}")) for name, exe in helpers.items()
-    }
-    results["size_bytes"] = {
-        "single": size_of(Path(args.single)),
-        "onedir_tarball": size_of(Path(args.tarball)),
-        "onedir_unpacked": size_of(work / "onedir"),
-        "go": size_of(Path(args.go)),
-    }
-
-    # 6. A day of pulls, shortened: last, since it changes the endpoint's tokens.
-    results["day_of_pulls"] = day_of_pulls(b, helpers, work, args.day_lifetime)
-
-    evaluate(results)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    print(f"\nJSON: {args.json}")
-    return 0
+def evaluate(m: Measurements) -> Verdicts:
+    """The ratios of a run's figures, and the targets' verdicts on them."""
+    ratios = compare(m)
+    return Verdicts(ratios=ratios, targets=judge(m, ratios))
 
 
-def evaluate(results: dict[str, Any]) -> None:
-    """Add the ratios and the targets' verdicts to ``results``."""
-    r = results
-    h, m = r["cache_hit"], r["cache_miss"]
-    r["ratios"] = {
-        "onedir_vs_floor": ratio(h["onedir"]["median_ms"], h["floor_onedir"]["median_ms"]),
-        "onedir_python_vs_floor": ratio(
-            h["onedir_python"]["median_ms"], h["floor_onedir"]["median_ms"]
-        ),
-        "single_python_vs_floor": ratio(
-            h["single_python"]["median_ms"], h["floor_single"]["median_ms"]
-        ),
-        "single_python_vs_go": ratio(h["single_python"]["median_ms"], h["go"]["median_ms"]),
-        "onedir_vs_go": ratio(h["onedir"]["median_ms"], h["go"]["median_ms"]),
-        "single_vs_floor": ratio(h["single"]["median_ms"], h["floor_single"]["median_ms"]),
-        "single_vs_go": ratio(h["single"]["median_ms"], h["go"]["median_ms"]),
-        "kubelet_single_vs_floor": ratio(
-            r["kubelet_hit"]["single"]["median_ms"], h["floor_single"]["median_ms"]
-        ),
-        "kubelet_single_vs_go_hit": ratio(
-            r["kubelet_hit"]["single"]["median_ms"], h["go"]["median_ms"]
-        ),
-        "role_go_vs_single": ratio(
-            r["role_profile"]["go"]["median_ms"], r["role_profile"]["single"]["median_ms"]
-        ),
-        **{
-            f"miss_{k}_vs_{floor}": ratio(m[k]["median_ms"], m[floor]["median_ms"])
-            for k, floor in (
-                ("single", "floor_boto3"),
-                ("onedir", "floor_boto3"),
-                ("role_single", "role_floor_boto3"),
-                ("single", "go"),
-                ("onedir", "go"),
-                ("role_single", "role_go"),
-            )
-        },
-    }
-    x = r["ratios"]
-    r["targets"] = {
-        "onedir hit <= 1.3x floor": x["onedir_vs_floor"] <= 1.3,
-        "onedir hit <= 5x Go": x["onedir_vs_go"] <= 5,
-        "single hit <= 1.3x floor": x["single_vs_floor"] <= 1.3,
-        "single hit <= 10x Go": x["single_vs_go"] <= 10,
+def vs(a: Timing, b: Timing) -> float:
+    """``a``'s median over ``b``'s."""
+    return ratio(a.median_ms, b.median_ms)
+
+
+def compare(m: Measurements) -> Ratios:
+    """Our medians over the floors' and Go's."""
+    h, kubelet, role, miss = m.cache_hit, m.kubelet_hit, m.role_profile, m.cache_miss
+    return Ratios(
+        onedir_vs_floor=vs(h.onedir, h.floor_onedir),
+        onedir_python_vs_floor=vs(h.onedir_python, h.floor_onedir),
+        single_python_vs_floor=vs(h.single_python, h.floor_single),
+        single_python_vs_go=vs(h.single_python, h.go),
+        onedir_vs_go=vs(h.onedir, h.go),
+        single_vs_floor=vs(h.single, h.floor_single),
+        single_vs_go=vs(h.single, h.go),
+        kubelet_single_vs_floor=vs(kubelet.single, h.floor_single),
+        kubelet_single_vs_go_hit=vs(kubelet.single, h.go),
+        role_go_vs_single=vs(role.go, role.single),
+        miss_single_vs_floor_boto3=vs(miss.single, miss.floor_boto3),
+        miss_onedir_vs_floor_boto3=vs(miss.onedir, miss.floor_boto3),
+        miss_role_single_vs_role_floor_boto3=vs(miss.role_single, miss.role_floor_boto3),
+        miss_single_vs_go=vs(miss.single, miss.go),
+        miss_onedir_vs_go=vs(miss.onedir, miss.go),
+        miss_role_single_vs_role_go=vs(miss.role_single, miss.role_go),
+    )
+
+
+def judge(m: Measurements, x: Ratios) -> dict[str, bool]:
+    """Each target and whether the run met it."""
+    role, kubelet = m.role_profile.single, m.kubelet_hit
+    role_calls = sum(role.first_get_calls.values()) <= 2 and role.calls_per_later_get == 0
+    return {
+        "onedir hit <= 1.3x floor": x.onedir_vs_floor <= 1.3,
+        "onedir hit <= 5x Go": x.onedir_vs_go <= 5,
+        "single hit <= 1.3x floor": x.single_vs_floor <= 1.3,
+        "single hit <= 10x Go": x.single_vs_go <= 10,
         "kubelet warm request: no API call": all(
-            k["api_calls"] == 0 for k in r["kubelet_hit"].values()
+            t.api_calls == 0 for t in (kubelet.single, kubelet.onedir)
         ),
-        "role: <= 1 STS + 1 ECR call per token lifetime": sum(
-            r["role_profile"]["single"]["first_get_calls"].values()
-        )
-        <= 2
-        and r["role_profile"]["single"]["calls_per_later_get"] == 0,
-        "role: >= 3x faster than Go": x["role_go_vs_single"] >= 3,
-        "32 cold gets: exactly 1 API call": r["concurrent_cold_32"]["single"]["api_calls"] == 1,
-        "miss (single file) <= 0.7x the boto3 floor": x["miss_single_vs_floor_boto3"] <= 0.7,
-        "miss (one-folder) <= 0.7x the boto3 floor": x["miss_onedir_vs_floor_boto3"] <= 0.7,
-        "assumed-role miss <= 0.7x the boto3 floor": x["miss_role_single_vs_role_floor_boto3"]
-        <= 0.7,
-        "day of pulls, service running: no get waits on AWS after the first": r["day_of_pulls"][
-            "with_service"
-        ]["waited_after_first"]
-        == 0,
-        "single file <= 30 MB": r["size_bytes"]["single"] <= 30 * 1024 * 1024,
+        "role: <= 1 STS + 1 ECR call per token lifetime": role_calls,
+        "role: >= 3x faster than Go": x.role_go_vs_single >= 3,
+        "32 cold gets: exactly 1 API call": m.concurrent_cold_32.single.api_calls == 1,
+        "miss (single file) <= 0.7x the boto3 floor": x.miss_single_vs_floor_boto3 <= 0.7,
+        "miss (one-folder) <= 0.7x the boto3 floor": x.miss_onedir_vs_floor_boto3 <= 0.7,
+        "assumed-role miss <= 0.7x the boto3 floor": x.miss_role_single_vs_role_floor_boto3 <= 0.7,
+        "day of pulls, service running: no get waits on AWS after the first": (
+            m.day_of_pulls.with_service.waited_after_first == 0
+        ),
+        "single file <= 30 MB": m.size_bytes.single <= 30 * 1024 * 1024,
     }
+
+
+def document(m: Measurements, v: Verdicts) -> dict[str, object]:
+    """The contents of docs/benchmarks.json: the figures, then the ratios and targets."""
+    return asdict(m) | asdict(v)
 
 
 def row(*cells: object) -> str:
+    """One row of a Markdown table."""
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def table(r: dict[str, Any]) -> str:
+def timed(t: Timing) -> str:
+    """A timing as the tables give it: median / p90."""
+    return f"{t.median_ms} / {t.p90_ms}"
+
+
+def table(m: Measurements, v: Verdicts) -> str:
     """The results as Markdown: hits and sizes, then misses and services, ratios, targets."""
-    return "\n".join([*hit_rows(r), "", *miss_rows(r), "", *day_rows(r), "", *verdict_rows(r)])
+    return "\n".join(
+        [*hit_rows(m), "", *miss_rows(m), "", *day_rows(m.day_of_pulls), "", *verdict_rows(v)]
+    )
 
 
-def hit_rows(r: dict[str, Any]) -> list[str]:
+HIT_COLUMNS = (
+    "measurement",
+    "ours: single file",
+    "ours: one-folder",
+    "Go helper",
+    "floor: single",
+    "floor: one-folder",
+)
+
+
+def hit_rows(m: Measurements) -> list[str]:
     """Cache hits, memory and size, for each form and the floors."""
-    h, rss, size = r["cache_hit"], r["peak_rss_kib"], r["size_bytes"]
-    kh = r["kubelet_hit"]
-    forms = ("single", "onedir", "go", "floor_single", "floor_onedir")
+    h, kubelet, rss, size = m.cache_hit, m.kubelet_hit, m.peak_rss_kib, m.size_bytes
+
+    def line(label: str, *cells: object) -> str:
+        # Markdown wants a cell per column; the floors, and Go beside our own modes, have none.
+        return row(label, *cells, *[""] * (len(HIT_COLUMNS) - 1 - len(cells)))
+
+    forms = (h.single, h.onedir, h.go)
     return [
-        row(
-            "measurement",
-            "ours: single file",
-            "ours: one-folder",
-            "Go helper",
-            "floor: single",
-            "floor: one-folder",
-        ),
-        row(*["---"] * 6),
-        row(
+        row(*HIT_COLUMNS),
+        row(*["---"] * len(HIT_COLUMNS)),
+        line(
             "cache-hit `get`, median / p90 (ms)",
-            *(f"{h[k]['median_ms']} / {h[k]['p90_ms']}" for k in forms),
+            *map(timed, (*forms, h.floor_single, h.floor_onedir)),
         ),
-        row(
+        line(
             "... answered by Python (native path off), median / p90 (ms)",
-            *(
-                f"{h[k]['median_ms']} / {h[k]['p90_ms']}"
-                for k in ("single_python", "onedir_python")
-            ),
-            "",
-            "",
-            "",
+            *map(timed, (h.single_python, h.onedir_python)),
         ),
-        row(
+        line(
             "kubelet `get-credentials`, warm cache, median / p90 (ms)",
-            *(f"{kh[k]['median_ms']} / {kh[k]['p90_ms']}" for k in ("single", "onedir")),
-            "",
-            "",
-            "",
+            *map(timed, (kubelet.single, kubelet.onedir)),
         ),
-        row("API calls during cache hits", *(h[k]["api_calls"] for k in forms[:3]), "", ""),
-        row("peak RSS of a cache hit (MiB)", *(f"{rss[k] / 1024:.1f}" for k in forms[:3]), "", ""),
-        row(
+        line("API calls during cache hits", *(t.api_calls for t in forms)),
+        line(
+            "peak RSS of a cache hit (MiB)",
+            *(f"{k / 1024:.1f}" for k in (rss.single, rss.onedir, rss.go)),
+        ),
+        line(
             "size (MB)",
-            f"{size['single'] / 1e6:.1f}",
-            f"{size['onedir_tarball'] / 1e6:.1f} (.tar.gz), "
-            f"{size['onedir_unpacked'] / 1e6:.1f} unpacked",
-            f"{size['go'] / 1e6:.1f}",
-            "",
-            "",
+            f"{size.single / 1e6:.1f}",
+            f"{size.onedir_tarball / 1e6:.1f} (.tar.gz), {size.onedir_unpacked / 1e6:.1f} unpacked",
+            f"{size.go / 1e6:.1f}",
         ),
     ]
 
 
-def miss_rows(r: dict[str, Any]) -> list[str]:
-    """Roles, refresh windows, misses and stampedes: ours (single file), the boto3 floor, Go."""
-    role, miss, cold = r["role_profile"], r["cache_miss"], r["concurrent_cold_32"]
-    win = r["refresh_window"]
-
-    def timed(k: str) -> str:
-        return f"{miss[k]['median_ms']} / {miss[k]['p90_ms']}"
-
+def miss_rows(m: Measurements) -> list[str]:
+    """Misses, roles, refresh windows and stampedes: ours (single file), the boto3 floor, Go."""
     return [
         row("measurement", "ours (single file)", "simplest frozen boto3 program", "Go helper"),
         row("---", "---", "---", "---"),
+        *cache_miss_rows(m.cache_miss),
+        *role_rows(m.role_profile),
+        window_row(m.refresh_window),
+        *cold_rows(m.concurrent_cold_32),
+    ]
+
+
+def cache_miss_rows(miss: CacheMiss) -> list[str]:
+    """A miss with static keys, its parts, and a miss through an assumed role."""
+    parts = "; ".join(f"{k.removesuffix('_ms')} {v}" for k, v in miss.phases.items())
+    return [
         row(
             "cache-miss `get`, median / p90 (ms)",
-            f"{timed('single')} (one-folder: {timed('onedir')})",
-            timed("floor_boto3"),
-            timed("go"),
+            f"{timed(miss.single)} (one-folder: {timed(miss.onedir)})",
+            timed(miss.floor_boto3),
+            timed(miss.go),
         ),
-        row(
-            "... its parts, median (ms)",
-            "; ".join(f"{k.removesuffix('_ms')} {v}" for k, v in miss["phases"].items()),
-            "",
-            "",
-        ),
+        row("... its parts, median (ms)", parts, "", ""),
         row(
             "assumed-role cache miss (STS + ECR), median / p90 (ms)",
-            *(timed(k) for k in ("role_single", "role_floor_boto3", "role_go")),
+            *map(timed, (miss.role_single, miss.role_floor_boto3, miss.role_go)),
         ),
-        row("assumed-role profile `get`, median (ms)", role["single"]["median_ms"], "",
-            role["go"]["median_ms"]),
-        row("... API calls on the first `get`", role["single"]["first_get_calls"], "",
-            role["go"]["first_get_calls"]),
-        row("... API calls per later `get`", role["single"]["calls_per_later_get"], "",
-            role["go"]["calls_per_later_get"]),
-        row(
-            "`get` of a token in its refresh window, median / p90 (ms)",
-            f"first get in the window {win['background']['median_ms']} (refreshing first instead: "
-            f"{win['synchronous']['median_ms']}); 60 gets as a token passes through it: "
-            f"{win['passing']['median_ms']} / {win['passing']['p90_ms']}, "
-            f"{win['passing']['api_calls']} API call",
-            "",
-            "",
-        ),
-        row("32 concurrent cold `get`s: API calls", cold["single"]["api_calls"], "",
-            cold["go"]["api_calls"]),
+    ]
+
+
+def role_rows(role: RoleProfile) -> list[str]:
+    """Gets through a profile that assumes a role, with a warm cache, and their API calls."""
+    ours, go = role.single, role.go
+    return [
+        row("assumed-role profile `get`, median (ms)", ours.median_ms, "", go.median_ms),
+        row("... API calls on the first `get`", ours.first_get_calls, "", go.first_get_calls),
+        row("... API calls per later `get`", ours.calls_per_later_get, "", go.calls_per_later_get),
+    ]
+
+
+def window_row(win: RefreshWindow) -> str:
+    """Gets of a token in its refresh window: the first of each kind, and a token passing."""
+    return row(
+        "`get` of a token in its refresh window, median / p90 (ms)",
+        f"first get in the window {win.background.median_ms} (refreshing first instead: "
+        f"{win.synchronous.median_ms}); 60 gets as a token passes through it: "
+        f"{timed(win.passing)}, {win.passing.api_calls} API call",
+        "",
+        "",
+    )
+
+
+def cold_rows(cold: ConcurrentCold) -> list[str]:
+    """32 concurrent cold gets: the API calls they made, their wall time and failures."""
+    ours, go = cold.single, cold.go
+    return [
+        row("32 concurrent cold `get`s: API calls", ours.api_calls, "", go.api_calls),
         row(
             "32 concurrent cold `get`s: wall time (ms), failures",
-            f"{cold['single']['wall_ms']}, {cold['single']['failed']}",
+            f"{ours.wall_ms}, {ours.failed}",
             "",
-            f"{cold['go']['wall_ms']}, {cold['go']['failed']}",
+            f"{go.wall_ms}, {go.failed}",
         ),
-    ]  # fmt: skip
+    ]
 
 
-def day_rows(r: dict[str, Any]) -> list[str]:
+def day_rows(day: DayOfPulls) -> list[str]:
     """The day of pulls: gets that waited on AWS, with and without the refresh service."""
-    day = r["day_of_pulls"]
-    forms = ("with_service", "without_service", "go")
+    pullers = (day.with_service, day.without_service, day.go)
 
-    def cell(k: str) -> str:
-        first = "waited" if day[k]["first_waited"] else "did not wait"
-        return f"{day[k]['waited_after_first']} of {day[k]['gets'] - 1} (the first {first})"
+    def cell(p: Puller) -> str:
+        first = "waited" if p.first_waited else "did not wait"
+        return f"{p.waited_after_first} of {p.gets - 1} (the first {first})"
 
     return [
         row(
-            f"a day of pulls: 1 `get`/s for 3 token lifetimes of {day['lifetime_s']:g} s",
+            f"a day of pulls: 1 `get`/s for 3 token lifetimes of {day.lifetime_s:g} s",
             "ours, `refresh --watch` running",
             "ours alone",
             "Go helper",
         ),
         row("---", "---", "---", "---"),
-        row("`get`s that waited on AWS, after the first", *(cell(k) for k in forms)),
-        row("median `get` (ms)", *(day[k]["median_ms"] for k in forms)),
+        row("`get`s that waited on AWS, after the first", *map(cell, pullers)),
+        row("median `get` (ms)", *(p.median_ms for p in pullers)),
     ]
 
 
-def verdict_rows(r: dict[str, Any]) -> list[str]:
+def verdict_rows(v: Verdicts) -> list[str]:
     """Every ratio, then every target and whether it was met."""
     return [
         row("ratio", "value"),
         row("---", "---"),
-        *(row(k, v) for k, v in r["ratios"].items()),
+        *(row(k, x) for k, x in asdict(v.ratios).items()),
         "",
         row("target", "met"),
         row("---", "---"),
-        *(row(k, "yes" if v else "NO") for k, v in r["targets"].items()),
+        *(row(k, "yes" if met else "NO") for k, met in v.targets.items()),
     ]
 
 
