@@ -629,7 +629,7 @@ def kubelet_hit(b: Bench, p: Programs, work: Path) -> KubeletHit:
 
 
 def role_profile(b: Bench, p: Programs, work: Path, config: Path) -> RoleProfile:
-    """A profile that assumes a role: the first get's API calls, then the later gets."""
+    """A profile that assumes a role: the API calls of the first get, then the later gets."""
 
     def gets(name: str, exe: str) -> RoleTiming:
         env = b.role_env(work / f"role-{name}", config)
