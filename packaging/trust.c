@@ -8,6 +8,11 @@
  * O_NOFOLLOW under its verified parent and checked through its descriptor; a symlink
  * is followed only if root or the user owns it.  The messages are Python's, word for
  * word: tests/test_trust.py runs both on the same trees and compares.
+ *
+ * The functions are trust.py's walk, one for one, in its order and under its names
+ * (trust_ where libc has the name or C cannot spell it), so that a change to either is made to the other in
+ * the same place.  trust.py's make_dirs, check_file and first_trusted have no twin: the
+ * launcher creates with make_missing and then checks again, and reads no files by name.
  */
 #define _GNU_SOURCE
 #include "trust.h"
@@ -15,57 +20,106 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_SYMLINKS 40
+#define DIR_FLAGS (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+#define MAX_SYMLINKS 40 /* as Linux's path resolution */
 #define MAX_DEPTH 256
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 struct walk {
+    uid_t euid;
+    const char *path; /* as given: the messages that are not about one component name it */
+    char *why;
+    size_t whylen;
+    int links;
+    int depth;             /* fd[0] is /: Python's done[0] */
     int fd[MAX_DEPTH];
-    size_t len[MAX_DEPTH]; /* length of `res` at each depth */
-    int depth;
+    size_t len[MAX_DEPTH]; /* length of `res` at each depth, for up to cut it back to */
     char res[PATH_MAX];
+    char todo[2 * PATH_MAX]; /* Python's todo, as a string read from the front */
+    char here[PATH_MAX + NAME_MAX + 2];
 };
 
-static void pop_to(struct walk *w, int depth)
+/* Declared first so that the definitions can keep trust.py's order. */
+static int refuse(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int trust_init(struct walk *w);
+static void trust_close(struct walk *w);
+static const char *here(struct walk *w, const char *part);
+static int joined(struct walk *w, const char *rest, char *out, size_t outlen);
+static void up(struct walk *w, int to);
+static int resolve(struct walk *w, char *out, size_t outlen);
+static int pop(struct walk *w, const char **todo, char *part, size_t size);
+static int trust_lstat(struct walk *w, const char *part, struct stat *st);
+static int follow(struct walk *w, const char *part, const struct stat *st, const char **todo);
+static int enter(struct walk *w, const char *part);
+static int check_fd(struct walk *w, int fd, const char *path);
+static int why_not(struct walk *w, const struct stat *st, const char *path);
+
+/* Twin of trust.py's UntrustedPath: C has no exceptions, so each caller passes the -1 on. */
+static int refuse(struct walk *w, const char *fmt, ...)
 {
-    while (w->depth > depth) {
-        close(w->fd[w->depth]);
-        w->depth--;
-    }
-    w->res[w->len[w->depth]] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->why, w->whylen, fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
-static int verify(int fd, const char *path, uid_t euid, char *why, size_t whylen)
+/* Twin of trust.py's check_dir. */
+int trust_check_dir(const char *path, uid_t euid, char *out, size_t outlen, char *why, size_t whylen)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+    struct walk w = {.euid = euid, .path = path, .why = why, .whylen = whylen};
+    if (path[0] != '/')
+        return refuse(&w, "%s is not an absolute path", path);
+    /* Python's todo grows as it must; this one cannot, so a path it cannot hold is
+     * refused before anything is opened. */
+    if (snprintf(w.todo, sizeof w.todo, "%s", path) >= (int)sizeof w.todo)
+        return refuse(&w, "%s: path too long", path);
+    if (trust_init(&w) != 0)
         return -1;
-    }
-    if (st.st_uid != 0 && st.st_uid != euid) {
-        snprintf(why, whylen, "%s is owned by uid %u", path, (unsigned)st.st_uid);
-        return -1;
-    }
-    if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-        mode_t w = st.st_mode & 022;
-        const char *who = w == 020 ? "group" : w == 002 ? "others" : "group and others";
-        snprintf(why, whylen, "%s is writable by %s (mode %o)", path, who, (unsigned)(st.st_mode & 07777));
+    int rc = resolve(&w, out, outlen);
+    trust_close(&w);
+    return rc;
+}
+
+/* Twin of trust.py's _Walk.__init__. */
+static int trust_init(struct walk *w)
+{
+    w->fd[0] = open("/", DIR_FLAGS);
+    if (w->fd[0] < 0)
+        return refuse(w, "/: %s", strerror(errno));
+    if (check_fd(w, w->fd[0], "/") != 0) {
+        trust_close(w);
         return -1;
     }
     return 0;
 }
 
-/* The resolved path so far, then `rest` (components not walked), without empty ones. */
-static int finish(struct walk *w, const char *rest, char *out, size_t outlen)
+/* Twin of trust.py's close. */
+static void trust_close(struct walk *w)
 {
-    int n = snprintf(out, outlen, "%s", w->res[0] ? w->res : "");
+    up(w, 0);
+    close(w->fd[0]);
+}
+
+/* Twin of trust.py's here: the returned name lasts until the next call, as each caller needs. */
+static const char *here(struct walk *w, const char *part)
+{
+    snprintf(w->here, sizeof w->here, "%s/%s", w->res, part);
+    return w->here;
+}
+
+/* Twin of trust.py's joined. */
+static int joined(struct walk *w, const char *rest, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s", w->res);
     for (const char *p = rest; *p;) {
-        while (*p == '/')
-            p++;
+        p += strspn(p, "/");
         size_t len = strcspn(p, "/");
         if (len)
             n += snprintf(out + n, (size_t)n < outlen ? outlen - (size_t)n : 0, "/%.*s", (int)len, p);
@@ -73,116 +127,133 @@ static int finish(struct walk *w, const char *rest, char *out, size_t outlen)
     }
     if (n == 0)
         n = snprintf(out, outlen, "/");
-    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+    if (n < 0 || (size_t)n >= outlen)
+        return refuse(w, "%s: path too long", w->path);
+    return 0;
 }
 
-int trust_check_dir(const char *path, uid_t euid, char *out, size_t outlen, char *why, size_t whylen)
+/* Twin of trust.py's up: / is never left, as the kernel resolves /.. to / itself. */
+static void up(struct walk *w, int to)
 {
-    char pending[2 * PATH_MAX], here[PATH_MAX + NAME_MAX + 2], target[PATH_MAX];
-    struct walk w = {.depth = 0, .len = {0}, .res = ""};
-    int links = 0, rc = -1;
-    if (path[0] != '/') {
-        snprintf(why, whylen, "%s is not an absolute path", path);
-        return -1;
+    while (w->depth > to && w->depth > 0) {
+        close(w->fd[w->depth]);
+        w->depth--;
     }
-    if (snprintf(pending, sizeof pending, "%s", path) >= (int)sizeof pending) {
-        snprintf(why, whylen, "%s: path too long", path);
-        return -1;
-    }
-    w.fd[0] = open("/", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (w.fd[0] < 0) {
-        snprintf(why, whylen, "/: %s", strerror(errno));
-        return -1;
-    }
-    if (verify(w.fd[0], "/", euid, why, whylen) != 0)
-        goto out;
-    char *p = pending;
-    for (;;) {
-        while (*p == '/')
-            p++;
-        if (!*p)
-            break;
-        size_t len = strcspn(p, "/");
-        char part[NAME_MAX + 1];
-        if (len > NAME_MAX) {
-            snprintf(why, whylen, "%s: name too long", path);
-            goto out;
+    w->res[w->len[w->depth]] = '\0';
+}
+
+/* Twin of trust.py's resolve. */
+static int resolve(struct walk *w, char *out, size_t outlen)
+{
+    char part[NAME_MAX + 1];
+    const char *todo = w->todo;
+    struct stat st;
+    int len, rc;
+    while ((len = pop(w, &todo, part, sizeof part)) > 0) {
+        if (!strcmp(part, "..")) {
+            up(w, w->depth - 1);
+            continue;
         }
+        if ((rc = trust_lstat(w, part, &st)) != 0)
+            return rc < 0 ? -1 : joined(w, todo - len, out, outlen); /* the rest is created later */
+        if (S_ISLNK(st.st_mode))
+            rc = follow(w, part, &st, &todo);
+        else if (S_ISDIR(st.st_mode))
+            rc = enter(w, part);
+        else
+            return joined(w, todo - len, out, outlen); /* using it fails with its own error */
+        if (rc != 0)
+            return -1;
+    }
+    return len < 0 ? -1 : joined(w, "", out, outlen);
+}
+
+/* No twin: Python's todo is a list and todo.pop() is all it takes; this one is a string. */
+static int pop(struct walk *w, const char **todo, char *part, size_t size)
+{
+    for (;;) {
+        const char *p = *todo + strspn(*todo, "/");
+        size_t len = strcspn(p, "/");
+        *todo = p + len;
+        if (len >= size)
+            return refuse(w, "%s: name too long", w->path);
         memcpy(part, p, len);
         part[len] = '\0';
-        p += len;
-        if (!strcmp(part, "."))
-            continue;
-        if (!strcmp(part, "..")) {
-            if (w.depth > 0)
-                pop_to(&w, w.depth - 1);
-            continue;
-        }
-        snprintf(here, sizeof here, "%s/%s", w.res, part);
-        struct stat st;
-        if (fstatat(w.fd[w.depth], part, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno != ENOENT) {
-                snprintf(why, whylen, "%s: %s", here, strerror(errno));
-                goto out;
-            }
-            /* The rest is created later by the helper itself. */
-            p -= len;
-            rc = finish(&w, p, out, outlen);
-            goto out;
-        }
-        if (S_ISLNK(st.st_mode)) {
-            if (++links > MAX_SYMLINKS) {
-                snprintf(why, whylen, "%s: too many levels of symbolic links", here);
-                goto out;
-            }
-            if (st.st_uid != 0 && st.st_uid != euid) {
-                snprintf(why, whylen, "%s is a symlink owned by uid %u", here, (unsigned)st.st_uid);
-                goto out;
-            }
-            ssize_t n = readlinkat(w.fd[w.depth], part, target, sizeof target - 1);
-            if (n < 0) {
-                snprintf(why, whylen, "%s changed while being checked", here);
-                goto out;
-            }
-            target[n] = '\0';
-            char rest[2 * PATH_MAX];
-            if (snprintf(rest, sizeof rest, "%s/%s", target, p) >= (int)sizeof rest) {
-                snprintf(why, whylen, "%s: path too long", here);
-                goto out;
-            }
-            memcpy(pending, rest, sizeof pending);
-            p = pending;
-            if (target[0] == '/')
-                pop_to(&w, 0);
-            continue;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            /* Not a directory: using the path fails with its own error. */
-            p -= len;
-            rc = finish(&w, p, out, outlen);
-            goto out;
-        }
-        if (w.depth + 1 >= MAX_DEPTH || strlen(here) >= sizeof w.res) {
-            snprintf(why, whylen, "%s: path too long", here);
-            goto out;
-        }
-        int fd = openat(w.fd[w.depth], part, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-            snprintf(why, whylen, "%s changed while being checked", here);
-            goto out;
-        }
-        w.depth++;
-        w.fd[w.depth] = fd;
-        memcpy(w.res, here, strlen(here) + 1);
-        w.len[w.depth] = strlen(w.res);
-        if (verify(fd, here, euid, why, whylen) != 0)
-            goto out;
+        /* Python's resolve skips "" and "." alike; "" never gets here, so "." is skipped with it. */
+        if (strcmp(part, "."))
+            return (int)len;
     }
-    rc = finish(&w, "", out, outlen);
-    if (rc != 0)
-        snprintf(why, whylen, "%s: path too long", path);
-out:
-    pop_to(&w, 0);
-    close(w.fd[0]);
-    return rc;
+}
+
+/* Twin of trust.py's lstat, less its create (the launcher makes what is missing later): 1 if missing. */
+static int trust_lstat(struct walk *w, const char *part, struct stat *st)
+{
+    if (fstatat(w->fd[w->depth], part, st, AT_SYMLINK_NOFOLLOW) == 0)
+        return 0;
+    if (errno == ENOENT)
+        return 1;
+    int err = errno; /* here's snprintf may set errno */
+    return refuse(w, "%s: %s", here(w, part), strerror(err));
+}
+
+/* Twin of trust.py's follow. */
+static int follow(struct walk *w, const char *part, const struct stat *st, const char **todo)
+{
+    const char *at = here(w, part);
+    char target[PATH_MAX], rest[sizeof w->todo];
+    if (++w->links > MAX_SYMLINKS)
+        return refuse(w, "%s: too many levels of symbolic links", at);
+    if (st->st_uid != 0 && st->st_uid != w->euid)
+        return refuse(w, "%s is a symlink owned by uid %u", at, (unsigned)st->st_uid);
+    ssize_t n = readlinkat(w->fd[w->depth], part, target, sizeof target - 1);
+    if (n < 0)
+        return refuse(w, "%s changed while being checked", at);
+    target[n] = '\0';
+    if (snprintf(rest, sizeof rest, "%s/%s", target, *todo) >= (int)sizeof rest)
+        return refuse(w, "%s: path too long", at);
+    /* *todo points into w->todo: it is copied out before w->todo is overwritten. */
+    memcpy(w->todo, rest, sizeof w->todo);
+    *todo = w->todo;
+    if (target[0] == '/')
+        up(w, 0);
+    return 0;
+}
+
+/* Twin of trust.py's enter. */
+static int enter(struct walk *w, const char *part)
+{
+    const char *at = here(w, part);
+    if ((size_t)w->depth + 1 >= COUNT(w->fd) || strlen(at) >= sizeof w->res)
+        return refuse(w, "%s: path too long", at);
+    int fd = openat(w->fd[w->depth], part, DIR_FLAGS);
+    if (fd < 0)
+        return refuse(w, "%s changed while being checked", at);
+    w->depth++;
+    w->fd[w->depth] = fd;
+    w->len[w->depth] = strlen(at);
+    memcpy(w->res, at, w->len[w->depth] + 1);
+    /* Pushed before it is checked, as in Python: trust_close then closes it either way. */
+    return check_fd(w, fd, at);
+}
+
+/* Twin of trust.py's check_fd. */
+static int check_fd(struct walk *w, int fd, const char *path)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return refuse(w, "%s: %s", path, strerror(errno));
+    return why_not(w, &st, path);
+}
+
+/* Twin of trust.py's _why_not, with sticky_ok always true: only directories are checked here. */
+static int why_not(struct walk *w, const struct stat *st, const char *path)
+{
+    if (st->st_uid != 0 && st->st_uid != w->euid)
+        return refuse(w, "%s is owned by uid %u", path, (unsigned)st->st_uid);
+    mode_t loose = st->st_mode & 022;
+    if (loose && !(st->st_mode & S_ISVTX)) {
+        const char *who = loose == 020 ? "group" : loose == 002 ? "others" : "group and others";
+        return refuse(w, "%s is writable by %s (mode %o)", path, who, (unsigned)(st->st_mode & 07777));
+    }
+    return 0;
 }

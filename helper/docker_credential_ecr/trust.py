@@ -17,7 +17,9 @@ through, and a component swapped during the walk is caught, not followed.
 Components that do not exist yet are fine: the helper creates them itself, 0700.  A
 component that is not a directory ends the walk without a verdict: using the path
 then fails with its own clear error.  ``packaging/trust.c`` applies the same rule in
-the launcher; ``tests/test_trust.py`` checks that the two agree.
+the launcher, laid out as this walk is (each function names its twin), so that a change
+to one is made to the other in the same place; ``tests/test_trust.py`` checks that the
+two agree.
 """
 
 from __future__ import annotations
@@ -34,11 +36,17 @@ MAX_SYMLINKS = 40  # as Linux's path resolution
 
 
 class UntrustedPath(OSError):
-    """A directory that someone other than this user and root could change."""
+    """A directory that someone other than this user and root could change.
+
+    C twin: packaging/trust.c's refuse.
+    """
 
 
 def check_dir(path: str, euid: int) -> str:
-    """Return ``path`` resolved if it passes the rule; raise UntrustedPath naming what fails."""
+    """Return ``path`` resolved if it passes the rule; raise UntrustedPath naming what fails.
+
+    C twin: packaging/trust.c's trust_check_dir.
+    """
     if not path.startswith("/"):
         raise UntrustedPath(f"{path} is not an absolute path")
     walk = _Walk(euid)
@@ -92,8 +100,12 @@ def check_file(path: str, euid: int) -> str | None:
 
 
 class _Walk:
-    """The directories resolved so far, each held open and verified."""
+    """The directories resolved so far, each held open and verified.
 
+    C twin: packaging/trust.c's struct walk; each method's twin is named at the method.
+    """
+
+    # C twin: packaging/trust.c's trust_init.
     def __init__(self, euid: int, create: int | None = None) -> None:
         self.euid = euid
         self.create = create  # the mode of directories to make, or None to make none
@@ -105,20 +117,25 @@ class _Walk:
             self.close()
             raise
 
+    # C twin: packaging/trust.c's trust_close.
     def close(self) -> None:
         for _, fd in self.done:
             os.close(fd)
 
+    # C twin: packaging/trust.c's here.
     def here(self, part: str) -> str:
         return "/".join(name for name, _ in self.done) + "/" + part
 
+    # C twin: packaging/trust.c's joined.
     def joined(self, rest: list[str]) -> str:
         return "/" + "/".join([name for name, _ in self.done[1:]] + [p for p in rest if p])
 
+    # C twin: packaging/trust.c's up.
     def up(self, to: int) -> None:
         while len(self.done) > max(to, 1):
             os.close(self.done.pop()[1])
 
+    # C twin: packaging/trust.c's resolve (and pop, for todo.pop()).
     def resolve(self, path: str) -> str:
         todo = path.split("/")[::-1]  # a stack: the next component last
         while todo:
@@ -143,7 +160,10 @@ class _Walk:
         return self.joined([])
 
     def lstat(self, part: str) -> os.stat_result:
-        """The component's status; with ``create``, a missing one is made first."""
+        """The component's status; with ``create``, a missing one is made first.
+
+        C twin: packaging/trust.c's trust_lstat, which never creates.
+        """
         parent = self.done[-1][1]
         try:
             return os.stat(part, dir_fd=parent, follow_symlinks=False)
@@ -157,7 +177,10 @@ class _Walk:
         return os.stat(part, dir_fd=parent, follow_symlinks=False)
 
     def follow(self, part: str, info: os.stat_result) -> list[str]:
-        """Return the components of a trusted symlink's target (from / if absolute)."""
+        """Return the components of a trusted symlink's target (from / if absolute).
+
+        C twin: packaging/trust.c's follow.
+        """
         here = self.here(part)
         self.links += 1
         if self.links > MAX_SYMLINKS:
@@ -172,6 +195,7 @@ class _Walk:
             self.up(1)
         return target.split("/")
 
+    # C twin: packaging/trust.c's enter.
     def enter(self, part: str) -> None:
         here = self.here(part)
         try:
@@ -183,14 +207,20 @@ class _Walk:
 
 
 def check_fd(fd: int, path: str, euid: int) -> None:
-    """Raise UntrustedPath unless the open directory ``fd`` passes the rule itself."""
+    """Raise UntrustedPath unless the open directory ``fd`` passes the rule itself.
+
+    C twin: packaging/trust.c's check_fd.
+    """
     why = _why_not(os.fstat(fd), path, euid, sticky_ok=True)
     if why:
         raise UntrustedPath(why)
 
 
 def _why_not(info: os.stat_result, path: str, euid: int, *, sticky_ok: bool) -> str | None:
-    """The rule for one directory or file: its owner, and who else may write it."""
+    """The rule for one directory or file: its owner, and who else may write it.
+
+    C twin: packaging/trust.c's why_not (directories only, so always ``sticky_ok``).
+    """
     if info.st_uid not in (0, euid):
         return f"{path} is owned by uid {info.st_uid}"
     if info.st_mode & 0o022 and not (sticky_ok and info.st_mode & stat.S_ISVTX):
