@@ -117,17 +117,22 @@ static const char *here(struct walk *w, const char *part)
 /* Twin of trust.py's joined. */
 static int joined(struct walk *w, const char *rest, char *out, size_t outlen)
 {
-    int n = snprintf(out, outlen, "%s", w->res);
-    for (const char *p = rest; *p;) {
+    /* n counts what the whole path needs, so that a path too long is refused below;
+     * nothing is written, nor a pointer formed, past out's end. */
+    int wrote = snprintf(out, outlen, "%s", w->res);
+    size_t n = wrote < 0 ? outlen : (size_t)wrote;
+    for (const char *p = rest; *p && n < outlen;) {
         p += strspn(p, "/");
         size_t len = strcspn(p, "/");
-        if (len)
-            n += snprintf(out + n, (size_t)n < outlen ? outlen - (size_t)n : 0, "/%.*s", (int)len, p);
+        if (len) {
+            wrote = snprintf(out + n, outlen - n, "/%.*s", (int)len, p);
+            n = wrote < 0 ? outlen : n + (size_t)wrote;
+        }
         p += len;
     }
     if (n == 0)
-        n = snprintf(out, outlen, "/");
-    if (n < 0 || (size_t)n >= outlen)
+        n = (size_t)snprintf(out, outlen, "/");
+    if (n >= outlen)
         return refuse(w, "%s: path too long", w->path);
     return 0;
 }
