@@ -17,7 +17,7 @@ from docker_credential_ecr.protocol import read_text
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import BinaryIO, Protocol
+    from typing import Any, BinaryIO, Protocol
 
     from docker_credential_ecr.fileconfig import WebIdentity
     from docker_credential_ecr.token import AuthToken
@@ -90,6 +90,17 @@ def program_arguments(program: str, args: list[str]) -> list[str]:
 
 def parse_request(text: str) -> Request:
     """Parse and check a request; raise InputError saying what is wrong with it."""
+    document = _json_object(text)
+    version = _api_version(document)
+    image = document.get("image")
+    if not isinstance(image, str) or not image.strip():
+        raise InputError(f"{NAME}: the request names no image")
+    sa_token, annotations = _service_account(document)
+    return Request(version, image.strip(), sa_token, annotations)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """The request's JSON object; InputError if it is not one."""
     import json
 
     try:
@@ -98,15 +109,22 @@ def parse_request(text: str) -> Request:
         raise InputError(f"{NAME}: the request on stdin is not JSON") from None
     if not isinstance(document, dict):
         raise InputError(f"{NAME}: the request on stdin is not a JSON object")
+    return document
+
+
+def _api_version(document: Mapping[str, Any]) -> str:
+    """The request's apiVersion, once it and the kind are ones this mode answers."""
     version, kind = document.get("apiVersion"), document.get("kind")
     if version not in API_VERSIONS:
         known = ", ".join(API_VERSIONS)
         raise InputError(f"{NAME}: unsupported apiVersion {version!r} (supported: {known})")
     if kind != REQUEST_KIND:
         raise InputError(f"{NAME}: kind is {kind!r}, expected {REQUEST_KIND}")
-    image = document.get("image")
-    if not isinstance(image, str) or not image.strip():
-        raise InputError(f"{NAME}: the request names no image")
+    return str(version)
+
+
+def _service_account(document: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """The service account's token and annotations, both empty when the kubelet sends none."""
     sa_token = document.get("serviceAccountToken") or ""
     annotations = document.get("serviceAccountAnnotations") or {}
     if not isinstance(sa_token, str):
@@ -115,7 +133,7 @@ def parse_request(text: str) -> Request:
         isinstance(v, str) for v in annotations.values()
     ):
         raise InputError(f"{NAME}: serviceAccountAnnotations must map names to strings")
-    return Request(version, image.strip(), sa_token, annotations)
+    return sa_token, annotations
 
 
 def image_registry(image: str) -> str:
