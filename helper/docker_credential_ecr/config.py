@@ -77,46 +77,34 @@ class Settings:
         euid: int | None = None,
     ) -> None:
         euid = os.geteuid() if euid is None else euid
-        self.cache_enabled = not environ.get("AWS_ECR_DISABLE_CACHE")
-        candidates = cache_dirs(environ, euid)
-        chosen, self.cache_refused = trust.first_trusted(candidates, euid)
-        self.cache_dir = chosen or candidates[0]
-        # No directory passes the rule: tokens and logins are not kept; cache_refused says why.
-        self.cache_trusted = chosen is not None
-        self.cache_enabled = self.cache_enabled and self.cache_trusted
+        self._choose_cache(environ, euid)
         self.ignore_creds_storage = environ.get("AWS_ECR_IGNORE_CREDS_STORAGE", "").lower() in _TRUE
-        background = environ.get(PREFIX + "BACKGROUND_REFRESH", "true").strip().lower()
-        if background not in _TRUE | _FALSE:
-            raise InputError(
-                f"{NAME}: {PREFIX}BACKGROUND_REFRESH={background!r} is not true or false"
-            )
-        self.background_refresh = background in _TRUE
+        self.background_refresh = _background_refresh(environ)
         # What botocore will be allowed to read; the key is made from that, not from environ.
         review = awsfiles.review(environ, euid, awsfiles.passwd_home)
         self.aws_changes = review.changes
-        aws = review.applied(environ) if review.changes else environ
-        self.identity = "\0".join(
-            [f"{n}={aws.get(n, '')}" for n in IDENTITY_VARIABLES]
-            + [f"{n}#stat={file_identity(aws, n, d, stat)}" for n, d in IDENTITY_FILES]
-        )
-        self.log_level = environ.get(PREFIX + "LOG_LEVEL", "").strip().upper()
-        if self.log_level not in _LOG_LEVELS:
-            levels = ", ".join(_LOG_LEVELS[1:])
-            raise InputError(f"{NAME}: {PREFIX}LOG_LEVEL={self.log_level!r} is not one of {levels}")
+        self.identity = _identity(review.applied(environ) if review.changes else environ, stat)
+        self.log_level = _log_level(environ)
         self.log_file = environ.get(PREFIX + "LOG_FILE", "")
         self.connect_timeout = _seconds(environ, "CONNECT_TIMEOUT", 2.0)
         self.read_timeout = _seconds(environ, "READ_TIMEOUT", 5.0)
         self.deadline = _seconds(environ, "DEADLINE", 25.0)
         self.lock_timeout = _seconds(environ, "LOCK_TIMEOUT", 12.0)
-        attempts = _seconds(environ, "MAX_ATTEMPTS", 3)
-        if attempts != int(attempts) or attempts < 1:
-            raise InputError(f"{NAME}: {PREFIX}MAX_ATTEMPTS must be a whole number >= 1")
-        self.max_attempts = int(attempts)
+        self.max_attempts = _max_attempts(environ)
         self.file = fileconfig.load(environ, read, fileconfig.check_with(euid))
         # Files not read because another user could change them: one warning line each.
         self.refused = review.refused + self.file.refused
         # The kubelet mode's role for service-account tokens when the account names none.
         self.web_identity_role = environ.get("AWS_ECR_ROLE_ARN", "").strip()
+
+    def _choose_cache(self, environ: Mapping[str, str], euid: int) -> None:
+        """Set the cache directory, and whether tokens are kept there at all."""
+        candidates = cache_dirs(environ, euid)
+        chosen, self.cache_refused = trust.first_trusted(candidates, euid)
+        self.cache_dir = chosen or candidates[0]
+        # No directory passes the rule: tokens and logins are not kept; cache_refused says why.
+        self.cache_trusted = chosen is not None
+        self.cache_enabled = not environ.get("AWS_ECR_DISABLE_CACHE") and self.cache_trusted
 
     def identity_tag(self, extra: str = "") -> str:
         """Return a short, file-name-safe digest of the configured AWS identity.
@@ -155,6 +143,36 @@ def sha256_hex(data: bytes) -> str:
         except ImportError:
             from hashlib import sha256  # type: ignore[assignment,unused-ignore]
     return str(sha256(data).hexdigest())
+
+
+def _background_refresh(environ: Mapping[str, str]) -> bool:
+    background = environ.get(PREFIX + "BACKGROUND_REFRESH", "true").strip().lower()
+    if background not in _TRUE | _FALSE:
+        raise InputError(f"{NAME}: {PREFIX}BACKGROUND_REFRESH={background!r} is not true or false")
+    return background in _TRUE
+
+
+def _identity(aws: Mapping[str, str], stat: Callable[[str], os.stat_result]) -> str:
+    """What the cache key is made from: the identity variables and the profile files' stat."""
+    return "\0".join(
+        [f"{n}={aws.get(n, '')}" for n in IDENTITY_VARIABLES]
+        + [f"{n}#stat={file_identity(aws, n, d, stat)}" for n, d in IDENTITY_FILES]
+    )
+
+
+def _log_level(environ: Mapping[str, str]) -> str:
+    level = environ.get(PREFIX + "LOG_LEVEL", "").strip().upper()
+    if level not in _LOG_LEVELS:
+        levels = ", ".join(_LOG_LEVELS[1:])
+        raise InputError(f"{NAME}: {PREFIX}LOG_LEVEL={level!r} is not one of {levels}")
+    return level
+
+
+def _max_attempts(environ: Mapping[str, str]) -> int:
+    attempts = _seconds(environ, "MAX_ATTEMPTS", 3)
+    if attempts != int(attempts) or attempts < 1:
+        raise InputError(f"{NAME}: {PREFIX}MAX_ATTEMPTS must be a whole number >= 1")
+    return int(attempts)
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
