@@ -119,20 +119,32 @@ class Resolver:
             ):
                 log.debug("refreshed by another process: %s", key)
                 return cached
-            try:
-                token = self._fetch_checked(registry, config)
-            except TokenError as exc:
-                cache.note_failure(key, exc.reason)
-                if cached is not None and cached.usable(self._clock()):
-                    self._warn(f"{exc.reason}; serving the cached token for {registry.host}")
-                    return cached
-                raise
-            if writable:
-                self._keep(cache, key, token)
-            return token
+            return self._fetch_or_fall_back(cache, registry, key, config, cached, writable)
         finally:
             if release is not None:
                 release()
+
+    def _fetch_or_fall_back(
+        self,
+        cache: Cache,
+        registry: Registry,
+        key: str,
+        config: RegistryConfig,
+        cached: AuthToken | None,
+        writable: bool,
+    ) -> AuthToken:
+        """A new token, kept if the cache can take it; else ``cached`` while it is valid."""
+        try:
+            token = self._fetch_checked(registry, config)
+        except TokenError as exc:
+            cache.note_failure(key, exc.reason)
+            if cached is not None and cached.usable(self._clock()):
+                self._warn(f"{exc.reason}; serving the cached token for {registry.host}")
+                return cached
+            raise
+        if writable:
+            self._keep(cache, key, token)
+        return token
 
     def _keep(self, cache: Cache, key: str, token: AuthToken) -> None:
         now = self._clock()
