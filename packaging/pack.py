@@ -24,6 +24,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 MAGIC = b"DCECRPK1"
@@ -62,28 +63,37 @@ def system_libraries(bundle: Path) -> dict[str, Path]:
     loader = loader_name()
     carried = {p.name for p in bundle.rglob("*") if p.is_file()}
     found: dict[str, Path] = {}
-    for path in bundle.rglob("*"):
-        if not path.is_file() or path.is_symlink() or not is_elf(path):
-            continue
-        out = subprocess.run(["ldd", str(path)], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            parts = line.split()
-            if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
-                name, target = parts[0], Path(parts[2])
-            elif parts and parts[0].startswith("/") and parts[0].endswith(loader):
-                name, target = loader, Path(parts[0])
-            else:
-                continue
+    for path in elf_files(bundle):
+        for name, target in ldd_dependencies(path, loader):
             if name not in carried:
                 found[name] = target
     if loader not in found:
         sys.exit(f"pack: no {loader} found among the bundle's dependencies")
-    libdir = found[loader].resolve().parent
-    for extra in RUNTIME_EXTRAS:
-        candidate = libdir / extra
-        if candidate.exists():
-            found.setdefault(extra, candidate)
+    for name, target in runtime_extras(found[loader].resolve().parent).items():
+        found.setdefault(name, target)
     return found
+
+
+def elf_files(bundle: Path) -> list[Path]:
+    """The programs and libraries in ``bundle``; a symlink to one is not another."""
+    return [p for p in bundle.rglob("*") if p.is_file() and not p.is_symlink() and is_elf(p)]
+
+
+def ldd_dependencies(program: Path, loader: str) -> Iterator[tuple[str, Path]]:
+    """(soname, path) of each library ldd says ``program`` loads, the dynamic loader too."""
+    out = subprocess.run(["ldd", str(program)], capture_output=True, text=True, check=False).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+            yield parts[0], Path(parts[2])
+        # The loader has no "=>": ldd names it by its path alone.
+        elif parts and parts[0].startswith("/") and parts[0].endswith(loader):
+            yield loader, Path(parts[0])
+
+
+def runtime_extras(libdir: Path) -> dict[str, Path]:
+    """soname -> path of each of RUNTIME_EXTRAS in ``libdir``, the loader's folder."""
+    return {extra: libdir / extra for extra in RUNTIME_EXTRAS if (libdir / extra).exists()}
 
 
 def add_glibc(tree: Path) -> list[str]:
