@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import string
 import subprocess
 import sys
 import tarfile
@@ -57,6 +58,9 @@ LICENSEDIR = f"usr/share/licenses/{NAME}"
 UNITS = tuple(sorted(p.name for p in (PACKAGING / "systemd").iterdir()))
 # The installed units run the packaged program, not the one scripts/install puts here.
 UNIT_PROGRAM = (f"/usr/local/bin/{NAME}", f"/{BIN}")
+# The folders the .rpm owns, and so removes on erase: its own, not the distribution's
+# (/usr/bin, the systemd unit folder, ...).
+RPM_OWNED = (LIBDIR, f"usr/libexec/{NAME}", os.path.dirname(CONFIG), DOCDIR, LICENSEDIR)
 # Restarted after an upgrade if it is running, so that it runs the new program.
 LONG_RUNNING = f"{NAME}-watch.service"
 
@@ -296,14 +300,7 @@ def build_deb(staged: Path, arch: str, out: Path, work: Path, epoch: int) -> Pat
     meta = metadata()
     tree = work / "deb"
     shutil.copytree(staged, tree, symlinks=True)
-    docs = tree / DOCDIR
-    docs.mkdir(parents=True)
-    date = subprocess.run(["date", "-R", "-u", "-d", f"@{epoch}"], capture_output=True,
-                          text=True, check=True).stdout.strip()  # fmt: skip
-    # A native package (no Debian revision): its one changelog is changelog.gz.
-    gzip_to(deb_changelog(meta, __version__, date).encode(), docs / "changelog.gz")
-    gzip_to((ROOT / "README.md").read_bytes(), docs / "README.md.gz")
-    (docs / "copyright").write_text(copyright_text(meta, date.split()[3]))
+    deb_docs(tree, meta, epoch)
     overrides = tree / "usr/share/lintian/overrides" / NAME
     overrides.parent.mkdir(parents=True)
     shutil.copyfile(PACKAGING / "package" / "lintian-overrides", overrides)
@@ -313,22 +310,9 @@ def build_deb(staged: Path, arch: str, out: Path, work: Path, epoch: int) -> Pat
         (control / name).write_text(text)
         (control / name).chmod(0o755)
     (control / "conffiles").write_text("".join(f"/{c}\n" for c in CONFFILES))
-    sums = []
-    for path in sorted(tree.rglob("*")):
-        relative = path.relative_to(tree).as_posix()
-        if path.is_file() and not path.is_symlink() and not relative.startswith("DEBIAN/"):
-            # dpkg's md5sums format: a check against damage, not an attacker.
-            digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
-            sums.append(f"{digest}  {relative}\n")
-    (control / "md5sums").write_text("".join(sums))
+    (control / "md5sums").write_text(md5sums(tree))
     normalise(tree, epoch)
-    long = "\n".join(" " + (line or ".") for line in description().split("\n"))
-    (control / "control").write_text(
-        f"Package: {meta['name']}\nVersion: {__version__}\nArchitecture: {arch}\n"
-        f"Maintainer: {meta['maintainer']}\nInstalled-Size: {installed_size(tree)}\n"
-        f"Section: admin\nPriority: optional\nHomepage: {meta['homepage']}\n"
-        f"Description: {meta['summary']}\n{long}\n"
-    )
+    (control / "control").write_text(deb_control(meta, arch, installed_size(tree)))
     (control / "control").chmod(0o644)
     target = out / f"{meta['name']}_{__version__}_{arch}.deb"
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
@@ -337,82 +321,81 @@ def build_deb(staged: Path, arch: str, out: Path, work: Path, epoch: int) -> Pat
     return target
 
 
+def deb_docs(tree: Path, meta: dict[str, str], epoch: int) -> None:
+    """The changelog, README and copyright file of the .deb's documentation folder."""
+    docs = tree / DOCDIR
+    docs.mkdir(parents=True)
+    date = subprocess.run(["date", "-R", "-u", "-d", f"@{epoch}"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    # A native package (no Debian revision): its one changelog is changelog.gz.
+    gzip_to(deb_changelog(meta, __version__, date).encode(), docs / "changelog.gz")
+    gzip_to((ROOT / "README.md").read_bytes(), docs / "README.md.gz")
+    (docs / "copyright").write_text(copyright_text(meta, date.split()[3]))
+
+
+def md5sums(tree: Path) -> str:
+    """DEBIAN/md5sums: a digest of every file the package installs."""
+    sums = []
+    for path in sorted(tree.rglob("*")):
+        relative = path.relative_to(tree).as_posix()
+        if path.is_file() and not path.is_symlink() and not relative.startswith("DEBIAN/"):
+            # dpkg's md5sums format: a check against damage, not an attacker.
+            digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+            sums.append(f"{digest}  {relative}\n")
+    return "".join(sums)
+
+
+def deb_control(meta: dict[str, str], arch: str, size: int) -> str:
+    """DEBIAN/control, for a package of ``size`` KiB installed."""
+    long = "\n".join(" " + (line or ".") for line in description().split("\n"))
+    return (
+        f"Package: {meta['name']}\nVersion: {__version__}\nArchitecture: {arch}\n"
+        f"Maintainer: {meta['maintainer']}\nInstalled-Size: {size}\n"
+        f"Section: admin\nPriority: optional\nHomepage: {meta['homepage']}\n"
+        f"Description: {meta['summary']}\n{long}\n"
+    )
+
+
 def rpm_files(staged: Path) -> str:
     """The %files list: every folder the package owns, every file, the configuration."""
     lines = []
-    owned = (LIBDIR, f"usr/libexec/{NAME}", os.path.dirname(CONFIG), DOCDIR, LICENSEDIR)
     for path in sorted(staged.rglob("*")):
-        relative = path.relative_to(staged).as_posix()
-        if path.is_dir() and not path.is_symlink():
-            if relative.startswith(owned):
-                lines.append(f"%dir /{relative}")
-        elif relative in CONFFILES:
-            lines.append(f"%config(noreplace) /{relative}")
-        elif relative.startswith(LICENSEDIR + "/"):
-            lines.append(f"%license /{relative}")
-        elif relative == MANPAGE or relative.startswith(DOCDIR + "/"):
-            lines.append(f"%doc /{relative}")
-        else:
-            lines.append(f"/{relative}")
+        line = rpm_file(path, path.relative_to(staged).as_posix())
+        if line is not None:
+            lines.append(line)
     return "\n".join(f'"{line}"' if " " in line.split()[-1] else line for line in lines)
 
 
-def build_rpm(staged: Path, arch: str, out: Path, work: Path, epoch: int) -> Path:
-    """docker-credential-ecr-<version>-1.<x86_64|aarch64>.rpm."""
-    meta = metadata()
-    rpm_arch = ARCHES[arch]
-    tree = work / "rpm-root"
-    shutil.copytree(staged, tree, symlinks=True)
-    for folder, name in ((LICENSEDIR, "LICENSE"), (DOCDIR, "README.md")):
-        (tree / folder).mkdir(parents=True)
-        shutil.copyfile(ROOT / name, tree / folder / name)
-    normalise(tree, epoch)
-    files = rpm_files(tree)
-    spec = work / f"{NAME}.spec"
-    spec.write_text(f"""\
-Name: {meta["name"]}
-Version: {__version__}
-Release: 1
-Summary: {meta["summary"]}
-License: {meta["license"]}
-URL: {meta["homepage"]}
-Group: System/Management
-Packager: {meta["maintainer"]}
-# It carries its own C library and Python: it needs nothing, and provides no library.
-AutoReqProv: no
+def rpm_file(path: Path, relative: str) -> str | None:
+    """The %files line of one staged path; None for a folder that is not the package's."""
+    if path.is_dir() and not path.is_symlink():
+        return f"%dir /{relative}" if relative.startswith(RPM_OWNED) else None
+    if relative in CONFFILES:
+        return f"%config(noreplace) /{relative}"
+    if relative.startswith(LICENSEDIR + "/"):
+        return f"%license /{relative}"
+    if relative == MANPAGE or relative.startswith(DOCDIR + "/"):
+        return f"%doc /{relative}"
+    return f"/{relative}"
 
-%description
-{description()}
 
-%install
-cp -a {tree}/. %{{buildroot}}/
+def rpm_spec(meta: dict[str, str], tree: Path, epoch: int) -> str:
+    """The spec of the .rpm of ``tree``: packaging/package/rpm.spec.in filled in."""
+    template = string.Template((PACKAGING / "package" / "rpm.spec.in").read_text())
+    return template.substitute(
+        meta,
+        version=__version__,
+        description=description(),
+        tree=str(tree),
+        files=rpm_files(tree),
+        date=time.strftime("%a %b %d %Y", time.gmtime(epoch)),
+        **{action: shell(action) for action in ("reload", "restart", "stop", "purge")},
+    )
 
-%post
-{shell("reload")}
-if [ "$1" -gt 1 ]; then
-{shell("restart")}
-fi
 
-%preun
-if [ "$1" -eq 0 ]; then
-{shell("stop")}
-fi
-
-%postun
-if [ "$1" -eq 0 ]; then
-{shell("reload")}
-{shell("purge")}
-fi
-
-%files
-{files}
-
-%changelog
-* {time.strftime("%a %b %d %Y", time.gmtime(epoch))} {meta["maintainer"]} - {__version__}-1
-- Release {__version__}; the changes are in the project's history.
-""")
-    topdir = work / "rpmbuild"
-    defines = {
+def rpmbuild_defines(topdir: Path, out: Path) -> dict[str, str]:
+    """The macros rpmbuild is run with: where it works and writes, and how it builds."""
+    return {
         "_topdir": str(topdir),
         "_rpmdir": str(out),
         "_build_name_fmt": "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm",
@@ -429,8 +412,22 @@ fi
         "use_source_date_epoch_as_buildtime": "1",
         "_buildhost": "reproducible",
     }
+
+
+def build_rpm(staged: Path, arch: str, out: Path, work: Path, epoch: int) -> Path:
+    """docker-credential-ecr-<version>-1.<x86_64|aarch64>.rpm."""
+    meta = metadata()
+    rpm_arch = ARCHES[arch]
+    tree = work / "rpm-root"
+    shutil.copytree(staged, tree, symlinks=True)
+    for folder, name in ((LICENSEDIR, "LICENSE"), (DOCDIR, "README.md")):
+        (tree / folder).mkdir(parents=True)
+        shutil.copyfile(ROOT / name, tree / folder / name)
+    normalise(tree, epoch)
+    spec = work / f"{NAME}.spec"
+    spec.write_text(rpm_spec(meta, tree, epoch))
     command = ["rpmbuild", "-bb", "--quiet", "--target", rpm_arch]
-    for key, value in defines.items():
+    for key, value in rpmbuild_defines(work / "rpmbuild", out).items():
         command += ["--define", f"{key} {value}"]
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
     subprocess.run([*command, str(spec)], check=True, env=env, stdout=subprocess.DEVNULL)
