@@ -11,6 +11,9 @@ Usage:
       OUTPUT becomes the single file: the launcher followed by the compressed
       tree and a trailer.  The build id is a hash of the packed content, so
       two builds of the same inputs unpack to the same directory.
+
+The single file's format is written here and read by packaging/bundle.c, its C
+twin (the layout is described there): a change to one is a change to both.
 """
 
 from __future__ import annotations
