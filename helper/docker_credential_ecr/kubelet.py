@@ -17,19 +17,10 @@ from docker_credential_ecr.protocol import read_text
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import Any, BinaryIO, Protocol
+    from typing import Any, BinaryIO
 
     from docker_credential_ecr.fileconfig import WebIdentity
-    from docker_credential_ecr.token import AuthToken
-
-    class Provider(Protocol):
-        """What the kubelet mode needs of a backend."""
-
-        def lease(
-            self, server_url: str, web_identity: WebIdentity | None = None
-        ) -> tuple[AuthToken, float] | None:
-            """A token and when it enters its refresh window, or None for a host not ECR's."""
-            ...
+    from docker_credential_ecr.seams import Provider
 
 
 # The action and the program name that select this mode: AWS's plugin is configured with

@@ -9,26 +9,11 @@ from __future__ import annotations
 
 from docker_credential_ecr.errors import CredentialsNotFound, HelperError, InputError
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # the idiom: see seams.py
 if TYPE_CHECKING:
-    from typing import BinaryIO, Protocol
+    from typing import BinaryIO
 
-    class Helper(Protocol):
-        """A credential store: what the protocol needs of a backend."""
-
-        def add(self, server_url: str, username: str, secret: str) -> None:
-            """Keep credentials for a server (``store``)."""
-
-        def delete(self, server_url: str) -> None:
-            """Forget the credentials for a server (``erase``)."""
-
-        def get(self, server_url: str) -> tuple[str, str]:
-            """Return ``(username, secret)`` for a server or raise CredentialsNotFound."""
-            ...
-
-        def list(self) -> dict[str, str]:
-            """Return ``{server URL: username}`` of everything known."""
-            ...
+    from docker_credential_ecr.seams import Helper
 
 
 ACTIONS = ("get", "store", "erase", "list")

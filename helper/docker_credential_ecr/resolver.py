@@ -13,23 +13,11 @@ from docker_credential_ecr.errors import TokenError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Protocol
-
-    from docker_credential_ecr.registry import Registry
-    from docker_credential_ecr.token import AuthToken
-
-    class Cache(Protocol):
-        """What the resolver needs of a token cache."""
-
-        def read(self, key: str) -> AuthToken | None: ...
-        def write(self, key: str, token: AuthToken, now: float) -> None: ...
-        def acquire(self, key: str, timeout: float) -> Callable[[], None]: ...
-        def note_failure(self, key: str, reason: str) -> None: ...
-        def last_failure(self, key: str) -> str | None: ...
 
     from docker_credential_ecr.fileconfig import RegistryConfig
-
-    Fetcher = Callable[[Registry, RegistryConfig], AuthToken]
+    from docker_credential_ecr.registry import Registry
+    from docker_credential_ecr.seams import Cache, Fetcher
+    from docker_credential_ecr.token import AuthToken
 
 
 _NO_CACHE = NullCache()
