@@ -243,7 +243,9 @@ def _build(
         child_environ = dict(environ)
 
         def spawn(registry: Registry, key: str, cache: Cache = cache) -> bool:
-            return _refresh_in_background(cache, registry, key, child_environ)
+            from docker_credential_ecr.background import refresh
+
+            return refresh(cache, registry, key, child_environ)
 
     backend = EcrBackend(
         Resolver(cache, fetcher, time.time, warn, settings.lock_timeout, spawn),
@@ -283,49 +285,6 @@ def _warn_refused(settings: Settings) -> None:
             f"tokens are not cached: {why}; set AWS_ECR_CACHE_DIR to a directory that only "
             "you and root can write"
         )
-
-
-def _refresh_in_background(
-    cache: Cache, registry: Registry, key: str, environ: Mapping[str, str]
-) -> bool:
-    """Start ``refresh HOST`` detached, unless one is already running; say whether one is.
-
-    The child's stdio is /dev/null and it leads its own session, so Docker,
-    which waits for our stdout to close, does not wait for it.
-    """
-    try:
-        if cache.refreshing(key):
-            return True
-    except OSError:
-        return False
-    try:
-        null = os.open(os.devnull, os.O_RDWR)
-        try:
-            os.posix_spawn(
-                _self_command()[0],
-                [*_self_command(), "refresh", registry.host],
-                environ,
-                file_actions=[(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)],
-                setsid=True,
-            )
-        finally:
-            os.close(null)
-    except OSError as exc:
-        log.debug("cannot start a background refresh: %s", exc)
-        return False
-    return True
-
-
-def _self_command() -> list[str]:
-    """How to run this program again: the launcher of a built executable, or this Python."""
-    from docker_credential_ecr import config
-
-    launcher = config.launcher(os.environ)
-    if launcher:
-        return [launcher]
-    if getattr(sys, "frozen", False):
-        return [sys.executable]
-    return [sys.executable, "-m", "docker_credential_ecr"]
 
 
 class _LazyFetcher:

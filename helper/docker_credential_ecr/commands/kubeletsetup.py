@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from docker_credential_ecr import files, kubelet, registry, trust
+from docker_credential_ecr import files, kubelet, program, registry, trust
 from docker_credential_ecr.errors import NAME, InputError
 
 TYPE_CHECKING = False
@@ -160,11 +160,11 @@ def _this_executable(ctx: Context) -> str:
     import shutil
     import sys
 
-    from docker_credential_ecr import config
-
-    launcher = config.launcher(ctx.environ)
-    if launcher:
-        return launcher
+    run = program.command(ctx.environ)
+    # Only a launcher is a file that was installed: neither this Python nor a bundle
+    # run without its launcher is one the kubelet should run.
+    if run[0] != sys.executable:
+        return run[0]
     if os.path.basename(sys.argv[0]) == NAME and "/" in sys.argv[0]:
         return os.path.abspath(sys.argv[0])
     found = shutil.which(NAME, path=ctx.environ.get("PATH"))

@@ -1,0 +1,151 @@
+"""A due token's refresh in another process, and how this program is run again, in-process."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, cast
+
+import pytest
+
+from conftest import ECR_HOST
+from docker_credential_ecr import background, program
+from docker_credential_ecr.commands import kubeletsetup
+from docker_credential_ecr.registry import Registry, parse
+
+if TYPE_CHECKING:
+    from docker_credential_ecr.cache import Cache
+    from docker_credential_ecr.commands.context import Context
+
+LAUNCHER = "_DOCKER_CREDENTIAL_ECR_LAUNCHER"
+
+
+class Cache_:
+    """Just what a background refresh asks of the cache: is one already running?"""
+
+    def __init__(self, running: bool | OSError) -> None:
+        self.running = running
+
+    def refreshing(self, key: str) -> bool:
+        if isinstance(self.running, OSError):
+            raise self.running
+        return self.running
+
+
+def cache(running: bool | OSError) -> Cache:
+    return cast("Cache", Cache_(running))
+
+
+class Spawns:
+    """Stands in for os.posix_spawn: records each call, or fails as told."""
+
+    def __init__(self, fail: OSError | None = None) -> None:
+        self.fail = fail
+        self.calls: list[tuple[str, list[str], object, dict[str, object]]] = []
+
+    def __call__(self, path: str, argv: list[str], env: object, **options: object) -> int:
+        if self.fail is not None:
+            raise self.fail
+        self.calls.append((path, argv, env, options))
+        return 12345
+
+
+@pytest.fixture
+def spawns(monkeypatch: pytest.MonkeyPatch) -> Spawns:
+    found = Spawns()
+    monkeypatch.setattr(os, "posix_spawn", found)
+    return found
+
+
+def ecr_registry() -> Registry:
+    found = parse(ECR_HOST)
+    assert found is not None
+    return found
+
+
+REGISTRY = ecr_registry()
+
+
+def test_a_refresh_already_running_is_not_started_again(spawns: Spawns) -> None:
+    assert background.refresh(cache(True), REGISTRY, "key", {}) is True
+    assert spawns.calls == []
+
+
+def test_a_cache_that_cannot_say_starts_nothing(spawns: Spawns) -> None:
+    assert background.refresh(cache(OSError("gone")), REGISTRY, "key", {}) is False
+    assert spawns.calls == []
+
+
+def test_the_refresh_runs_this_program_detached_with_the_environment_given(
+    spawns: Spawns,
+) -> None:
+    given = {"AWS_PROFILE": "puller", "PATH": "/usr/bin"}
+    assert background.refresh(cache(False), REGISTRY, "key", given) is True
+    ((path, argv, env, options),) = spawns.calls
+    assert path == sys.executable
+    assert argv == [sys.executable, "-m", "docker_credential_ecr", "refresh", ECR_HOST]
+    assert env is given
+    assert options["setsid"] is True
+    actions = cast("list[tuple[int, int, int]]", options["file_actions"])
+    assert [(kind, fd) for kind, _null, fd in actions] == [
+        (os.POSIX_SPAWN_DUP2, 0),
+        (os.POSIX_SPAWN_DUP2, 1),
+        (os.POSIX_SPAWN_DUP2, 2),
+    ]
+
+
+def test_a_refresh_that_cannot_start_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "posix_spawn", Spawns(OSError("no such file")))
+    assert background.refresh(cache(False), REGISTRY, "key", {}) is False
+
+
+def frozen(monkeypatch: pytest.MonkeyPatch, launcher_in_process: str | None = None) -> None:
+    """Run as the built executable would: frozen, with (or without) a launcher in os.environ."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    if launcher_in_process is None:
+        monkeypatch.delenv(LAUNCHER, raising=False)
+    else:
+        monkeypatch.setenv(LAUNCHER, launcher_in_process)
+
+
+def test_from_source_this_program_is_this_python_with_its_package() -> None:
+    assert program.command({LAUNCHER: "/usr/bin/x"}) == [
+        sys.executable,
+        "-m",
+        "docker_credential_ecr",
+    ]
+
+
+def test_built_this_program_is_the_launcher_the_environment_given_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frozen(monkeypatch, launcher_in_process="/process/docker-credential-ecr")
+    assert program.command({LAUNCHER: "/given/docker-credential-ecr"}) == [
+        "/given/docker-credential-ecr"
+    ]
+    assert program.command({}) == [sys.executable]
+
+
+def context(environ: dict[str, str]) -> Context:
+    return cast("Context", SimpleNamespace(environ=environ))
+
+
+def test_the_kubelet_links_the_launcher_that_runs_this_program(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frozen(monkeypatch)
+    given = {LAUNCHER: "/opt/bin/docker-credential-ecr", "PATH": "/nonexistent"}
+    assert kubeletsetup._this_executable(context(given)) == "/opt/bin/docker-credential-ecr"
+
+
+def test_the_kubelet_never_links_a_bundle_run_without_its_launcher(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    frozen(monkeypatch)
+    installed = tmp_path / "docker-credential-ecr"
+    installed.write_text("#!/bin/sh\n")
+    installed.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", ["/bundle/docker-credential-ecr.bin"])
+    assert kubeletsetup._this_executable(context({"PATH": str(tmp_path)})) == str(installed)
