@@ -1,4 +1,4 @@
-"""Run the helper as ``python -m helper``."""
+"""Run the helper as ``python -m docker_credential_ecr`` (how a background refresh starts it)."""
 
 from __future__ import annotations
 

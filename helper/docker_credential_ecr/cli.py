@@ -1,4 +1,9 @@
-"""Composition root: argv, environment and streams in; settings, cache and fetcher built here."""
+"""Composition root: argv, environment and streams in; settings, cache and backend built here.
+
+Three modes start here, each from :func:`bootstrap`: a Docker protocol verb (:func:`run`),
+a kubelet request and an operator command.  Each mode reports an error its channel's one
+way: the Docker protocol's line on stdout, the kubelet's on stderr, a command's on stdout.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,11 @@ import sys
 import time
 
 from docker_credential_ecr import __version__, kubelet, log, protocol
-from docker_credential_ecr.errors import NAME, DeadlineExceeded, HelperError, one_line
+from docker_credential_ecr.errors import NAME, DeadlineExceeded, HelperError, InputError, one_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping, MutableMapping, Sequence
     from typing import BinaryIO, NoReturn, TextIO
 
     from docker_credential_ecr.backend import EcrBackend
@@ -49,6 +54,10 @@ def usage() -> str:
     return USAGE.replace("{commands}", commands.table())
 
 
+class FetchAbandoned(Exception):
+    """A fetch ran past its deadline: its thread may still be blocked in the network."""
+
+
 def main(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -59,13 +68,29 @@ def main(
     """Run the helper with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
 
     The streams and the environment default to the process's; tests pass their own.
+    After a fetch that ran past its deadline, the process ends at once, with status 1.
     """
-    args = list(sys.argv[1:] if argv is None else argv)
-    if argv is None:
-        args = kubelet.program_arguments(sys.argv[0], args)
     environ = os.environ if environ is None else environ
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
+    try:
+        return _dispatch(
+            _arguments(argv), environ, stdin, stdout or sys.stdout, stderr or sys.stderr
+        )
+    except FetchAbandoned:
+        # Rather than wait for the blocked thread at interpreter shutdown.
+        exit_now(1)
+
+
+def _arguments(argv: Sequence[str] | None) -> list[str]:
+    """The arguments given, or the process's own as the name it was run under means them."""
+    if argv is not None:
+        return list(argv)
+    return kubelet.program_arguments(sys.argv[0], sys.argv[1:])
+
+
+def _dispatch(
+    args: list[str], environ: Mapping[str, str], stdin: BinaryIO | None, out: TextIO, err: TextIO
+) -> int:
+    """Help, the version, or the mode the first argument names."""
     action = args[0] if args else ""
     if action in ("", "-h", "--help", "help"):
         out.write(usage())
@@ -77,36 +102,23 @@ def main(
         if len(args) > 1:
             out.write(f"{NAME}: {action} takes no arguments, got {' '.join(args[1:])!r}\n")
             return 1
-        return _protocol(action, environ, stdin, out, err)
+        out.flush()
+        return run(
+            action,
+            environ,
+            stdin or sys.stdin.buffer,
+            _bytes(out, sys.stdout),
+            _bytes(err, sys.stderr),
+        )
     if action == kubelet.ACTION:
-        return _finish(_kubelet(args[1:], environ, stdin, out, err))
+        return _kubelet(args[1:], environ, stdin, out, err)
     return _command(action, args[1:], environ, out)
 
 
-def _protocol(
-    action: str, environ: Mapping[str, str], stdin: BinaryIO | None, out: TextIO, err: TextIO
-) -> int:
-    out.flush()
-    status = run(
-        action,
-        environ,
-        stdin or sys.stdin.buffer,
-        getattr(out, "buffer", None) or sys.stdout.buffer,
-        getattr(err, "buffer", None) or sys.stderr.buffer,
-    )
-    return _finish(status)
-
-
-_ABANDON = -1
-
-
-def _finish(status: int) -> int:
-    """The exit status; after a fetch that ran past its deadline, exit at once."""
-    if status == _ABANDON:
-        # A fetch thread may still be blocked in the network: end now rather
-        # than wait for it at interpreter shutdown.
-        exit_now(1)
-    return status
+def _bytes(stream: TextIO, default: TextIO) -> BinaryIO:
+    """The byte stream under ``stream``; ``default``'s when it has none (a StringIO)."""
+    buffer: BinaryIO | None = getattr(stream, "buffer", None)
+    return buffer or default.buffer
 
 
 def entry() -> NoReturn:
@@ -133,62 +145,43 @@ def exit_now(status: int) -> NoReturn:
     os._exit(status)
 
 
-def _kubelet(
-    extra: Sequence[str],
-    environ: Mapping[str, str],
-    stdin: BinaryIO | None,
-    out: TextIO,
-    err: TextIO,
-) -> int:
-    """Answer the kubelet: one CredentialProviderRequest on stdin, its response on stdout."""
+class Boot:
+    """What every mode starts from: its settings, logging on, refused files warned of."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str],
+        botocore_environ: MutableMapping[str, str] | None,
+    ) -> None:
+        self.settings = settings
+        self.environ = environ
+        self._botocore_environ = botocore_environ
+
+    def aws_environment(self) -> None:
+        """Give botocore, before it is imported, only the files that passed the trusted-path rule.
+
+        Deferred to the first fetch (or a command's start), so that a cache hit pays nothing.
+        """
+        if self.settings.aws_changes and self._botocore_environ is not None:
+            from docker_credential_ecr import awsfiles
+
+            awsfiles.apply(self.settings.aws_changes, self._botocore_environ)
+
+
+def bootstrap(environ: Mapping[str, str]) -> Boot:
+    """Read the settings from ``environ``, start logging and warn of refused files.
+
+    A malformed setting raises HelperError, for the mode to report in its channel.
+    """
     from docker_credential_ecr.config import Settings
 
-    if extra:
-        # AWS's plugin accepts (and ignores) arguments; a configuration written for it works.
-        warn(f"{kubelet.ACTION} ignores its {len(extra)} other argument(s)")
-    out.flush()
-    stdout = getattr(out, "buffer", None) or sys.stdout.buffer
-    fetcher = None
-    try:
-        request = kubelet.read_request(stdin or sys.stdin.buffer)
-        settings = Settings(environ)
-        _configure_logging(settings)
-        web_identity = kubelet.web_identity_of(request, settings.web_identity_role)
-        # A refresh in another process could not carry the service account's token.
-        background = settings.background_refresh and web_identity is None
-        _cache, fetcher, backend = _build(settings, environ, background=background)
-        status = kubelet.handle(backend, request, web_identity, stdout, warn, time.time)
-        _log_heavy(kubelet.ACTION, status)
-    except HelperError as exc:
-        line = one_line(str(exc))
-        err.write((line if line.startswith(NAME) else f"{NAME}: {line}") + "\n")
-        err.flush()
-        status = 1
-    return _ABANDON if fetcher is not None and fetcher.timed_out else status
-
-
-def _command(name: str, argv: Sequence[str], environ: Mapping[str, str], out: TextIO) -> int:
-    """Run an operator command from the table."""
-    from docker_credential_ecr import commands
-    from docker_credential_ecr.commands.context import Context
-    from docker_credential_ecr.config import Settings
-
-    command = commands.find(name)
-    if command is None:
-        out.write(f"{NAME}: unknown action: {name}\n")
-        return 1
-    try:
-        settings = Settings(environ)
-    except HelperError as exc:
-        out.write(f"{exc}\n")
-        return 1
+    settings = Settings(environ)
     _configure_logging(settings)
-    # No background refreshes from here: this may be one, and must not start another.
-    _cache, _fetcher, backend = _build(settings, environ, background=False)
-    # The command sees the environment it was given; botocore (doctor's) only what passed.
-    context = Context(settings, backend, dict(environ), out, time.time)
-    _aws_environment(settings, environ)
-    return commands.run(command, argv, context)
+    _warn_refused(settings)
+    # botocore reads the process's own environment: it is changed only when that is the
+    # one the helper was given (a test's in-process call passes another).
+    return Boot(settings, environ, os.environ if environ is os.environ else None)
 
 
 def run(
@@ -198,18 +191,85 @@ def run(
     stdout: BinaryIO,
     stderr: BinaryIO | None = None,
 ) -> int:
-    """Build the helper from ``environ`` and answer one protocol action."""
-    from docker_credential_ecr.config import Settings
+    """Build the helper from ``environ`` and answer one protocol action.
 
+    After answering, raise FetchAbandoned if a fetch ran past its deadline.
+    """
     try:
-        settings = Settings(environ)
+        boot = bootstrap(environ)
     except HelperError as exc:
         return protocol.report(exc, action, stdout, stderr)
-    _configure_logging(settings)
-    _cache, fetcher, backend = _build(settings, environ, background=settings.background_refresh)
+    fetcher = _Fetcher(boot)
+    backend = _build(boot, fetcher, background=boot.settings.background_refresh)
     status = protocol.handle(backend, action, stdin, stdout, stderr)
     _log_heavy(action, status)
-    return _ABANDON if fetcher.timed_out else status
+    fetcher.settle()
+    return status
+
+
+def _kubelet(
+    extra: Sequence[str],
+    environ: Mapping[str, str],
+    stdin: BinaryIO | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Answer the kubelet: one CredentialProviderRequest on stdin, its response on stdout."""
+    if extra:
+        # AWS's plugin accepts (and ignores) arguments; a configuration written for it works.
+        warn(f"{kubelet.ACTION} ignores its {len(extra)} other argument(s)")
+    out.flush()
+    stdout = _bytes(out, sys.stdout)
+    fetcher = None
+    try:
+        request = kubelet.read_request(stdin or sys.stdin.buffer)
+        boot = bootstrap(environ)
+        web_identity = kubelet.web_identity_of(request, boot.settings.web_identity_role)
+        # A refresh in another process could not carry the service account's token.
+        background = boot.settings.background_refresh and web_identity is None
+        fetcher = _Fetcher(boot)
+        backend = _build(boot, fetcher, background=background)
+        status = kubelet.handle(backend, request, web_identity, stdout, warn, time.time)
+        _log_heavy(kubelet.ACTION, status)
+    except HelperError as exc:
+        status = _kubelet_error(exc, err)
+    if fetcher is not None:
+        fetcher.settle()
+    return status
+
+
+def _kubelet_error(exc: HelperError, err: TextIO) -> int:
+    """Report an error as the kubelet shows it: one line on stderr; the exit status, 1."""
+    line = one_line(str(exc))
+    err.write((line if line.startswith(NAME) else f"{NAME}: {line}") + "\n")
+    err.flush()
+    return 1
+
+
+def _command(name: str, argv: Sequence[str], environ: Mapping[str, str], out: TextIO) -> int:
+    """Run an operator command from the table."""
+    from docker_credential_ecr import commands
+    from docker_credential_ecr.commands.context import Context
+
+    command = commands.find(name)
+    if command is None:
+        return _command_error(InputError(f"{NAME}: unknown action: {name}"), out)
+    try:
+        boot = bootstrap(environ)
+    except HelperError as exc:
+        return _command_error(exc, out)
+    # No background refreshes from here: this may be one, and must not start another.
+    backend = _build(boot, _Fetcher(boot), background=False)
+    # The command sees the environment it was given; botocore (doctor's) only what passed.
+    context = Context(boot.settings, backend, dict(environ), out, time.time)
+    boot.aws_environment()
+    return commands.run(command, argv, context)
+
+
+def _command_error(exc: HelperError, out: TextIO) -> int:
+    """Report an error as every command does (``commands.run``): its line; the exit status, 1."""
+    out.write(f"{exc}\n")
+    return 1
 
 
 def _log_heavy(action: str, status: int) -> None:
@@ -225,29 +285,26 @@ def _log_heavy(action: str, status: int) -> None:
 _HEAVY_MODULES = ("boto3", "botocore", "filelock", "platformdirs", "urllib3")
 
 
-def _build(
-    settings: Settings, environ: Mapping[str, str], *, background: bool
-) -> tuple[Cache, _LazyFetcher, EcrBackend]:
-    """Compose the cache, the AWS fetcher and the backend from the settings."""
+def _build(boot: Boot, fetcher: _Fetcher, *, background: bool) -> EcrBackend:
+    """Compose the cache and the backend around ``fetcher``, from the settings."""
     from docker_credential_ecr.backend import EcrBackend
     from docker_credential_ecr.cache import NullCache, TokenCache
     from docker_credential_ecr.logins import LoginStore
     from docker_credential_ecr.resolver import Resolver
 
-    _warn_refused(settings)
+    settings = boot.settings
     cache: Cache = TokenCache(settings.cache_dir) if settings.cache_enabled else NullCache()
-    fetcher = _LazyFetcher(settings, environ)
     spawn = None
     if background and cache.enabled:
         # The environment as this process was given it, before botocore's was changed.
-        child_environ = dict(environ)
+        child_environ = dict(boot.environ)
 
         def spawn(registry: Registry, key: str, cache: Cache = cache) -> bool:
             from docker_credential_ecr.background import refresh
 
             return refresh(cache, registry, key, child_environ)
 
-    backend = EcrBackend(
+    return EcrBackend(
         Resolver(cache, fetcher, time.time, warn, settings.lock_timeout, spawn),
         cache,
         LoginStore(os.path.join(settings.cache_dir, "logins") if settings.cache_trusted else None),
@@ -256,19 +313,6 @@ def _build(
         warn,
         ignore_storage=settings.ignore_creds_storage,
     )
-    return cache, fetcher, backend
-
-
-def _aws_environment(settings: Settings, environ: Mapping[str, str]) -> None:
-    """Give botocore, before it is imported, only the files that passed the trusted-path rule.
-
-    botocore reads the process's own environment: it is changed only when that is the
-    one the helper was given (a test's in-process call passes another).
-    """
-    if settings.aws_changes and environ is os.environ:
-        from docker_credential_ecr import awsfiles
-
-        awsfiles.apply(settings.aws_changes, os.environ)
 
 
 def _warn_refused(settings: Settings) -> None:
@@ -287,25 +331,31 @@ def _warn_refused(settings: Settings) -> None:
         )
 
 
-class _LazyFetcher:
+class _Fetcher:
     """Fetches from AWS, importing boto3 only when a token must really be fetched."""
 
-    def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
-        self._settings = settings
-        self._environ = environ
-        self.timed_out = False
+    def __init__(self, boot: Boot) -> None:
+        self._boot = boot
+        # The resolver may answer with a cached token over a missed deadline: only the
+        # fetcher sees every one.
+        self._overran = False
 
     def __call__(self, registry: Registry, config: RegistryConfig) -> AuthToken:
-        _aws_environment(self._settings, self._environ)
+        self._boot.aws_environment()
         started = time.perf_counter()
         from docker_credential_ecr.ecr import make_fetcher
 
         log.debug("imported boto3 in %.1f ms", 1000 * (time.perf_counter() - started))
         try:
-            return make_fetcher(self._settings, time.time)(registry, config)
+            return make_fetcher(self._boot.settings, time.time)(registry, config)
         except DeadlineExceeded:
-            self.timed_out = True
+            self._overran = True
             raise
+
+    def settle(self) -> None:
+        """Raise FetchAbandoned if a fetch ran past its deadline, whatever was answered."""
+        if self._overran:
+            raise FetchAbandoned
 
 
 def warn(message: str) -> None:
