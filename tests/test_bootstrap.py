@@ -213,7 +213,7 @@ def call(argv: list[str], env: dict[str, str], stdin: str) -> tuple[int, str, st
 @pytest.mark.parametrize(
     ("argv", "stdin", "on_stdout", "on_stderr"),
     [
-        (["get"], ECR_HOST, True, True),  # stderr too: the Docker CLI drops a get's stdout
+        (["get"], ECR_HOST, True, True),  # stderr too: the Docker CLI drops the stdout of a get
         (["list"], "", True, False),
         ([kubelet.ACTION], request(), False, True),
         (["status"], "", True, False),
