@@ -1,7 +1,9 @@
-"""The helper's exceptions: each maps to one line on stdout and exit status 1.
+"""The helper's exceptions: each is one line of output and exit status 1.
 
 Messages are written for the person at the terminal and must never contain a
-token or secret. ``cli`` is the one place that turns them into output.
+token or secret.  Each channel reports them one way: ``protocol.report`` for Docker
+(the line on stdout, and stderr), ``cli`` for the kubelet (stderr) and for the
+operator commands (stdout).
 """
 
 from __future__ import annotations
