@@ -278,43 +278,34 @@ static int in(const char *s, const char *const *set, size_t n)
     return 0;
 }
 
+/* registry._is_region, for the len bytes at label. */
+static int is_region(const char *label, size_t len)
+{
+    return memchr(label, '-', len) && label[0] != '-' && label[len - 1] != '-' &&
+           strspn(label, RULE_REGION_CHARS) == len;
+}
+
 /* registry.parse, as a yes/no: is host an ECR registry? */
 static int ecr_host(const char *host)
 {
     if (in(host, RULE_PUBLIC_HOSTS, COUNT(RULE_PUBLIC_HOSTS)))
         return 1;
-    const char *labels[64];
-    char copy[256];
-    int n = 0;
-    if (strlen(host) >= sizeof copy)
+    size_t account = strcspn(host, ".");
+    const char *rest = host + account + (host[account] == '.');
+    if (account != RULE_ACCOUNT_DIGITS || strspn(host, "0123456789") < account)
         return 0;
-    strcpy(copy, host);
-    for (char *p = copy, *dot; n < 64; p = dot + 1) {
-        labels[n++] = p;
-        if (!(dot = strchr(p, '.')))
-            break;
-        *dot = '\0';
+    for (size_t i = 0; i < COUNT(RULE_FORMS); i++) {
+        const struct rule_form *form = &RULE_FORMS[i];
+        size_t skip = strlen(form->prefix);
+        if (strncmp(rest, form->prefix, skip) != 0)
+            continue;
+        const char *region = rest + skip;
+        size_t len = strcspn(region, ".");
+        const char *dns_suffix = region + len + (region[len] == '.');
+        if (in(dns_suffix, form->suffixes, form->suffix_count) && is_region(region, len))
+            return 1;
     }
-    if (n < 5 || strlen(labels[0]) != 12 || strspn(labels[0], "0123456789") != 12)
-        return 0;
-    int first, dualstack;
-    if (!strcmp(labels[1], "dkr") && (!strcmp(labels[2], "ecr") || !strcmp(labels[2], "ecr-fips")))
-        first = 3, dualstack = 0;
-    else if (!strcmp(labels[1], "dkr-ecr") || !strcmp(labels[1], "dkr-ecr-fips"))
-        first = 2, dualstack = 1;
-    else
-        return 0;
-    if (first + 1 >= n)
-        return 0;
-    const char *region = labels[first];
-    size_t rlen = strlen(region);
-    if (!strchr(region, '-') || region[0] == '-' || region[rlen - 1] == '-' ||
-        strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != rlen)
-        return 0;
-    /* The suffix is the rest of the original host after the region label. */
-    const char *suffix = host + (labels[first + 1] - copy);
-    return dualstack ? in(suffix, RULE_DUALSTACK_SUFFIXES, COUNT(RULE_DUALSTACK_SUFFIXES))
-                     : in(suffix, RULE_IPV4_SUFFIXES, COUNT(RULE_IPV4_SUFFIXES));
+    return 0;
 }
 
 /* ---- the cache file ---- */

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from pack import debian_arch
 
 from docker_credential_ecr.cache import encode
-from docker_credential_ecr.registry import DUALSTACK_SUFFIXES, IPV4_SUFFIXES, PUBLIC_HOSTS
+from docker_credential_ecr.registry import PUBLIC_HOSTS, private_forms
 from docker_credential_ecr.token import AuthToken
 from fakeaws import FakeAWS, make_certificate
 
@@ -383,10 +383,6 @@ def run_helper(
 def every_host_form() -> list[str]:
     """One host of each form registry.parse knows, built from its own tables."""
     hosts = sorted(PUBLIC_HOSTS)
-    for suffix in sorted(IPV4_SUFFIXES):
-        hosts += [f"123456789012.dkr.{label}.us-east-1.{suffix}" for label in ("ecr", "ecr-fips")]
-    for suffix in sorted(DUALSTACK_SUFFIXES):
-        hosts += [
-            f"123456789012.{label}.us-east-1.{suffix}" for label in ("dkr-ecr", "dkr-ecr-fips")
-        ]
-    return hosts
+    return hosts + [
+        f"123456789012.{form.prefix}us-east-1.{suffix}" for form, suffix in private_forms()
+    ]

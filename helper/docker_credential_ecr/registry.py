@@ -18,7 +18,35 @@ IPV4_SUFFIXES = frozenset(
     }
 )
 DUALSTACK_SUFFIXES = frozenset({"on.aws", "on.amazonwebservices.com.cn"})
-_REGION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+ACCOUNT_DIGITS = 12
+REGION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+class Form:
+    """A private registry's host form: ``<account>.<labels>.<region>.<suffix>``."""
+
+    __slots__ = ("dualstack", "fips", "labels", "prefix", "suffixes")
+
+    def __init__(self, labels: tuple[str, ...], *, fips: bool, dualstack: bool) -> None:
+        self.labels = labels
+        self.fips = fips
+        self.dualstack = dualstack
+        # Matched as one string: no list of labels to build for each host, here or in C.
+        self.prefix = "".join(label + "." for label in labels)
+        self.suffixes = DUALSTACK_SUFFIXES if dualstack else IPV4_SUFFIXES
+
+    def __repr__(self) -> str:
+        return f"Form({self.labels!r}, fips={self.fips!r}, dualstack={self.dualstack!r})"
+
+
+# The one list of private host forms: parse, the kubelet's matchImages, the launcher's
+# native path (packaging/gen_rules.py) and the tests all take them from here.
+FORMS = (
+    Form(("dkr", "ecr"), fips=False, dualstack=False),
+    Form(("dkr", "ecr-fips"), fips=True, dualstack=False),
+    Form(("dkr-ecr",), fips=False, dualstack=True),
+    Form(("dkr-ecr-fips",), fips=True, dualstack=True),
+)
 
 PUBLIC_HOSTS = frozenset({"public.ecr.aws", "ecr-public.aws.com"})
 PUBLIC_REGION = "us-east-1"
@@ -101,31 +129,41 @@ def parse(server_url: str) -> Registry | None:
     host = host_of(server_url)
     if host in PUBLIC_HOSTS:
         return Registry(host, public=True)
-    labels = host.split(".")
-    if len(labels) < 5 or len(labels[0]) != 12 or not labels[0].isdigit():
+    account, _, rest = host.partition(".")
+    if len(account) != ACCOUNT_DIGITS or not account.isdigit():
         return None
-    account = labels[0]
-    if labels[1] == "dkr" and labels[2] in ("ecr", "ecr-fips"):
-        fips, region, suffix, dualstack = labels[2] == "ecr-fips", labels[3], labels[4:], False
-        known = IPV4_SUFFIXES
-    elif labels[1] in ("dkr-ecr", "dkr-ecr-fips"):
-        fips, region, suffix, dualstack = labels[1] == "dkr-ecr-fips", labels[2], labels[3:], True
-        known = DUALSTACK_SUFFIXES
-    else:
-        return None
-    dns_suffix = ".".join(suffix)
-    if dns_suffix not in known or not _is_region(region):
-        return None
-    return Registry(
-        host, account=account, region=region, suffix=dns_suffix, fips=fips, dualstack=dualstack
-    )
+    for form in FORMS:
+        if not rest.startswith(form.prefix):
+            continue
+        region, _, dns_suffix = rest[len(form.prefix) :].partition(".")
+        if dns_suffix in form.suffixes and is_region(region):
+            return Registry(
+                host,
+                account=account,
+                region=region,
+                suffix=dns_suffix,
+                fips=form.fips,
+                dualstack=form.dualstack,
+            )
+    return None
 
 
-def _is_region(label: str) -> bool:
+def private_forms() -> list[tuple[Form, str]]:
+    """Every (form, DNS suffix) a private registry's host may have: IPv4 first, by suffix."""
+    return [
+        (form, suffix)
+        for suffixes in (IPV4_SUFFIXES, DUALSTACK_SUFFIXES)
+        for suffix in sorted(suffixes)
+        for form in FORMS
+        if form.suffixes is suffixes
+    ]
+
+
+def is_region(label: str) -> bool:
     """Tell whether a DNS label is shaped like an AWS region name (``us-gov-west-1``)."""
     return (
         "-" in label
         and not label.startswith("-")
         and not label.endswith("-")
-        and _REGION_CHARS.issuperset(label)
+        and REGION_CHARS.issuperset(label)
     )

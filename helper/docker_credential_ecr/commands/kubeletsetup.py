@@ -27,16 +27,7 @@ DEFAULT_CACHE_DURATION = "6h"
 
 def match_images() -> list[str]:
     """Every ECR host form as a kubelet ``matchImages`` glob, from registry's own tables."""
-    images = [
-        f"*.dkr.{label}.*.{suffix}"
-        for suffix in sorted(registry.IPV4_SUFFIXES)
-        for label in ("ecr", "ecr-fips")
-    ]
-    images += [
-        f"*.{label}.*.{suffix}"
-        for suffix in sorted(registry.DUALSTACK_SUFFIXES)
-        for label in ("dkr-ecr", "dkr-ecr-fips")
-    ]
+    images = [f"*.{form.prefix}*.{suffix}" for form, suffix in registry.private_forms()]
     return images + sorted(registry.PUBLIC_HOSTS)
 
 
