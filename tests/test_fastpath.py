@@ -9,9 +9,12 @@ answers must be identical, byte for byte.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import string
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from docker_credential_ecr.token import CLOCK_SKEW, REFRESH_FRACTION, AuthToken
 BINARY = built_binary()
 pytestmark = pytest.mark.skipif(BINARY is None, reason="no built binary: run scripts/build-binary")
 
+ROOT = Path(__file__).resolve().parent.parent
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 DECLINED = "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR="
 
@@ -215,6 +219,58 @@ def test_native_path_answers_every_host_form_python_knows(world: TwoWays, host: 
     assert parse(host) is not None
     world.put(host, token())
     assert world.compare(host.encode())
+
+
+# Run in a process of its own, so that the form it adds to registry.py stays there: the
+# header of rules for that registry (argv[1]), then whether Python's parse takes each host.
+WITH_A_NEW_FORM = """
+import json, sys
+sys.path[:0] = [sys.argv[2] + "/helper", sys.argv[2] + "/packaging"]
+from docker_credential_ecr import registry
+registry.FORMS += (registry.Form(("oci", "ecr-fips"), fips=True, dualstack=True),)
+import gen_rules
+with open(sys.argv[1], "w") as header:
+    header.write(gen_rules.render())
+print(json.dumps([registry.parse(host) is not None for host in sys.argv[3:]]))
+"""
+NEW_FORM_HOSTS = [
+    "123456789012.oci.ecr-fips.eu-west-1.on.aws",
+    "https://123456789012.OCI.ecr-fips.us-gov-west-1.on.amazonwebservices.com.cn:443/v2/",
+    "123456789012.oci.ecr-fips.eu-west-1.amazonaws.com",  # a dual-stack form's suffix only
+    "123456789012.oci.ecr.eu-west-1.on.aws",
+    "123456789012.oci.ecr-fips.on.aws",
+]
+
+
+def test_a_form_added_to_registry_alone_is_answered_natively(tmp_path: Path) -> None:
+    """A form added to registry.FORMS reaches the native host check through rules.h alone."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    hosts = [*NEW_FORM_HOSTS, *every_host_form(), "registry.example", "123456789012.dkr.ecr"]
+    assert parse(NEW_FORM_HOSTS[0]) is None  # a form this registry.py does not have
+    (tmp_path / "gen").mkdir()
+    python = subprocess.run(
+        [sys.executable, "-c", WITH_A_NEW_FORM, str(tmp_path / "gen" / "rules.h"), str(ROOT),
+         *hosts],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    driver = tmp_path / "fastpath_driver"
+    subprocess.run(
+        ["gcc", "-Wall", "-Wextra", "-Werror", "-g", "-fsanitize=address,undefined",
+         "-fno-sanitize-recover=all", f"-I{tmp_path / 'gen'}", f"-I{ROOT / 'packaging'}",
+         "-o", str(driver), str(ROOT / "tests" / "c" / "fastpath_driver.c"),
+         str(ROOT / "packaging" / "trust.c")],
+        check=True, timeout=120,
+    )  # fmt: skip
+    native = subprocess.run(
+        [str(driver), *hosts], capture_output=True, text=True, check=False, timeout=30
+    )
+    assert (native.returncode, native.stderr) == (0, "")  # a sanitizer report fails it
+    expected = ["ecr" if ok else "not ecr" for ok in json.loads(python.stdout)]
+    assert expected[:3] == ["ecr", "ecr", "not ecr"]
+    assert list(zip(hosts, native.stdout.splitlines(), strict=True)) == list(
+        zip(hosts, expected, strict=True)
+    )
 
 
 LIFETIME = 43200.0

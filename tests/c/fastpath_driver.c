@@ -1,0 +1,11 @@
+/* Runs packaging/fastpath.c's host check on each argument: "ecr" or "not ecr", one a line.
+ * The check is static, so the file is included rather than linked. */
+#include "fastpath.c"
+
+int main(int argc, char **argv)
+{
+    char host[256];
+    for (int i = 1; i < argc; i++)
+        puts(host_of(argv[i], host, sizeof host) == 0 && ecr_host(host) ? "ecr" : "not ecr");
+    return fflush(stdout) != 0;
+}
