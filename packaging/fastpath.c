@@ -5,13 +5,17 @@
  *
  * It is a second implementation of a narrow slice of the Python helper
  * (in helper/docker_credential_ecr/: registry.py host_of and parse, config.py
- * identity_tag and the default cache directory, cache.py decode, token.py fresh,
- * protocol.py get output), so it is held to one rule: answer only when
- * the Python helper would give exactly the same answer, and otherwise leave
- * everything to it.  Any doubt (an unusual setting, non-ASCII input, a number
- * not in repr() form, a stale token) means "not mine".  The CLI tests run
- * against the binary, and tests/test_fastpath.py compares both answers on
- * generated inputs.
+ * identity_tag and the default cache directory, files.py read_private, cache.py
+ * decode, token.py fresh, protocol.py json_string), so it is held to one rule:
+ * answer only when the Python helper would give exactly the same answer, and
+ * otherwise leave everything to it.  Any doubt (an unusual setting, non-ASCII
+ * input, a number not in repr() form, a stale token) means "not mine".  The CLI
+ * tests run against the binary, and tests/test_fastpath.py compares both answers
+ * on generated inputs.
+ *
+ * Each function that twins a Python one has its name and layout and says "twin
+ * of module.name", so that the two can be read side by side; the Python side
+ * names its C twin in its docstring.  A change to one is a change to both.
  */
 #define _GNU_SOURCE
 #include "fastpath.h"
@@ -33,15 +37,15 @@
 #include "trust.h"
 
 #define APP RULE_APP
-#define MAX_REQUEST 65536
-#define READ_LIMIT (1 << 20)
+/* A pipe holds 64 KiB on every Linux since 2.6.11. */
+#define PIPE_CAPACITY 65536
 #define COUNT(a) (sizeof(a) / sizeof *(a))
 
 extern char **environ;
 
 /* ---- SHA-256 (FIPS 180-4), for the identity tag ---- */
 
-static const uint32_t K[64] = {
+static const uint32_t K[] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
     0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -56,16 +60,16 @@ static const uint32_t K[64] = {
 
 static void sha256_block(uint32_t h[8], const unsigned char *p)
 {
-    uint32_t w[64], a, b, c, d, e, f, g, k;
+    uint32_t w[COUNT(K)], a, b, c, d, e, f, g, k;
     for (int i = 0; i < 16; i++)
         w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
+    for (size_t i = 16; i < COUNT(w); i++) {
         uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
         uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
     a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
-    for (int i = 0; i < 64; i++) {
+    for (size_t i = 0; i < COUNT(K); i++) {
         uint32_t t1 = k + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
         uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         k = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
@@ -107,11 +111,11 @@ static int join(char *out, size_t size, const char *dir, const char *rest);
  * Python would validate, or which asks for logging) or a disabled cache is not. */
 static int plain_environment(void)
 {
+    static const char runtime_dir[] = RULE_ENV_PREFIX "RUNTIME_DIR=", no_cache[] = "AWS_ECR_DISABLE_CACHE=";
     for (char **e = environ; *e; e++) {
-        if (!strncmp(*e, RULE_ENV_PREFIX, strlen(RULE_ENV_PREFIX)) &&
-            strncmp(*e, RULE_ENV_PREFIX "RUNTIME_DIR=", strlen(RULE_ENV_PREFIX "RUNTIME_DIR=")))
+        if (!strncmp(*e, RULE_ENV_PREFIX, strlen(RULE_ENV_PREFIX)) && strncmp(*e, runtime_dir, strlen(runtime_dir)))
             return 0;
-        if (!strncmp(*e, "AWS_ECR_DISABLE_CACHE=", 22) && (*e)[22])
+        if (!strncmp(*e, no_cache, strlen(no_cache)) && (*e)[strlen(no_cache)])
             return 0;
     }
     return 1;
@@ -153,36 +157,41 @@ static int add_line(unsigned char *buf, size_t size, size_t *len, const char *na
     return 0;
 }
 
-/* config.file_identity: "dev:ino:size:mtime_ns" of the AWS file botocore would read, or
- * RULE_IDENTITY_ABSENT; -1 when only Python can tell which file that is.  Python keys
- * on what awsfiles lets botocore read: where it refuses a file, its key differs from
- * this one, so this path finds nothing and Python answers. */
-static int file_identity(const char *name, const char *fallback, char *out, size_t size)
+/* twin of config.expand_user; -1 where only Python can tell (password database, expandvars) */
+static int expand_user(const char *path, char *out, size_t size)
 {
-    const char *v = getenv(name), *home = getenv("HOME");
-    char path[PATH_MAX];
-    if (!v || !*v)
-        v = fallback;
-    if (!strncmp(v, "~/", 2) && home && *home == '/') {
-        if (snprintf(path, sizeof path, "%s%s", home, v + 1) >= (int)sizeof path)
-            return -1;
-    } else if (*v == '~' || strchr(v, '$')) {
-        return -1; /* expanduser/expandvars: Python's business */
-    } else if (snprintf(path, sizeof path, "%s", v) >= (int)sizeof path) {
+    const char *home = getenv("HOME");
+    int n;
+    if (!strncmp(path, "~/", 2) && home && *home == '/')
+        n = snprintf(out, size, "%s%s", home, path + 1);
+    else if (*path == '~' || strchr(path, '$'))
         return -1;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) { /* botocore's isfile */
-        snprintf(out, size, "%s", RULE_IDENTITY_ABSENT);
-        return 0;
-    }
-    long long mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    int n = snprintf(out, size, "%llu:%llu:%lld:%lld", (unsigned long long)st.st_dev,
-                     (unsigned long long)st.st_ino, (long long)st.st_size, mtime_ns);
+    else
+        n = snprintf(out, size, "%s", path);
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-/* config.Settings.identity_tag: "default", or a hash of the identity lines joined by NUL. */
+/* twin of config.file_identity; -1 when only Python can tell which file that is */
+static int file_identity(const char *name, const char *fallback, char *out, size_t size)
+{
+    const char *v = getenv(name);
+    char path[PATH_MAX];
+    struct stat st;
+    int n;
+    if (expand_user(v && *v ? v : fallback, path, sizeof path) != 0)
+        return -1;
+    /* Python keys on what awsfiles lets botocore read: where it refuses a file, its key
+     * differs from this one, so this path finds nothing and Python answers. */
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) /* botocore's isfile */
+        n = snprintf(out, size, "%s", RULE_IDENTITY_ABSENT);
+    else
+        n = snprintf(out, size, "%llu:%llu:%lld:%lld", (unsigned long long)st.st_dev,
+                     (unsigned long long)st.st_ino, (long long)st.st_size,
+                     (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* twin of config.Settings.identity_tag, for an identity no configuration file extends. */
 static int identity_tag(char out[17])
 {
     unsigned char buf[16384];
@@ -217,6 +226,17 @@ static int join(char *out, size_t size, const char *dir, const char *rest)
     return w < 0 || (size_t)w >= size ? -1 : 0;
 }
 
+/* twin of config.default_cache_dir, on Linux; -1 where Python would ask the password database. */
+static int default_cache_dir(char *out, size_t size)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg == '/')
+        return join(out, size, xdg, APP);
+    if (!home || *home != '/')
+        return -1;
+    return join(out, size, home, ".cache/" APP);
+}
+
 /* config.cache_dirs' first choice, resolved; only when it passes the trusted-path rule
  * (else Python picks the next choice and says why). */
 static int cache_dir(char *out, size_t size)
@@ -226,12 +246,8 @@ static int cache_dir(char *out, size_t size)
     int rc;
     if (v && *v)
         rc = snprintf(preferred, sizeof preferred, "%s", v) < (int)sizeof preferred ? 0 : -1;
-    else if ((v = getenv("XDG_CACHE_HOME")) && *v == '/')
-        rc = join(preferred, sizeof preferred, v, APP);
-    else if ((v = getenv("HOME")) && *v == '/')
-        rc = join(preferred, sizeof preferred, v, ".cache/" APP);
     else
-        return -1; /* Python would ask the password database: its business */
+        rc = default_cache_dir(preferred, sizeof preferred);
     return rc == 0 ? trust_check_dir(preferred, geteuid(), out, size, why, sizeof why) : -1;
 }
 
@@ -243,30 +259,54 @@ static int space(unsigned char c)
     return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
 }
 
-/* registry.host_of: host without scheme, path, credentials, port, trailing dots; lower case. */
-static int host_of(const char *url, char *out, size_t size)
+/* str.strip() for ASCII, into out (len + 1 bytes): the request itself must stay intact
+ * for Python. */
+static size_t strip(const char *s, size_t len, char *out)
+{
+    const char *from = s, *end = s + len;
+    while (from < end && space((unsigned char)*from))
+        from++;
+    while (end > from && space((unsigned char)end[-1]))
+        end--;
+    memcpy(out, from, (size_t)(end - from));
+    out[end - from] = '\0';
+    return (size_t)(end - from);
+}
+
+/* twin of registry.authority_of, of a URL stripped already: its start, and its length. */
+static size_t authority_of(const char *url, const char **start)
 {
     const char *rest = strstr(url, "://");
     rest = rest ? rest + 3 : url;
     size_t end = strcspn(rest, "/");
-    const char *at = NULL;
-    for (size_t i = 0; i < end; i++)
-        if (rest[i] == '@')
-            at = rest + i;
-    const char *start = at ? at + 1 : rest;
-    size_t len = (size_t)(rest + end - start);
-    if (len && *start == '[')
+    const char *at = memrchr(rest, '@', end);
+    *start = at ? at + 1 : rest;
+    return (size_t)(rest + end - *start);
+}
+
+/* str.lower() for ASCII. */
+static void lower(char *out, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+    out[len] = '\0';
+}
+
+/* twin of registry.host_of; -1 for no host, or one too long to be ECR's. */
+static int host_of(const char *url, char *out, size_t size)
+{
+    const char *rest;
+    size_t len = authority_of(url, &rest);
+    if (len && *rest == '[')
         return -1; /* an IPv6 literal is never ECR */
-    const char *colon = memchr(start, ':', len);
+    const char *colon = memchr(rest, ':', len);
     if (colon)
-        len = (size_t)(colon - start);
-    while (len && start[len - 1] == '.')
+        len = (size_t)(colon - rest);
+    while (len && rest[len - 1] == '.')
         len--;
     if (len == 0 || len >= size)
         return -1;
-    for (size_t i = 0; i < len; i++)
-        out[i] = (char)((start[i] >= 'A' && start[i] <= 'Z') ? start[i] + 32 : start[i]);
-    out[len] = '\0';
+    lower(out, rest, len);
     return 0;
 }
 
@@ -278,15 +318,15 @@ static int in(const char *s, const char *const *set, size_t n)
     return 0;
 }
 
-/* registry._is_region, for the len bytes at label. */
+/* twin of registry.is_region, for the len bytes at label. */
 static int is_region(const char *label, size_t len)
 {
     return memchr(label, '-', len) && label[0] != '-' && label[len - 1] != '-' &&
            strspn(label, RULE_REGION_CHARS) == len;
 }
 
-/* registry.parse, as a yes/no: is host an ECR registry? */
-static int ecr_host(const char *host)
+/* twin of registry.parse, as a yes/no: does host name an ECR registry? */
+static int parse(const char *host)
 {
     if (in(host, RULE_PUBLIC_HOSTS, COUNT(RULE_PUBLIC_HOSTS)))
         return 1;
@@ -296,10 +336,9 @@ static int ecr_host(const char *host)
         return 0;
     for (size_t i = 0; i < COUNT(RULE_FORMS); i++) {
         const struct rule_form *form = &RULE_FORMS[i];
-        size_t skip = strlen(form->prefix);
-        if (strncmp(rest, form->prefix, skip) != 0)
+        if (strncmp(rest, form->prefix, strlen(form->prefix)) != 0)
             continue;
-        const char *region = rest + skip;
+        const char *region = rest + strlen(form->prefix);
         size_t len = strcspn(region, ".");
         const char *dns_suffix = region + len + (region[len] == '.');
         if (in(dns_suffix, form->suffixes, form->suffix_count) && is_region(region, len))
@@ -310,31 +349,30 @@ static int ecr_host(const char *host)
 
 /* ---- the cache file ---- */
 
+/* Move *p past the digits there; 0 when there are none. */
+static int digits(const char **p)
+{
+    size_t n = strspn(*p, "0123456789");
+    *p += n;
+    return n > 0;
+}
+
+/* Move *p past "<mark>[sign]<digits>" when *p is at mark; 0 when the digits are missing. */
+static int part(const char **p, char mark, int sign)
+{
+    if (**p != mark)
+        return 1;
+    ++*p;
+    if (sign && (**p == '+' || **p == '-'))
+        ++*p;
+    return digits(p);
+}
+
 /* A number exactly as Python's repr(float) writes a finite one. */
 static int repr_float(const char *s, double *out)
 {
-    const char *p = s;
-    if (*p == '-')
-        p++;
-    size_t digits = strspn(p, "0123456789");
-    if (!digits)
-        return -1;
-    p += digits;
-    if (*p == '.') {
-        p++;
-        if (!(digits = strspn(p, "0123456789")))
-            return -1;
-        p += digits;
-    }
-    if (*p == 'e') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (!(digits = strspn(p, "0123456789")))
-            return -1;
-        p += digits;
-    }
-    if (*p)
+    const char *p = s + (*s == '-');
+    if (!digits(&p) || !part(&p, '.', 0) || !part(&p, 'e', 1) || *p)
         return -1;
     char *end;
     errno = 0;
@@ -350,51 +388,91 @@ static int ascii(const char *s, size_t n)
     return 1;
 }
 
+/* files.read_private's test of the file, which is also in reach of buf; an empty one,
+ * which Python reads as b"" and decode refuses, is refused at once. */
+static int private_file(const struct stat *st, size_t size)
+{
+    return S_ISREG(st->st_mode) && st->st_uid == geteuid() && !(st->st_mode & 077) && st->st_size > 0 &&
+           st->st_size <= RULE_READ_LIMIT && (size_t)st->st_size < size;
+}
+
+/* twin of files.read_private: the file's length (its bytes NUL-terminated in buf), or -1 */
+static ssize_t read_private(const char *path, char *buf, size_t size)
+{
+    /* O_NONBLOCK: a FIFO planted at the path must not hang the open; fstat rejects it. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && private_file(&st, size))
+        n = read(fd, buf, size - 1);
+    if (close(fd) != 0 || n <= 0 || n != st.st_size)
+        return -1;
+    buf[n] = '\0';
+    return n;
+}
+
+/* str.split("\n") in place, when it gives exactly n fields. */
+static int split_lines(char *s, char **field, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        field[i] = s;
+        char *newline = strchr(s, '\n');
+        if (i + 1 == n)
+            return newline ? -1 : 0;
+        if (!newline)
+            return -1;
+        *newline = '\0';
+        s = newline + 1;
+    }
+    return -1;
+}
+
 struct token {
     char *user, *secret;
     double requested, expires;
 };
 
-/* cache.decode plus files.read_private; the buffer keeps the strings. */
-static int read_token(const char *path, char *buf, size_t size, struct token *t)
+/* twin of cache.decode, stricter: ASCII only, and each number as repr() writes it. */
+static int decode(char *data, size_t len, struct token *t)
 {
-    /* O_NONBLOCK: a FIFO planted at the path must not hang the open; fstat rejects it. */
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
+    char *field[7]; /* magic, requested, expires, user, secret, endpoint, "" after the last line */
+    if (!ascii(data, len) || split_lines(data, field, COUNT(field)) != 0)
         return -1;
-    struct stat st;
-    ssize_t n = -1;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 077) &&
-        st.st_size > 0 && st.st_size <= READ_LIMIT && (size_t)st.st_size < size)
-        n = read(fd, buf, size - 1);
-    close(fd);
-    if (n <= 0 || n != st.st_size || !ascii(buf, (size_t)n))
-        return -1;
-    buf[n] = '\0';
-    char *field[7];
-    int count = 0;
-    for (char *p = buf;; p++) {
-        field[count++] = p;
-        p = strchr(p, '\n');
-        if (!p || count == 7)
-            break;
-        *p = '\0';
-    }
-    /* Exactly six lines, each ended by a newline: seven fields, the last empty. */
-    if (count != 7 || *field[6] != '\0' || strchr(field[6], '\n'))
-        return -1;
-    if (strcmp(field[0], RULE_TOKEN_MAGIC) || repr_float(field[1], &t->requested) || repr_float(field[2], &t->expires))
+    if (repr_float(field[1], &t->requested) != 0 || repr_float(field[2], &t->expires) != 0)
         return -1;
     t->user = field[3];
     t->secret = field[4];
-    if (!*t->secret || !(t->expires > t->requested))
+    if (strcmp(field[0], RULE_TOKEN_MAGIC) || *field[6] || !*t->secret || !(t->expires > t->requested))
         return -1;
     return 0;
 }
 
+/* twin of cache.TokenCache.read (C's read is the system call); buf keeps the strings. */
+static int read_token(const char *path, char *buf, size_t size, struct token *t)
+{
+    ssize_t n = read_private(path, buf, size);
+    return n < 0 ? -1 : decode(buf, (size_t)n, t);
+}
+
+/* twin of token.AuthToken.refresh_at, with no refresh_before configured. */
+static double refresh_at(const struct token *t)
+{
+    double lifetime = t->expires - t->requested;
+    return t->expires - lifetime * RULE_REFRESH_FRACTION;
+}
+
+/* twin of token.AuthToken.fresh */
+static int fresh(const struct token *t, double now)
+{
+    return now < refresh_at(t);
+}
+
 /* ---- the answer ---- */
 
-static void put_json_string(FILE *out, const char *s)
+/* twin of protocol.json_string, written to out. */
+static void json_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (; *s; s++) {
@@ -409,101 +487,128 @@ static void put_json_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* protocol._dispatch's answer to a get, byte for byte: the exit status. */
+static int answer(const char *url, const struct token *t)
+{
+    fputs("{\"ServerURL\":", stdout);
+    json_string(stdout, url);
+    fputs(",\"Username\":", stdout);
+    json_string(stdout, t->user);
+    fputs(",\"Secret\":", stdout);
+    json_string(stdout, t->secret);
+    fputs("}\n", stdout);
+    /* ferror too: a write that failed while the buffer filled is not seen by fflush. */
+    return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+}
+
+/* Where the Python helper keeps the token for url's host, if this path may look there. */
+static int token_path(const char *url, char *path, size_t size)
+{
+    char tag[17], dir[4096], host[256];
+    if (!plain_environment() || !no_config_file() || identity_tag(tag) != 0 || cache_dir(dir, sizeof dir) != 0 ||
+        host_of(url, host, sizeof host) != 0 || !parse(host))
+        return -1;
+    int n = snprintf(path, size, "%s/%s" RULE_KEY_SEPARATOR "%s" RULE_TOKEN_SUFFIX, dir, host, tag);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* The answer to the request from a fresh cached token: the exit status, or FASTPATH_DECLINED. */
+static int cache_hit(const char *request, size_t len)
+{
+    static char url[RULE_MAX_INPUT + 2];
+    char path[8192], buf[8192];
+    struct token t;
+    struct timespec now;
+    size_t n = strip(request, len, url);
+    if (len > RULE_MAX_INPUT || n == 0 || !ascii(url, n) || token_path(url, path, sizeof path) != 0 ||
+        read_token(path, buf, sizeof buf, &t) != 0 || clock_gettime(CLOCK_REALTIME, &now) != 0)
+        return FASTPATH_DECLINED;
+    if (!fresh(&t, (double)now.tv_sec + (double)now.tv_nsec / 1e9))
+        return FASTPATH_DECLINED;
+    return answer(url, &t);
+}
+
+/* Whether a failed read of stdin is worth trying again: interrupted, or a non-blocking
+ * stdin with nothing yet, waited for as a blocking read would. */
+static int read_again(ssize_t n)
+{
+    if (n >= 0)
+        return 0;
+    if (errno == EINTR)
+        return 1;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+        return 0;
+    struct pollfd p = {.fd = 0, .events = POLLIN};
+    return poll(&p, 1, -1) >= 0 || errno == EINTR;
+}
+
+/* All of stdin, up to size - 1 bytes, NUL-terminated; -1 (errno set) when a read fails. */
+static int read_request(char *buf, size_t size, size_t *len)
+{
+    *len = 0;
+    for (;;) {
+        ssize_t n = read(0, buf + *len, size - 1 - *len);
+        if (read_again(n))
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0 || (*len += (size_t)n) == size - 1)
+            break;
+    }
+    buf[*len] = '\0';
+    return 0;
+}
+
+/* The request as the contents of a memory file on stdin. */
+static int stdin_from_memfd(const char *data, size_t len)
+{
+    int fd = memfd_create("request", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int ok = write(fd, data, len) == (ssize_t)len && lseek(fd, 0, SEEK_SET) == 0 && dup2(fd, 0) == 0;
+    return close(fd) == 0 && ok ? 0 : -1;
+}
+
+/* The request as a pipe's contents on stdin, where no memory file can be had. */
+static int stdin_from_pipe(const char *data, size_t len)
+{
+    int p[2];
+    if (len > PIPE_CAPACITY || pipe(p) != 0)
+        return -1;
+    int ok = write(p[1], data, len) == (ssize_t)len && dup2(p[0], 0) == 0;
+    /* Both closed whatever happened: Python sees the end of the request only once the write end is. */
+    int read_end = close(p[0]), write_end = close(p[1]);
+    return ok && read_end == 0 && write_end == 0 ? 0 : -1;
+}
+
 /* Give the consumed request back on stdin for the Python helper. */
 static int restore_stdin(off_t start, const char *data, size_t len)
 {
     if (start >= 0 && lseek(0, start, SEEK_SET) == start)
         return 0;
-    int fd = memfd_create("request", MFD_CLOEXEC);
-    if (fd >= 0) {
-        if (write(fd, data, len) == (ssize_t)len && lseek(fd, 0, SEEK_SET) == 0 && dup2(fd, 0) == 0) {
-            close(fd);
-            return 0;
-        }
-        close(fd);
-    }
-    int p[2];
-    if (len <= 65536 && pipe(p) == 0) {
-        /* A pipe holds 64 KiB on every Linux since 2.6.11. */
-        if (write(p[1], data, len) == (ssize_t)len && dup2(p[0], 0) == 0) {
-            close(p[0]);
-            close(p[1]);
-            return 0;
-        }
-        close(p[0]);
-        close(p[1]);
-    }
-    return -1;
+    return stdin_from_memfd(data, len) == 0 || stdin_from_pipe(data, len) == 0 ? 0 : -1;
 }
 
 int fastpath_get(int argc, char **argv)
 {
+    static char request[RULE_MAX_INPUT + 2];
+    size_t len;
     if (argc != 2 || strcmp(argv[1], "get") != 0)
         return FASTPATH_DECLINED;
-
-    static char request[MAX_REQUEST + 2];
-    size_t len = 0;
     off_t start = lseek(0, 0, SEEK_CUR); /* a file can simply be rewound afterwards */
-    for (;;) {
-        ssize_t n = read(0, request + len, sizeof request - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            /* A non-blocking stdin with nothing yet: wait for the rest, as a blocking read would. */
-            struct pollfd p = {.fd = 0, .events = POLLIN};
-            if (poll(&p, 1, -1) >= 0 || errno == EINTR)
-                continue;
-        }
-        if (n < 0) {
-            if (len == 0)
-                return FASTPATH_DECLINED; /* nothing consumed: Python meets the same error */
-            /* Handing Python only part of the request would answer a different one. */
-            fprintf(stdout, APP ": cannot read the request on stdin: %s\n", strerror(errno));
-            fflush(stdout);
-            return 1;
-        }
-        if (n == 0 || (len += (size_t)n) == sizeof request - 1)
-            break;
+    if (read_request(request, sizeof request, &len) != 0) {
+        if (len == 0)
+            return FASTPATH_DECLINED; /* nothing consumed: Python meets the same error */
+        /* Handing Python only part of the request would answer a different one. */
+        fprintf(stdout, APP ": cannot read the request on stdin: %s\n", strerror(errno));
+        fflush(stdout);
+        return 1;
     }
-    request[len] = '\0';
-    int answer = FASTPATH_DECLINED;
-
-    char tag[17], dir[4096], host[256], path[8192], buf[8192];
-    static char url[MAX_REQUEST + 2];
-    struct token t;
-    const char *from = request, *end = request + len;
-    while (from < end && space((unsigned char)*from))
-        from++;
-    while (end > from && space((unsigned char)end[-1]))
-        end--;
-    /* A trimmed copy: the request itself must stay intact for Python. */
-    memcpy(url, from, (size_t)(end - from));
-    url[end - from] = '\0';
-    struct timespec now;
-    if (len <= MAX_REQUEST && from < end && ascii(url, (size_t)(end - from)) && plain_environment() &&
-        no_config_file() &&
-        identity_tag(tag) == 0 && cache_dir(dir, sizeof dir) == 0 && host_of(url, host, sizeof host) == 0 &&
-        ecr_host(host) &&
-        snprintf(path, sizeof path, "%s/%s" RULE_KEY_SEPARATOR "%s" RULE_TOKEN_SUFFIX, dir, host, tag) <
-            (int)sizeof path &&
-        read_token(path, buf, sizeof buf, &t) == 0 && clock_gettime(CLOCK_REALTIME, &now) == 0) {
-        double seconds = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-        /* token.AuthToken.fresh, with the default refresh window */
-        if (seconds < t.expires - (t.expires - t.requested) * RULE_REFRESH_FRACTION) {
-            fputs("{\"ServerURL\":", stdout);
-            put_json_string(stdout, url);
-            fputs(",\"Username\":", stdout);
-            put_json_string(stdout, t.user);
-            fputs(",\"Secret\":", stdout);
-            put_json_string(stdout, t.secret);
-            fputs("}\n", stdout);
-            answer = fflush(stdout) == 0 ? 0 : 1;
-        }
-    }
-    if (answer == FASTPATH_DECLINED && restore_stdin(start, request, len) != 0) {
+    int status = cache_hit(request, len);
+    if (status == FASTPATH_DECLINED && restore_stdin(start, request, len) != 0) {
         fputs(APP ": cannot pass the request on stdin along\n", stdout);
         fflush(stdout);
         return 1;
     }
-    return answer;
+    return status;
 }

@@ -22,7 +22,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "helper"))
 
 import pack
 
-from docker_credential_ecr import cache, config, errors, fileconfig, kubelet, registry, token
+from docker_credential_ecr import (
+    cache,
+    config,
+    errors,
+    fileconfig,
+    files,
+    kubelet,
+    protocol,
+    registry,
+    token,
+)
 
 
 def c_string(value: str) -> str:
@@ -85,6 +95,8 @@ def render() -> str:
         f"#define RULE_ROOT_CACHE_DIR {c_string(config.ROOT_CACHE_DIR)}",
         f"#define RULE_IDENTITY_ABSENT {c_string(config.ABSENT)}",
         f"#define RULE_REFRESH_FRACTION {token.REFRESH_FRACTION!r}",
+        f"#define RULE_READ_LIMIT {files.READ_LIMIT!r}",
+        f"#define RULE_MAX_INPUT {protocol.MAX_INPUT!r}",
         f"#define RULE_SYSTEM_CONFIG {c_string(fileconfig.SYSTEM_FILE)}",
         f"#define RULE_USER_CONFIG {c_string(fileconfig.USER_FILE)}",
         c_array("RULE_IDENTITY_VARIABLES", list(config.IDENTITY_VARIABLES)),

@@ -85,6 +85,8 @@ def encode(token: AuthToken) -> bytes:
 def decode(data: bytes) -> AuthToken | None:
     """Parse a cache file; anything malformed reads as None (an empty cache).
 
+    C twin: packaging/fastpath.c decode
+
     >>> decode(b"garbage") is None
     True
     """
@@ -110,7 +112,10 @@ class TokenCache:
         return os.path.join(self.directory, key + SUFFIX)
 
     def read(self, key: str) -> AuthToken | None:
-        """Return the cached token for ``key``, or None when absent or unreadable."""
+        """Return the cached token for ``key``, or None when absent or unreadable.
+
+        C twin: packaging/fastpath.c read_token
+        """
         data = files.read_private(self._path(key))
         return None if data is None else decode(data)
 

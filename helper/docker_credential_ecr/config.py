@@ -111,6 +111,8 @@ class Settings:
 
         ``extra`` is what a configuration file section adds to it.  Hashing
         keeps access key ids and profile names out of file names.
+
+        C twin: packaging/fastpath.c identity_tag
         """
         if not extra and not any(
             v.partition("=")[2] not in ("", ABSENT) for v in self.identity.split("\0")
@@ -197,8 +199,10 @@ def file_identity(
     """``device:inode:size:mtime_ns`` of the AWS file botocore would read, or ``-`` if none.
 
     Not a regular file (``/dev/null``, a directory) is none, as for botocore's ``isfile``.
+
+    C twin: packaging/fastpath.c file_identity
     """
-    path = _expand_user(os.path.expandvars(environ.get(name) or default), environ)
+    path = expand_user(os.path.expandvars(environ.get(name) or default), environ)
     try:
         info = stat(path)
     except (OSError, ValueError):
@@ -208,8 +212,11 @@ def file_identity(
     return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
 
 
-def _expand_user(path: str, environ: Mapping[str, str]) -> str:
-    """``os.path.expanduser`` (botocore's expansion), reading HOME from ``environ``."""
+def expand_user(path: str, environ: Mapping[str, str]) -> str:
+    """``os.path.expanduser`` (botocore's expansion), reading HOME from ``environ``.
+
+    C twin: packaging/fastpath.c expand_user
+    """
     if path == "~" or path.startswith("~/"):
         if "HOME" in environ:
             return environ["HOME"] + path[1:]
@@ -238,6 +245,8 @@ def default_cache_dir(environ: Mapping[str, str]) -> str:
     On Linux the rule (``$XDG_CACHE_HOME`` if absolute, else ``~/.cache``) is
     applied here because importing platformdirs costs more than a whole cache
     hit; a test checks that both agree.  Elsewhere platformdirs decides.
+
+    C twin: packaging/fastpath.c default_cache_dir
     """
     if sys.platform != "linux":
         import platformdirs

@@ -24,6 +24,8 @@ def read_private(path: str, limit: int = READ_LIMIT) -> bytes | None:
     Anything else (missing, a symlink, a directory, foreign or loose
     permissions, unreadable, larger than ``limit``) reads as None: the caller
     treats it as absent.
+
+    C twin: packaging/fastpath.c read_private
     """
     try:
         fd = os.open(path, _READ)

@@ -28,6 +28,8 @@ _ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\"} | {c: f"\\u{c:04x}" for c in ran
 def json_string(text: str) -> str:
     r"""Return ``text`` as a JSON string literal, without importing ``json`` on the hot path.
 
+    C twin: packaging/fastpath.c json_string
+
     >>> json_string('a"b\\c\n')
     '"a\\"b\\\\c\\u000a"'
     """

@@ -94,6 +94,8 @@ def authority_of(server_url: str) -> str:
 
     No scheme, credentials or path: what precedes the first ``/`` after the scheme.
 
+    C twin: packaging/fastpath.c authority_of
+
     >>> authority_of("https://u@Example.com:5000/v2/x")
     'Example.com:5000'
     """
@@ -106,6 +108,8 @@ def authority_of(server_url: str) -> str:
 
 def host_of(server_url: str) -> str:
     """Return the lower-cased host of a server URL, without scheme, credentials, port or path.
+
+    C twin: packaging/fastpath.c host_of
 
     >>> host_of(" HTTPS://123456789012.dkr.ecr.us-east-1.amazonaws.com:443/v2/ ")
     '123456789012.dkr.ecr.us-east-1.amazonaws.com'
@@ -120,6 +124,8 @@ def host_of(server_url: str) -> str:
 
 def parse(server_url: str) -> Registry | None:
     """Return the ECR registry a server URL names, or None when it is not ECR.
+
+    C twin: packaging/fastpath.c parse
 
     >>> parse("public.ecr.aws").public
     True
@@ -160,7 +166,10 @@ def private_forms() -> list[tuple[Form, str]]:
 
 
 def is_region(label: str) -> bool:
-    """Tell whether a DNS label is shaped like an AWS region name (``us-gov-west-1``)."""
+    """Tell whether a DNS label is shaped like an AWS region name (``us-gov-west-1``).
+
+    C twin: packaging/fastpath.c is_region
+    """
     return (
         "-" in label
         and not label.startswith("-")

@@ -48,6 +48,8 @@ class AuthToken:
         ``refresh_before`` seconds when configured (at most 90 % of the
         lifetime, so that a large setting cannot make every call refresh).
 
+        C twin: packaging/fastpath.c refresh_at
+
         >>> AuthToken("AWS", "s", "e", 0.0, 100.0).refresh_at()
         50.0
         >>> AuthToken("AWS", "s", "e", 0.0, 100.0).refresh_at(10)
@@ -65,6 +67,8 @@ class AuthToken:
 
     def fresh(self, now: float, refresh_before: float | None = None) -> bool:
         """Tell whether the token is outside its refresh window.
+
+        C twin: packaging/fastpath.c fresh
 
         >>> AuthToken("AWS", "s", "e", 0.0, 100.0).fresh(49.0)
         True

@@ -6,6 +6,6 @@ int main(int argc, char **argv)
 {
     char host[256];
     for (int i = 1; i < argc; i++)
-        puts(host_of(argv[i], host, sizeof host) == 0 && ecr_host(host) ? "ecr" : "not ecr");
+        puts(host_of(argv[i], host, sizeof host) == 0 && parse(host) ? "ecr" : "not ecr");
     return fflush(stdout) != 0;
 }
