@@ -68,18 +68,3 @@ def test_a_function_over_forty_lines_fails(tmp_path: Path, name: str, render: Re
     result = check(tmp_path, name, render(1, 45))
     assert result.returncode != 0
     assert "warning: f has" in result.stdout
-
-
-def test_every_listed_exception_is_still_over_the_limit() -> None:
-    """An exception outlives its function's fix only until this test runs."""
-    argv = gate()
-    listed = argv.index("--whitelist")
-    exceptions = ROOT / argv[listed + 1]
-    entries = [line.split("#")[0].strip() for line in exceptions.read_text().splitlines()]
-    entries = [entry for entry in entries if entry]
-    assert entries, f"{exceptions.name} is empty: remove it and --whitelist"
-    files = sorted({entry.split(":")[0] for entry in entries})
-    bare = argv[:listed] + argv[listed + 2 :]
-    result = subprocess.run([*bare, *files], capture_output=True, text=True, check=False, cwd=ROOT)
-    over = set(re.findall(r"^(\S+?):\d+: warning: (\S+) has", result.stdout, re.MULTILINE))
-    assert [entry for entry in entries if tuple(entry.split(":", 1)) not in over] == []
