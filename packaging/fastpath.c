@@ -162,9 +162,11 @@ static int expand_user(const char *path, char *out, size_t size)
 {
     const char *home = getenv("HOME");
     int n;
+    if (strchr(path, '$')) /* expandvars first, wherever the $ is */
+        return -1;
     if (!strncmp(path, "~/", 2) && home && *home == '/')
         n = snprintf(out, size, "%s%s", home, path + 1);
-    else if (*path == '~' || strchr(path, '$'))
+    else if (*path == '~')
         return -1;
     else
         n = snprintf(out, size, "%s", path);

@@ -195,7 +195,7 @@ def test_native_path_keys_on_an_aws_file_that_is_not_regular_as_python(world: Tw
     assert world.compare(HOST.encode())
 
 
-@pytest.mark.parametrize("value", ["~user/config", "$HOME/config", "~"])
+@pytest.mark.parametrize("value", ["~user/config", "$HOME/config", "~", "~/$SUB/config"])
 def test_native_path_leaves_expansions_to_python(world: TwoWays, value: str) -> None:
     world.env["AWS_CONFIG_FILE"] = value
     world.put(HOST, token())
