@@ -22,8 +22,9 @@ from docker_credential_ecr.commands.context import Context
 from docker_credential_ecr.commands.refresh import Watch
 from docker_credential_ecr.errors import TokenError
 from docker_credential_ecr.fileconfig import RegistryConfig
-from docker_credential_ecr.registry import Registry, parse
+from docker_credential_ecr.registry import parse
 from docker_credential_ecr.token import AuthToken
+from docker_credential_ecr.tokens import Target
 from fakeaws import FakeAWS
 
 
@@ -75,40 +76,42 @@ def test_unknown_command_and_bad_option_are_one_line(tmp_path: Path) -> None:
     assert out.startswith("docker-credential-ecr policy: unrecognized arguments: --nope")
 
 
-class FakeBackend:
-    """Just what the scheduler uses: tokens that fail a set number of times, then work."""
+class FakeTokens:
+    """Just what the scheduler uses of the token service: tokens that fail a set number of
+    times, then work."""
 
     def __init__(self, clock: list[float], failures: int) -> None:
         self.clock = clock
         self.failures = failures
-        self.token: AuthToken | None = None
+        self.issued: AuthToken | None = None
         self.calls: list[float] = []
 
-    def registry_for(self, host: str) -> Registry | None:
-        return parse(host)
+    def target(self, host: str) -> Target | None:
+        reg = parse(host)
+        return None if reg is None else Target(reg, RegistryConfig(), host)
 
-    def cached(self, reg: Registry) -> tuple[AuthToken | None, RegistryConfig]:
-        return self.token, RegistryConfig()
+    def cached(self, target: Target) -> AuthToken | None:
+        return self.issued
 
-    def token_for(self, reg: Registry) -> AuthToken:
+    def token(self, target: Target) -> AuthToken:
         self.calls.append(self.clock[0])
         if self.failures:
             self.failures -= 1
-            raise TokenError(reg.host, "ThrottlingException: Rate exceeded")
+            raise TokenError(target.host, "ThrottlingException: Rate exceeded")
         now = self.clock[0]
-        self.token = AuthToken("AWS", "s", "e", now, now + 1000)
-        return self.token
+        self.issued = AuthToken("AWS", "s", "e", now, now + 1000)
+        return self.issued
 
 
 def test_watch_backs_off_then_refreshes_in_each_refresh_window(tmp_path: Path) -> None:
     clock = [10_000.0]
-    backend = FakeBackend(clock, failures=3)
+    tokens = FakeTokens(clock, failures=3)
     out = io.StringIO()
-    ctx = Context(cli_settings(tmp_path), backend, {}, out, lambda: clock[0])  # type: ignore[arg-type]
+    ctx = Context(cli_settings(tmp_path), tokens, None, {}, out, lambda: clock[0])  # type: ignore[arg-type]
     scheduler = Watch(ctx, [ECR_HOST], 300.0, random.Random(1))
     for _ in range(8):
         clock[0] = max(clock[0], scheduler.tick())
-    starts = [c - backend.calls[0] for c in backend.calls]
+    starts = [c - tokens.calls[0] for c in tokens.calls]
     # Three failures retried after about 2, 4 and 8 s (jittered down to half), then each
     # token refreshed in the first tenth of its refresh window (500 to 550 s after issue).
     gaps = [b - a for a, b in itertools.pairwise(starts)]
@@ -124,9 +127,9 @@ def test_watch_stops_when_the_wait_says_so(tmp_path: Path) -> None:
     from docker_credential_ecr.commands.refresh import watch
 
     clock = [10_000.0]
-    backend = FakeBackend(clock, failures=0)
+    tokens = FakeTokens(clock, failures=0)
     out = io.StringIO()
-    ctx = Context(cli_settings(tmp_path), backend, {}, out, lambda: clock[0])  # type: ignore[arg-type]
+    ctx = Context(cli_settings(tmp_path), tokens, None, {}, out, lambda: clock[0])  # type: ignore[arg-type]
     waits: list[float] = []
 
     def wait(seconds: float) -> bool:
@@ -138,7 +141,7 @@ def test_watch_stops_when_the_wait_says_so(tmp_path: Path) -> None:
     assert watch(args, ctx, wait) == 0
     assert out.getvalue().splitlines()[0] == "docker-credential-ecr refresh --watch: started"
     assert out.getvalue().splitlines()[-1] == "docker-credential-ecr refresh --watch: stopped"
-    assert len(backend.calls) == 2  # at start, then once in the token's refresh window
+    assert len(tokens.calls) == 2  # at start, then once in the token's refresh window
 
 
 def cli_settings(tmp_path: Path) -> object:

@@ -19,12 +19,14 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping, Sequence
     from typing import BinaryIO, NoReturn, TextIO
 
-    from docker_credential_ecr.backend import EcrBackend
+    from docker_credential_ecr.backend import DockerStore
     from docker_credential_ecr.cache import Cache
     from docker_credential_ecr.config import Settings
     from docker_credential_ecr.fileconfig import RegistryConfig
+    from docker_credential_ecr.logins import LoginStore
     from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.token import AuthToken
+    from docker_credential_ecr.tokens import TokenService
 
 PACKAGE = "github.com/docker-credential-ecr/docker-credential-ecr"
 USAGE = f"""\
@@ -200,8 +202,8 @@ def run(
     except HelperError as exc:
         return protocol.report(exc, action, stdout, stderr)
     fetcher = _Fetcher(boot)
-    backend = _build(boot, fetcher, background=boot.settings.background_refresh)
-    status = protocol.handle(backend, action, stdin, stdout, stderr)
+    services = _build(boot, fetcher, background=boot.settings.background_refresh)
+    status = protocol.handle(services.store, action, stdin, stdout, stderr)
     _log_heavy(action, status)
     fetcher.settle()
     return status
@@ -228,8 +230,8 @@ def _kubelet(
         # A refresh in another process could not carry the service account's token.
         background = boot.settings.background_refresh and web_identity is None
         fetcher = _Fetcher(boot)
-        backend = _build(boot, fetcher, background=background)
-        status = kubelet.handle(backend, request, web_identity, stdout, warn, time.time)
+        services = _build(boot, fetcher, background=background)
+        status = kubelet.handle(services.tokens, request, web_identity, stdout, warn, time.time)
         _log_heavy(kubelet.ACTION, status)
     except HelperError as exc:
         status = _kubelet_error(exc, err)
@@ -259,9 +261,11 @@ def _command(name: str, argv: Sequence[str], environ: Mapping[str, str], out: Te
     except HelperError as exc:
         return _command_error(exc, out)
     # No background refreshes from here: this may be one, and must not start another.
-    backend = _build(boot, _Fetcher(boot), background=False)
+    services = _build(boot, _Fetcher(boot), background=False)
     # The command sees the environment it was given; botocore (doctor's) only what passed.
-    context = Context(boot.settings, backend, dict(environ), out, time.time)
+    context = Context(
+        boot.settings, services.tokens, services.logins, dict(environ), out, time.time
+    )
     boot.aws_environment()
     return commands.run(command, argv, context)
 
@@ -285,12 +289,24 @@ def _log_heavy(action: str, status: int) -> None:
 _HEAVY_MODULES = ("boto3", "botocore", "filelock", "platformdirs", "urllib3")
 
 
-def _build(boot: Boot, fetcher: _Fetcher, *, background: bool) -> EcrBackend:
-    """Compose the cache and the backend around ``fetcher``, from the settings."""
-    from docker_credential_ecr.backend import EcrBackend
+class _Services:
+    """What one call is served by: the token service, the Docker store, the logins."""
+
+    __slots__ = ("logins", "store", "tokens")
+
+    def __init__(self, tokens: TokenService, store: DockerStore, logins: LoginStore) -> None:
+        self.tokens = tokens
+        self.store = store
+        self.logins = logins
+
+
+def _build(boot: Boot, fetcher: _Fetcher, *, background: bool) -> _Services:
+    """Compose the cache, the token service and the Docker store around ``fetcher``."""
+    from docker_credential_ecr.backend import DockerStore
     from docker_credential_ecr.cache import NullCache, TokenCache
     from docker_credential_ecr.logins import LoginStore
     from docker_credential_ecr.resolver import Resolver
+    from docker_credential_ecr.tokens import TokenService
 
     settings = boot.settings
     cache: Cache = TokenCache(settings.cache_dir) if settings.cache_enabled else NullCache()
@@ -304,15 +320,15 @@ def _build(boot: Boot, fetcher: _Fetcher, *, background: bool) -> EcrBackend:
 
             return refresh(cache, registry, key, child_environ)
 
-    return EcrBackend(
-        Resolver(cache, fetcher, time.time, warn, settings.lock_timeout, spawn),
-        cache,
-        LoginStore(os.path.join(settings.cache_dir, "logins") if settings.cache_trusted else None),
-        settings,
-        time.time,
-        warn,
-        ignore_storage=settings.ignore_creds_storage,
+    resolver = Resolver(cache, fetcher, time.time, warn, settings.lock_timeout, spawn)
+    tokens = TokenService(resolver, cache, settings.file, settings.identity_tag)
+    logins = LoginStore(
+        os.path.join(settings.cache_dir, "logins") if settings.cache_trusted else None
     )
+    store = DockerStore(
+        tokens, cache, logins, time.time, warn, ignore_storage=settings.ignore_creds_storage
+    )
+    return _Services(tokens, store, logins)
 
 
 def _warn_refused(settings: Settings) -> None:

@@ -13,23 +13,27 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import NoReturn, TextIO
 
-    from docker_credential_ecr.backend import EcrBackend
     from docker_credential_ecr.config import Settings
+    from docker_credential_ecr.logins import LoginStore
+    from docker_credential_ecr.tokens import Target, TokenService
 
 
 class Context:
-    """The settings, the backend and the edges (environment, output, clock), built by cli."""
+    """The settings, the token service, the logins and the edges (environment, output,
+    clock), built by cli."""
 
     def __init__(
         self,
         settings: Settings,
-        backend: EcrBackend,
+        tokens: TokenService,
+        logins: LoginStore,
         environ: Mapping[str, str],
         out: TextIO,
         clock: Callable[[], float],
     ) -> None:
         self.settings = settings
-        self.backend = backend
+        self.tokens = tokens
+        self.logins = logins
         self.environ = environ
         self.out = out
         self.clock = clock
@@ -47,18 +51,18 @@ def known_hosts(ctx: Context) -> list[str]:
     """Registries to act on by default: configured exact hosts, alias targets, cached hosts."""
     found = {h for h in ctx.settings.file.registries if registry.parse(h) is not None}
     found.update(ctx.settings.file.aliases.values())
-    found.update(host for host, _, _, current in ctx.backend.cached_entries() if current)
+    found.update(host for host, _, _, current in ctx.tokens.cached_entries() if current)
     return sorted(found)
 
 
-def registries(ctx: Context, hosts: list[str]) -> list[registry.Registry]:
+def targets(ctx: Context, hosts: list[str]) -> list[Target]:
     """The registries named (or else the known ones); an unknown name is an InputError."""
     chosen = []
     for host in hosts or known_hosts(ctx):
-        reg = ctx.backend.registry_for(host)
-        if reg is None:
+        target = ctx.tokens.target(host)
+        if target is None:
             raise InputError(f"{NAME}: {host} is not an ECR registry (nor an alias of one)")
-        chosen.append(reg)
+        chosen.append(target)
     return chosen
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from docker_credential_ecr.commands.context import Context
     from docker_credential_ecr.fileconfig import RegistryConfig
+    from docker_credential_ecr.tokens import Target
 
 _AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
@@ -58,23 +59,23 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     files = ctx.settings.file.files
     report.ok(f"configuration: {', '.join(files) if files else 'no file (environment only)'}")
     _check_trusted(report, ctx)
-    targets = [registry.host_of(h) for h in args.hosts] or known_hosts(ctx)
-    if not targets:
+    hosts = [registry.host_of(h) for h in args.hosts] or known_hosts(ctx)
+    if not hosts:
         report.problem(
             "no registries to check: none named, configured or cached",
             "name one: docker-credential-ecr doctor <account>.dkr.ecr.<region>.amazonaws.com",
         )
     docker = _docker_config(report, ctx)
-    for host in targets:
-        reg = ctx.backend.registry_for(host)
-        if reg is None:
+    for host in hosts:
+        target = ctx.tokens.target(host)
+        if target is None:
             report.problem(
                 f"{host}: not an ECR registry host (nor a configured alias)",
                 "check the spelling: <12-digit account>.dkr.ecr.<region>.amazonaws.com",
             )
             continue
-        _check_docker_entry(report, docker, host, reg.host)
-        _check_registry(report, ctx, reg)
+        _check_docker_entry(report, docker, host, target.host)
+        _check_registry(report, ctx, target)
     ctx.out.write("all is well\n" if not report.problems else f"{report.problems} problem(s)\n")
     return 1 if report.problems else 0
 
@@ -152,10 +153,10 @@ def _describe(config: RegistryConfig) -> str:
     return base + (f", then role {config.role_arn}" if config.role_arn else "")
 
 
-def _check_registry(report: Report, ctx: Context, reg: registry.Registry) -> None:
+def _check_registry(report: Report, ctx: Context, target: Target) -> None:
     """Credentials, caller identity, reachability, GetAuthorizationToken: stop at the first
     that fails, since each needs the one before."""
-    config = ctx.settings.file.for_host(reg.host)
+    reg, config = target.registry, target.config
     bconfig = ecr.botocore_config(ctx.settings, attempts=1)
     session = _check_credentials(report, reg, config, bconfig)
     if session is None or not _check_caller(report, reg, session, config, bconfig):

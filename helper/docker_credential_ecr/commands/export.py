@@ -11,7 +11,7 @@ import json
 import os
 
 from docker_credential_ecr import files, trust
-from docker_credential_ecr.commands.context import registries
+from docker_credential_ecr.commands.context import targets
 from docker_credential_ecr.errors import NAME, InputError
 
 TYPE_CHECKING = False
@@ -63,10 +63,10 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
 def main(args: argparse.Namespace, ctx: Context) -> int:
     """Fetch (or reuse) a token per registry and write the document."""
     auths = {}
-    for reg in registries(ctx, args.hosts):
-        token = ctx.backend.token_for(reg)
+    for target in targets(ctx, args.hosts):
+        token = ctx.tokens.token(target)
         auth = base64.b64encode(f"{token.user}:{token.secret}".encode()).decode()
-        auths[reg.host] = {"username": token.user, "password": token.secret, "auth": auth}
+        auths[target.host] = {"username": token.user, "password": token.secret, "auth": auth}
     if not auths:
         raise InputError(f"{NAME} export: name registries, or configure or cache some first")
     document = FORMATS[args.format](auths, args)

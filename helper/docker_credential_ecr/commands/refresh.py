@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from docker_credential_ecr.commands.context import registries, when
+from docker_credential_ecr.commands.context import targets, when
 from docker_credential_ecr.errors import NAME, InputError, TokenError
 
 TYPE_CHECKING = False
@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
     from docker_credential_ecr.commands.context import Context
     from docker_credential_ecr.fileconfig import RegistryConfig
-    from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.token import AuthToken
+    from docker_credential_ecr.tokens import Target
 
 
 def arguments(parser: argparse.ArgumentParser, name: str) -> None:
@@ -37,27 +37,25 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     """Refresh once (each registry due, or all), or watch."""
     if args.watch:
         return watch(args, ctx)
-    regs = registries(ctx, args.hosts)
-    if not regs:
+    chosen = targets(ctx, args.hosts)
+    if not chosen:
         ctx.out.write(f"{NAME} refresh: nothing to refresh (no cached or configured registries)\n")
         return 0
     failed = 0
-    for reg in regs:
-        cached, config = ctx.backend.cached(reg)
-        if not args.all and cached is not None and cached.fresh(ctx.clock(), config.refresh_before):
-            ctx.out.write(
-                f"{reg.host}: fresh until {when(cached.refresh_at(config.refresh_before))}\n"
-            )
+    for target in chosen:
+        cached, before = ctx.tokens.cached(target), target.config.refresh_before
+        if not args.all and cached is not None and cached.fresh(ctx.clock(), before):
+            ctx.out.write(f"{target.host}: fresh until {when(cached.refresh_at(before))}\n")
             continue
         try:
             # Not forced unless asked: a refresh that another process finished
             # while this one waited for the lock is taken as it is.
-            token = ctx.backend.token_for(reg, force=args.all)
+            token = ctx.tokens.token(target, force=args.all)
         except TokenError as exc:
             failed += 1
-            ctx.out.write(f"{reg.host}: failed: {exc.reason}\n")
+            ctx.out.write(f"{target.host}: failed: {exc.reason}\n")
             continue
-        ctx.out.write(f"{reg.host}: refreshed, expires {when(token.expires_at)}\n")
+        ctx.out.write(f"{target.host}: refreshed, expires {when(token.expires_at)}\n")
     return 1 if failed else 0
 
 
@@ -104,36 +102,36 @@ class Watch:
         """Refresh every registry that is due; return when the next one will be."""
         now = self.ctx.clock()
         wake = now + self.interval
-        for reg in registries(self.ctx, self.hosts):
-            due = max(self._due(reg, now), self.retry_at.get(reg.host, 0.0))
-            wake = min(wake, self._refresh(reg, now) if due <= now else due)
+        for target in targets(self.ctx, self.hosts):
+            due = max(self._due(target, now), self.retry_at.get(target.host, 0.0))
+            wake = min(wake, self._refresh(target, now) if due <= now else due)
         return wake
 
-    def _due(self, reg: Registry, now: float) -> float:
-        cached, config = self.ctx.backend.cached(reg)
+    def _due(self, target: Target, now: float) -> float:
+        cached, config = self.ctx.tokens.cached(target), target.config
         if cached is None:
             return now
         window = cached.expires_at - cached.refresh_at(config.refresh_before)
         jitter = self.jitter.setdefault(
-            f"{reg.host}@{cached.expires_at}", self.rng.uniform(0, 0.1 * window)
+            f"{target.host}@{cached.expires_at}", self.rng.uniform(0, 0.1 * window)
         )
         return due_at(cached, config, now, jitter)
 
-    def _refresh(self, reg: Registry, now: float) -> float:
+    def _refresh(self, target: Target, now: float) -> float:
         """Refresh one registry; return when to look at it again (the interval if it worked)."""
-        out = self.ctx.out
+        out, host = self.ctx.out, target.host
         try:
-            token = self.ctx.backend.token_for(reg)
+            token = self.ctx.tokens.token(target)
         except TokenError as exc:
-            self.failures[reg.host] = self.failures.get(reg.host, 0) + 1
-            delay = backoff(self.failures[reg.host], self.interval, self.rng.uniform(0.5, 1.0))
-            self.retry_at[reg.host] = now + delay
-            out.write(f"{reg.host}: failed: {exc.reason}; retrying in {delay:.0f}s\n")
+            self.failures[host] = self.failures.get(host, 0) + 1
+            delay = backoff(self.failures[host], self.interval, self.rng.uniform(0.5, 1.0))
+            self.retry_at[host] = now + delay
+            out.write(f"{host}: failed: {exc.reason}; retrying in {delay:.0f}s\n")
             out.flush()
-            return self.retry_at[reg.host]
-        self.failures.pop(reg.host, None)
-        self.retry_at.pop(reg.host, None)
-        out.write(f"{reg.host}: refreshed, expires {when(token.expires_at)}\n")
+            return self.retry_at[host]
+        self.failures.pop(host, None)
+        self.retry_at.pop(host, None)
+        out.write(f"{host}: refreshed, expires {when(token.expires_at)}\n")
         out.flush()
         return now + self.interval
 

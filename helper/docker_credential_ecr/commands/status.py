@@ -24,7 +24,7 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
 def main(args: argparse.Namespace, ctx: Context) -> int:
     """Print the rows as a table, or as JSON with ``--json``."""
     rows = token_rows(ctx)
-    logins = [{"server": s, "user": u} for s, u in ctx.backend.list_logins()]
+    logins = [{"server": s, "user": u} for s, u in ctx.logins.entries()]
     if args.json:
         ctx.out.write(json.dumps({"tokens": rows, "logins": logins}, indent=2) + "\n")
     else:
@@ -36,7 +36,7 @@ def token_rows(ctx: Context) -> list[Row]:
     """One row per cached token: registry, identity, age, expiry, refresh time, state."""
     now = ctx.clock()
     rows = []
-    for host, tag, token, current in ctx.backend.cached_entries():
+    for host, tag, token, current in ctx.tokens.cached_entries():
         refresh_at = token.refresh_at(ctx.settings.file.for_host(host).refresh_before)
         state = "expired" if token.expired(now) else "fresh" if now < refresh_at else "refresh due"
         rows.append(

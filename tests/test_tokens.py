@@ -1,0 +1,197 @@
+"""The token service and the Docker store, in-process, over a real cache on disk.
+
+The fetcher is the one fake: the seam where ecr.py would call AWS.  The store's
+contract (``StoreContract``) runs against the store over each cache the helper has,
+as keyring's backend tests run against every keyring.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from docker_credential_ecr import fileconfig
+from docker_credential_ecr.backend import DockerStore
+from docker_credential_ecr.cache import Cache, NullCache, TokenCache
+from docker_credential_ecr.errors import CredentialsNotFound, TokenError
+from docker_credential_ecr.fileconfig import FileConfig, RegistryConfig, WebIdentity
+from docker_credential_ecr.logins import LoginStore
+from docker_credential_ecr.registry import Registry
+from docker_credential_ecr.resolver import Resolver
+from docker_credential_ecr.token import AuthToken
+from docker_credential_ecr.tokens import TokenService
+
+HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+OTHER = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
+ALIAS = "registry.example.com"
+T0 = 1_800_000_000.0
+CONFIG = f"""
+[aliases]
+"{ALIAS}" = "{HOST}"
+
+[registries."{OTHER}"]
+profile = "puller"
+"""
+
+
+def tag(extra: str) -> str:
+    """An identity tag that shows what it was made from."""
+    return f"tag({extra})" if extra else "default"
+
+
+class World:
+    """A token service and a Docker store over one cache, with a scripted fetcher."""
+
+    def __init__(self, tmp_path: Path, cache: Cache | None = None) -> None:
+        self.now = T0
+        self.asked: list[tuple[str, RegistryConfig]] = []
+        self.fail = False
+        self.warnings: list[str] = []
+        self.cache = TokenCache(str(tmp_path / "cache")) if cache is None else cache
+        self.file: FileConfig = fileconfig.parse(CONFIG, str(tmp_path / "config.toml"))
+        resolver = Resolver(self.cache, self.fetch, self.clock, self.warnings.append, 1.0)
+        self.tokens = TokenService(resolver, self.cache, self.file, tag)
+        self.logins = LoginStore(str(tmp_path / "logins"))
+        self.store = DockerStore(
+            self.tokens, self.cache, self.logins, self.clock, self.warnings.append
+        )
+
+    def clock(self) -> float:
+        return self.now
+
+    def fetch(self, registry: Registry, config: RegistryConfig) -> AuthToken:
+        self.asked.append((registry.host, config))
+        if self.fail:
+            raise TokenError(registry.host, "AccessDeniedException: no")
+        n = len(self.asked)
+        return AuthToken("AWS", f"s{n}", f"https://{registry.host}", self.now, self.now + 43200)
+
+
+@pytest.fixture
+def w(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def test_a_target_is_resolved_once_through_its_alias(w: World) -> None:
+    target = w.tokens.target(f"https://{ALIAS}/v2/")
+    assert target is not None
+    assert (target.host, target.key) == (HOST, f"{HOST}~default")
+    assert w.tokens.target("index.docker.io") is None
+
+
+def test_a_configured_identity_is_the_key_and_what_the_fetch_is_given(w: World) -> None:
+    target = w.tokens.target(OTHER)
+    assert target is not None
+    assert target.config.profile == "puller"
+    assert target.key == f"{OTHER}~{tag(target.config.identity())}"
+    w.tokens.token(target)
+    assert w.asked == [(OTHER, target.config)]
+
+
+def test_a_web_identity_is_another_key(w: World) -> None:
+    plain = w.tokens.target(HOST)
+    role = w.tokens.target(HOST, WebIdentity("arn:aws:iam::1:role/pod", "jwt", "d1"))
+    assert plain is not None
+    assert role is not None
+    assert role.key != plain.key
+    assert role.config.web_identity is not None
+
+
+def test_a_token_is_fetched_once_then_served_from_the_cache(w: World) -> None:
+    target = w.tokens.target(HOST)
+    assert target is not None
+    assert w.tokens.cached(target) is None
+    first = w.tokens.token(target)
+    assert w.tokens.token(target) == first
+    assert w.tokens.cached(target) == first
+    assert len(w.asked) == 1
+    assert w.tokens.token(target, force=True).secret == "s2"
+
+
+def test_lease_gives_the_token_and_the_start_of_its_refresh_window(w: World) -> None:
+    leased = w.tokens.lease(HOST)
+    assert leased is not None
+    token, refresh_at = leased
+    assert refresh_at == token.refresh_at(None)
+    assert T0 < refresh_at < token.expires_at
+    assert w.tokens.lease("quay.io") is None
+
+
+def test_a_failed_fetch_for_ecr_public_lets_the_client_go_anonymous(w: World) -> None:
+    w.fail = True
+    with pytest.raises(CredentialsNotFound):
+        w.tokens.lease("public.ecr.aws")
+    with pytest.raises(TokenError, match="AccessDeniedException"):
+        w.tokens.lease(HOST)
+
+
+def test_cached_entries_say_which_identity_is_current(w: World) -> None:
+    target = w.tokens.target(HOST)
+    assert target is not None
+    w.tokens.token(target)
+    w.cache.write(f"{HOST}~0123456789abcdef", w.fetch(target.registry, target.config), w.now)
+    found = {(host, tag, current) for host, tag, _token, current in w.tokens.cached_entries()}
+    assert found == {(HOST, "default", True), (HOST, "0123456789abcdef", False)}
+
+
+class StoreContract:
+    """What every Docker store must do, whatever cache it keeps tokens in."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> World:
+        raise NotImplementedError
+
+    def test_an_ecr_host_gets_a_token(self, store: World) -> None:
+        user, secret = store.store.get(f"https://{HOST}")
+        assert (user, secret) == ("AWS", "s1")
+
+    def test_a_host_not_ecrs_gets_its_stored_login_or_nothing(self, store: World) -> None:
+        with pytest.raises(CredentialsNotFound):
+            store.store.get("quay.io")
+        store.store.add("quay.io", "robot", "pw")
+        assert store.store.get("quay.io") == ("robot", "pw")
+        assert store.store.list()["quay.io"] == "robot"
+        store.store.delete("quay.io")
+        with pytest.raises(CredentialsNotFound):
+            store.store.get("quay.io")
+
+    def test_a_login_for_an_ecr_host_is_its_token_while_valid(self, store: World) -> None:
+        payload = json.dumps({"expiration": int(T0 + 3600)}).encode()
+        secret = base64.b64encode(payload).decode()
+        store.store.add(HOST, "AWS", secret)
+        if store.cache.enabled:
+            assert store.store.get(HOST) == ("AWS", secret)
+            assert store.asked == []
+        else:
+            assert store.warnings == [f"caching is disabled, so the login for {HOST} is not kept"]
+
+    def test_erase_forgets_the_cached_token(self, store: World) -> None:
+        store.store.get(HOST)
+        store.store.delete(HOST)
+        store.store.get(HOST)
+        assert len(store.asked) == 2
+
+
+class TestStoreOverTheTokenCache(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> World:
+        return World(tmp_path)
+
+    def test_list_shows_the_cached_token(self, store: World) -> None:
+        store.store.get(HOST)
+        assert store.store.list() == {f"https://{HOST}": "AWS"}
+
+
+class TestStoreOverNoCache(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> World:
+        return World(tmp_path, NullCache())
+
+    def test_every_get_fetches(self, store: World) -> None:
+        store.store.get(HOST)
+        store.store.get(HOST)
+        assert len(store.asked) == 2
+        assert store.store.list() == {}
