@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ECR_HOST, helper_command, run_helper, with_var_cache
 from fakeaws import FakeAWS
+from support.environ import TEST_SECRET_KEY
+from support.helper import helper_command, run_helper
+from support.hosts import ECR_HOST
+from support.mounts import with_var_cache
 
 pytestmark = pytest.mark.usefixtures("flavour")
 EU_HOST = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
@@ -271,8 +274,6 @@ def test_watch_backs_off_on_failure(env: dict[str, str], fake_aws: FakeAWS) -> N
 
 
 def test_doctor_all_well(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path) -> None:
-    from conftest import TEST_SECRET_KEY
-
     env["DOCKER_CONFIG"] = str(tmp_path / "docker")
     assert cmd(env, "configure", "--registry", ECR_HOST)[0] == 0
     code, out = cmd(env, "doctor", ECR_HOST)

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, cast
 
 import pytest
 
-from conftest import ECR_HOST
 from docker_credential_ecr import background, program
 from docker_credential_ecr.commands import kubeletsetup
 from docker_credential_ecr.registry import Registry, parse
+from support.hosts import ECR_HOST
 
 if TYPE_CHECKING:
     from docker_credential_ecr.cache import Cache

@@ -11,15 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (
-    ECR_HOST,
-    built_binary,
-    cache_entry,
-    clean_env,
-    run_concurrently,
-    unpack_folder,
-)
 from fakeaws import FakeAWS
+from support.environ import clean_env
+from support.helper import built_binary, run_concurrently, unpack_folder
+from support.hosts import ECR_HOST
+from support.tokens import cache_entry
 
 BINARY = built_binary()
 pytestmark = pytest.mark.skipif(BINARY is None, reason="no built binary: run scripts/build-binary")

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ECR_HOST, clean_env, make_token, seed
 from docker_credential_ecr import cli, ecr, kubelet, log
 from docker_credential_ecr.errors import DeadlineExceeded, InputError
 from docker_credential_ecr.fileconfig import RegistryConfig
 from docker_credential_ecr.registry import Registry
 from docker_credential_ecr.token import AuthToken
+from support.environ import clean_env
+from support.hosts import ECR_HOST
+from support.tokens import make_token, seed
 from test_kubelet import request
 
 BAD_LEVEL = "docker-credential-ecr: DOCKER_CREDENTIAL_ECR_LOG_LEVEL='LOUD' is not one of "

@@ -14,20 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (
-    ECR_HOST,
-    TEST_KEY_ID,
-    TEST_SECRET_KEY,
-    clean_env,
-    get,
-    helper_command,
-    run_concurrently,
-    run_helper,
-    secret_of,
-    seed,
-)
 from docker_credential_ecr.cache import decode
 from fakeaws import FakeAWS, make_password
+from support.environ import TEST_KEY_ID, TEST_SECRET_KEY, clean_env
+from support.helper import get, helper_command, run_concurrently, run_helper, secret_of
+from support.hosts import ECR_HOST
+from support.tokens import seed
 
 pytestmark = pytest.mark.usefixtures("flavour")
 

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ECR_HOST, cache_entry, get, secret_of
 from docker_credential_ecr.cache import encode
 from docker_credential_ecr.token import AuthToken
 from fakeaws import FakeAWS
+from support.helper import get, secret_of
+from support.hosts import ECR_HOST
+from support.tokens import cache_entry
 
 pytestmark = pytest.mark.usefixtures("flavour")
 

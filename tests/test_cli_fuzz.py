@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import offline_env
 from docker_credential_ecr import cli
+from support.environ import offline_env
 
 ACTIONS = st.sampled_from(["get", "store", "erase", "list"])
 URLS = st.one_of(

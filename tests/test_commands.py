@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ECR_HOST, clean_env
 from docker_credential_ecr import cli, commands
 from docker_credential_ecr.commands.context import Context
 from docker_credential_ecr.commands.refresh import Watch
@@ -26,6 +25,8 @@ from docker_credential_ecr.registry import parse
 from docker_credential_ecr.token import AuthToken
 from docker_credential_ecr.tokens import Target
 from fakeaws import FakeAWS
+from support.environ import clean_env
+from support.hosts import ECR_HOST
 
 
 def call(argv: list[str], environ: dict[str, str], stdin: bytes = b"") -> tuple[int, str]:

@@ -22,11 +22,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import built_binary, cache_entry, every_host_form, make_token, offline_env
 from docker_credential_ecr.cache import encode
 from docker_credential_ecr.config import Settings
 from docker_credential_ecr.registry import parse
 from docker_credential_ecr.token import CLOCK_SKEW, REFRESH_FRACTION, AuthToken
+from support.environ import offline_env
+from support.helper import built_binary
+from support.hosts import every_host_form
+from support.tokens import cache_entry, make_token
 
 BINARY = built_binary()
 pytestmark = pytest.mark.skipif(BINARY is None, reason="no built binary: run scripts/build-binary")

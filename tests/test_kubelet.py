@@ -15,19 +15,12 @@ from typing import Any
 
 import pytest
 
-from conftest import (
-    ECR_HOST,
-    cache_entry,
-    get,
-    helper_command,
-    run_concurrently,
-    run_helper,
-    secret_of,
-    seed,
-)
 from docker_credential_ecr import kubelet
 from docker_credential_ecr.commands import kubeletsetup
 from fakeaws import FakeAWS
+from support.helper import get, helper_command, run_concurrently, run_helper, secret_of
+from support.hosts import ECR_HOST
+from support.tokens import cache_entry, seed
 
 API_V1 = "credentialprovider.kubelet.k8s.io/v1"
 IMAGE = f"{ECR_HOST}/team/app:1.2"

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ECR_HOST, built_binary, clean_env, every_host_form, offline_env
 from docker_credential_ecr import cli, kubelet
 from docker_credential_ecr.commands import kubeletsetup
 from docker_credential_ecr.errors import CredentialsNotFound, TokenError
 from docker_credential_ecr.fileconfig import WebIdentity
 from docker_credential_ecr.token import AuthToken
 from fakeaws import FakeAWS
+from support.environ import clean_env, offline_env
+from support.helper import built_binary
+from support.hosts import ECR_HOST, every_host_form
 from test_kubelet import OTHER_ROLE, ROLE, password, request, sa_request
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import leftout
 import pytest
 
-from conftest import ECR_HOST
 from docker_credential_ecr import kubelet
 from fakeaws import FakeAWS
+from support.hosts import ECR_HOST
 
 # Runs the helper's __main__ with argv[2:], noting imports and opened files in argv[1].
 WATCHED = """

@@ -21,9 +21,10 @@ import pytest
 from pack import ARCHES, debian_arch
 from package import BIN, CONFFILES, CONFIG, KUBELET_BIN, LONG_RUNNING, MANPAGE, UNITDIR, UNITS
 
-from conftest import ECR_HOST, ROOT
 from docker_credential_ecr import __version__
 from fakeaws import FakeAWS
+from support.hosts import ECR_HOST
+from support.paths import ROOT
 
 NAME = "docker-credential-ecr"
 DIST = Path(os.environ.get("DOCKER_CREDENTIAL_ECR_DIST", ROOT / "dist"))

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, helper_command, with_own
+from support.helper import helper_command
+from support.mounts import with_own
+from support.paths import ROOT
 
 UNITS = sorted((ROOT / "packaging" / "systemd").iterdir())
 INSTALLED = "/usr/local/bin/docker-credential-ecr"

@@ -20,19 +20,13 @@ from typing import Any
 
 import pytest
 
-from conftest import (
-    ECR_HOST,
-    built_binary,
-    cache_entry,
-    get,
-    helper_command,
-    run_helper,
-    seed,
-    with_var_cache,
-)
 from docker_credential_ecr.cache import decode, encode
 from docker_credential_ecr.token import AuthToken
 from fakeaws import FAULTS, FakeAWS
+from support.helper import built_binary, get, helper_command, run_helper
+from support.hosts import ECR_HOST
+from support.mounts import with_var_cache
+from support.tokens import cache_entry, seed
 
 pytestmark = pytest.mark.usefixtures("flavour")
 needs_root = pytest.mark.skipif(

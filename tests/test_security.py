@@ -26,22 +26,15 @@ from pathlib import Path
 import pytest
 from pack import loader_name
 
-from conftest import (
-    AS_OTHER,
-    ECR_HOST,
-    OTHER,
-    ROOT,
-    SWAPPER,
-    as_other,
-    built_binary,
-    clean_env,
-    run_concurrently,
-    seed,
-    unpack_folder,
-    with_var_cache,
-)
 from docker_credential_ecr.errors import NOT_FOUND
 from fakeaws import FakeAWS
+from support.environ import clean_env
+from support.helper import built_binary, run_concurrently, unpack_folder
+from support.hosts import ECR_HOST
+from support.mounts import with_var_cache
+from support.paths import ROOT
+from support.tokens import seed
+from support.users import AS_OTHER, OTHER, SWAPPER, as_other
 
 BINARY = built_binary() or ""
 pytestmark = [

@@ -20,22 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (
-    AS_OTHER,
-    ECR_HOST,
-    OTHER,
-    SWAPPER,
-    TEST_KEY_ID,
-    TEST_SECRET_KEY,
-    as_other,
-    clean_env,
-    run_helper,
-    secret_of,
-    seed,
-    with_var_cache,
-)
 from docker_credential_ecr.errors import NOT_FOUND
 from fakeaws import FakeAWS
+from support.environ import TEST_KEY_ID, TEST_SECRET_KEY, clean_env
+from support.helper import run_helper, secret_of
+from support.hosts import ECR_HOST
+from support.mounts import with_var_cache
+from support.tokens import seed
+from support.users import AS_OTHER, OTHER, SWAPPER, as_other
 from test_cli import wait_for_background_refreshes
 
 pytestmark = pytest.mark.skipif(

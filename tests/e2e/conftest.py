@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import built_binary, helper_command
 from e2e.world import (
     DOCKER,
     ECR_IMAGE,
@@ -26,6 +25,7 @@ from e2e.world import (
     World,
     missing_requirements,
 )
+from support.helper import built_binary, helper_command
 
 E2E_KEY_ID = "AKIDE2ETESTCLIENT001"
 E2E_SECRET_KEY = "e2e-secret-access-key-never-shown"
