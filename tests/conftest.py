@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fakeaws import FakeAWS, make_certificate
 from support.environ import clean_env
-from support.helper import built_binary
+from support.helper import Runner, built_binary
 from support.paths import left_since, snapshot
 
 
@@ -39,20 +39,14 @@ def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(params=["script", "binary"])
-def flavour(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, runtime_dir: str
-) -> str:
-    """Run the test against the pip-installed script and against the built single file."""
-    if request.param == "binary":
-        binary = built_binary()
-        if binary is None:
-            pytest.skip("no built binary: run scripts/build-binary")
-        monkeypatch.setenv("DOCKER_CREDENTIAL_ECR_BIN", binary)
-        monkeypatch.setenv("DOCKER_CREDENTIAL_ECR_RUNTIME_DIR", runtime_dir)
-    else:
-        monkeypatch.delenv("DOCKER_CREDENTIAL_ECR_BIN", raising=False)
-        monkeypatch.delenv("DOCKER_CREDENTIAL_ECR_RUNTIME_DIR", raising=False)
-    return str(request.param)
+def runner(request: pytest.FixtureRequest, runtime_dir: str) -> Runner:
+    """The helper under test: the pip-installed script, then the built single file."""
+    if request.param == "script":
+        return Runner.script()
+    binary = built_binary()
+    if binary is None:
+        pytest.skip("no built binary: run scripts/build-binary")
+    return Runner.binary(binary, runtime_dir)
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +86,9 @@ def fake_aws_tls(tls_files: tuple[str, str, str]) -> Iterator[FakeAWS]:
 
 
 @pytest.fixture
-def env(tmp_path: Path, fake_aws: FakeAWS) -> dict[str, str]:
-    """A clean environment pointed at the plain-HTTP endpoint."""
-    return clean_env(tmp_path, fake_aws)
+def env(tmp_path: Path, fake_aws: FakeAWS, runner: Runner) -> dict[str, str]:
+    """A clean environment for the helper under test, pointed at the plain-HTTP endpoint.
+
+    It is made for one runner, so a test that takes it runs against each.
+    """
+    return clean_env(tmp_path, fake_aws, runner)

@@ -15,33 +15,32 @@ import pytest
 
 from fakeaws import FakeAWS
 from support.environ import TEST_SECRET_KEY
-from support.helper import helper_command, run_helper
+from support.helper import Runner
 from support.hosts import ECR_HOST
 from support.mounts import with_var_cache
 
-pytestmark = pytest.mark.usefixtures("flavour")
 EU_HOST = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
 
 
-def cmd(env: dict[str, str], *args: str) -> tuple[int, str]:
-    proc = run_helper(list(args), "", env)
+def cmd(runner: Runner, env: dict[str, str], *args: str) -> tuple[int, str]:
+    proc = runner.run(list(args), "", env)
     assert "Traceback" not in proc.stdout + proc.stderr
     return proc.returncode, proc.stdout
 
 
-def warm(env: dict[str, str], *hosts: str) -> None:
+def warm(runner: Runner, env: dict[str, str], *hosts: str) -> None:
     for host in hosts:
-        assert run_helper(["get"], host, env).returncode == 0
+        assert runner.run(["get"], host, env).returncode == 0
 
 
-def test_policy(tmp_path: Path, runtime_dir: str) -> None:
+def test_policy(runner: Runner, tmp_path: Path, runtime_dir: str) -> None:
     # No cache, no configuration, no AWS: policy needs nothing but the program.
     bare = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path / "absent"),
         "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR": runtime_dir,
     }
-    code, out = cmd(bare, "policy")
+    code, out = cmd(runner, bare, "policy")
     policy = json.loads(out)
     assert code == 0
     assert policy["Statement"][0]["Action"] == [
@@ -49,7 +48,7 @@ def test_policy(tmp_path: Path, runtime_dir: str) -> None:
         "ecr-public:GetAuthorizationToken",
         "sts:GetServiceBearerToken",
     ]
-    pull = json.loads(cmd(bare, "policy", "--pull")[1])
+    pull = json.loads(cmd(runner, bare, "policy", "--pull")[1])
     assert pull["Statement"][1]["Action"] == [
         "ecr:BatchCheckLayerAvailability",
         "ecr:GetDownloadUrlForLayer",
@@ -58,49 +57,51 @@ def test_policy(tmp_path: Path, runtime_dir: str) -> None:
 
 
 def test_status_shows_tokens_and_logins_never_secrets(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
-    warm(env, ECR_HOST)
-    run_helper(
+    warm(runner, env, ECR_HOST)
+    runner.run(
         ["store"],
         json.dumps({"ServerURL": "r.example", "Username": "bob", "Secret": "pw-xyz"}),
         env,
     )
-    code, out = cmd(env, "status")
+    code, out = cmd(runner, env, "status")
     assert code == 0
     assert ECR_HOST in out
     assert "fresh" in out
     assert "login: r.example as bob" in out
-    code, out = cmd(env, "status", "--json")
+    code, out = cmd(runner, env, "status", "--json")
     status = json.loads(out)
     assert status["tokens"][0]["registry"] == ECR_HOST
     assert status["tokens"][0]["state"] == "fresh"
     assert status["logins"] == [{"server": "r.example", "user": "bob"}]
     for secret in (*fake_aws.issued, "pw-xyz"):
-        assert secret not in cmd(env, "status")[1] + out
+        assert secret not in cmd(runner, env, "status")[1] + out
 
 
-def test_refresh_skips_fresh_tokens_unless_all(env: dict[str, str], fake_aws: FakeAWS) -> None:
-    warm(env, ECR_HOST, EU_HOST)
-    code, out = cmd(env, "refresh")
+def test_refresh_skips_fresh_tokens_unless_all(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    warm(runner, env, ECR_HOST, EU_HOST)
+    code, out = cmd(runner, env, "refresh")
     assert code == 0
     lines = sorted(out.splitlines())
     assert [line.split(": ")[0] for line in lines] == sorted([ECR_HOST, EU_HOST])
     assert all(": fresh until " in line for line in lines)
     assert fake_aws.calls["ecr"] == 2
-    code, out = cmd(env, "refresh", "--all")
+    code, out = cmd(runner, env, "refresh", "--all")
     assert code == 0
     assert all(": refreshed, expires " in line for line in out.splitlines())
     assert fake_aws.calls["ecr"] == 4
     # The refreshed tokens are what get now answers.
-    assert json.loads(run_helper(["get"], ECR_HOST, env).stdout)["Secret"] in fake_aws.issued[2:]
+    assert json.loads(runner.run(["get"], ECR_HOST, env).stdout)["Secret"] in fake_aws.issued[2:]
 
 
 def test_refresh_failure_is_one_line_per_registry_and_exit_1(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     fake_aws.sticky_fault = "deny"
-    code, out = cmd(env, "refresh", ECR_HOST, "public.ecr.aws")
+    code, out = cmd(runner, env, "refresh", ECR_HOST, "public.ecr.aws")
     assert code == 1
     lines = out.splitlines()
     assert len(lines) == 2
@@ -110,15 +111,17 @@ def test_refresh_failure_is_one_line_per_registry_and_exit_1(
 @pytest.mark.parametrize(
     "args", [["refresh", "docker.io"], ["refresh", "--bogus"], ["export", "registry.example"]]
 )
-def test_operator_mistakes_are_one_line(env: dict[str, str], args: list[str]) -> None:
-    code, out = cmd(env, *args)
+def test_operator_mistakes_are_one_line(
+    runner: Runner, env: dict[str, str], args: list[str]
+) -> None:
+    code, out = cmd(runner, env, *args)
     assert code == 1
     assert out.count("\n") == 1
     assert out.startswith("docker-credential-ecr")
 
 
 def test_configure_and_unconfigure_keep_everything_else(
-    env: dict[str, str], tmp_path: Path
+    runner: Runner, env: dict[str, str], tmp_path: Path
 ) -> None:
     config = tmp_path / "docker" / "config.json"
     config.parent.mkdir()
@@ -131,12 +134,13 @@ def test_configure_and_unconfigure_keep_everything_else(
     config.chmod(0o640)
     env["DOCKER_CONFIG"] = str(config.parent)
     code, out = cmd(
-        env, "configure", "--registry", ECR_HOST, "--registry", f"https://{EU_HOST}/", "--dry-run"
-    )
+        runner, env, "configure", "--registry", ECR_HOST, "--registry", f"https://{EU_HOST}/",
+        "--dry-run",
+    )  # fmt: skip
     assert code == 0
     assert json.loads(out)["credHelpers"] == {"gcr.io": "gcloud", ECR_HOST: "ecr", EU_HOST: "ecr"}
     assert json.loads(config.read_text()) == original  # dry run: unchanged
-    assert cmd(env, "configure", "--registry", ECR_HOST, "--creds-store") == (
+    assert cmd(runner, env, "configure", "--registry", ECR_HOST, "--creds-store") == (
         0,
         f"{config}: updated\n",
     )
@@ -147,13 +151,15 @@ def test_configure_and_unconfigure_keep_everything_else(
         "credsStore": "ecr",
     }
     assert stat.S_IMODE(config.stat().st_mode) == 0o640
-    assert cmd(env, "unconfigure")[0] == 0
+    assert cmd(runner, env, "unconfigure")[0] == 0
     assert json.loads(config.read_text()) == original
 
 
-def test_configure_mistakes_are_one_line(env: dict[str, str], tmp_path: Path) -> None:
+def test_configure_mistakes_are_one_line(
+    runner: Runner, env: dict[str, str], tmp_path: Path
+) -> None:
     env["DOCKER_CONFIG"] = str(tmp_path / "docker")
-    assert cmd(env, "configure") == (
+    assert cmd(runner, env, "configure") == (
         1,
         "docker-credential-ecr configure: name registries with --registry HOST, "
         "or use --creds-store\n",
@@ -161,30 +167,34 @@ def test_configure_mistakes_are_one_line(env: dict[str, str], tmp_path: Path) ->
     config = tmp_path / "docker" / "config.json"
     config.parent.mkdir()
     config.write_text("[1, 2]")
-    assert cmd(env, "configure", "--creds-store") == (
+    assert cmd(runner, env, "configure", "--creds-store") == (
         1,
         f"docker-credential-ecr configure: {config} does not hold a JSON object\n",
     )
     assert config.read_text() == "[1, 2]"
 
 
-def test_export_with_nothing_to_export_is_one_line(env: dict[str, str]) -> None:
-    assert cmd(env, "export") == (
+def test_export_with_nothing_to_export_is_one_line(runner: Runner, env: dict[str, str]) -> None:
+    assert cmd(runner, env, "export") == (
         1,
         "docker-credential-ecr export: name registries, or configure or cache some first\n",
     )
 
 
-def test_configure_creates_a_private_file(env: dict[str, str], tmp_path: Path) -> None:
+def test_configure_creates_a_private_file(
+    runner: Runner, env: dict[str, str], tmp_path: Path
+) -> None:
     env["DOCKER_CONFIG"] = str(tmp_path / "new")
-    assert cmd(env, "configure", "--creds-store")[0] == 0
+    assert cmd(runner, env, "configure", "--creds-store")[0] == 0
     config = tmp_path / "new" / "config.json"
     assert json.loads(config.read_text()) == {"credsStore": "ecr"}
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
 
 
-def test_export_dockerconfigjson(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path) -> None:
-    code, out = cmd(env, "export", "--format", "dockerconfigjson", ECR_HOST, EU_HOST)
+def test_export_dockerconfigjson(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    code, out = cmd(runner, env, "export", "--format", "dockerconfigjson", ECR_HOST, EU_HOST)
     assert code == 0
     auths = json.loads(out)["auths"]
     assert set(auths) == {ECR_HOST, EU_HOST}
@@ -193,17 +203,17 @@ def test_export_dockerconfigjson(env: dict[str, str], fake_aws: FakeAWS, tmp_pat
     assert base64.b64decode(entry["auth"]).decode() == f"AWS:{entry['password']}"
     assert entry["password"] in fake_aws.issued
     target = tmp_path / "pull-secret.json"
-    code, out = cmd(env, "export", ECR_HOST, "--output", str(target))
+    code, out = cmd(runner, env, "export", ECR_HOST, "--output", str(target))
     assert (code, out) == (0, f"{target}: written (1 registries)\n")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert json.loads(target.read_text())["auths"][ECR_HOST]["password"] == entry["password"]
     assert fake_aws.calls["ecr"] == 2  # the second export came from the cache
 
 
-def test_export_kubernetes_secret(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_export_kubernetes_secret(runner: Runner, env: dict[str, str], fake_aws: FakeAWS) -> None:
     code, out = cmd(
-        env, "export", "--format", "kubernetes-secret", "--name", "pull", "--namespace", "ci",
-        ECR_HOST,
+        runner, env, "export", "--format", "kubernetes-secret", "--name", "pull",
+        "--namespace", "ci", ECR_HOST,
     )  # fmt: skip
     assert code == 0
     secret = json.loads(out)
@@ -217,19 +227,19 @@ def test_export_kubernetes_secret(env: dict[str, str], fake_aws: FakeAWS) -> Non
     assert document["auths"][ECR_HOST]["password"] == fake_aws.issued[0]
 
 
-def test_export_refuses_an_unknown_format_in_one_line(env: dict[str, str]) -> None:
-    code, out = cmd(env, "export", "--format", "yaml", ECR_HOST)
+def test_export_refuses_an_unknown_format_in_one_line(runner: Runner, env: dict[str, str]) -> None:
+    code, out = cmd(runner, env, "export", "--format", "yaml", ECR_HOST)
     assert code == 1
     assert out.startswith("docker-credential-ecr export: argument --format: invalid choice: 'yaml'")
     assert out.count("\n") == 1
 
 
 def watch_until(
-    env: dict[str, str], fake_aws: FakeAWS, interval: str, calls: int
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, interval: str, calls: int
 ) -> tuple[int, str]:
     """Run ``refresh --watch`` until AWS has seen ``calls`` calls, then SIGTERM it."""
     proc = subprocess.Popen(
-        [*helper_command(), "refresh", "--watch", "--interval", interval, ECR_HOST],
+        [*runner.command, "refresh", "--watch", "--interval", interval, ECR_HOST],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -251,10 +261,11 @@ def watch_until(
 
 
 def test_watch_refreshes_ahead_of_expiry_and_stops_on_sigterm(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     fake_aws.lifetime = 20.0  # refresh window: the last 10 s, jittered over its first second
-    code, out = watch_until(env, fake_aws, "2", calls=2)  # the first token, then its refresh
+    # Two calls: the first token, then its refresh.
+    code, out = watch_until(runner, env, fake_aws, "2", calls=2)
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "docker-credential-ecr refresh --watch: started"
@@ -264,19 +275,21 @@ def test_watch_refreshes_ahead_of_expiry_and_stops_on_sigterm(
     assert 9 <= gap <= 14  # refreshed inside the window, not before it and not at expiry
 
 
-def test_watch_backs_off_on_failure(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_watch_backs_off_on_failure(runner: Runner, env: dict[str, str], fake_aws: FakeAWS) -> None:
     fake_aws.sticky_fault = "deny"
-    code, out = watch_until(env, fake_aws, "30", calls=3)
+    code, out = watch_until(runner, env, fake_aws, "30", calls=3)
     assert code == 0
     times = [r["time"] for r in fake_aws.requests]
     assert times[2] - times[1] > times[1] - times[0] > 0.4  # growing gaps: backoff
     assert ": failed: AccessDeniedException: " in out
 
 
-def test_doctor_all_well(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path) -> None:
+def test_doctor_all_well(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
     env["DOCKER_CONFIG"] = str(tmp_path / "docker")
-    assert cmd(env, "configure", "--registry", ECR_HOST)[0] == 0
-    code, out = cmd(env, "doctor", ECR_HOST)
+    assert cmd(runner, env, "configure", "--registry", ECR_HOST)[0] == 0
+    code, out = cmd(runner, env, "doctor", ECR_HOST)
     assert code == 0, out
     assert out.rstrip().endswith("all is well")
     assert f"ok       {ECR_HOST}: Docker uses the helper (credHelpers)" in out
@@ -290,11 +303,11 @@ def test_doctor_all_well(env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path)
 
 
 def test_doctor_names_each_problem_and_its_fix(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     env["DOCKER_CONFIG"] = str(tmp_path / "docker")
     fake_aws.faults = ["", "deny"]  # STS answers; ECR denies
-    code, out = cmd(env, "doctor", ECR_HOST)
+    code, out = cmd(runner, env, "doctor", ECR_HOST)
     assert code == 1
     assert f"PROBLEM  {ECR_HOST}: GetAuthorizationToken: AccessDeniedException: User: " in out
     assert "fix: allow it for this identity: docker-credential-ecr policy" in out
@@ -304,11 +317,11 @@ def test_doctor_names_each_problem_and_its_fix(
 
 
 def test_doctor_checks_ecr_public_as_a_miss_calls_it(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     env["DOCKER_CONFIG"] = str(tmp_path / "docker")
-    assert cmd(env, "configure", "--registry", "public.ecr.aws")[0] == 0
-    code, out = cmd(env, "doctor", "public.ecr.aws")
+    assert cmd(runner, env, "configure", "--registry", "public.ecr.aws")[0] == 0
+    code, out = cmd(runner, env, "doctor", "public.ecr.aws")
     assert code == 0, out
     assert "public.ecr.aws: GetAuthorizationToken works" in out
     # ECR Public and its STS call in us-east-1, with no registry ids: as ecr.ask sends them.
@@ -321,7 +334,7 @@ def test_doctor_checks_ecr_public_as_a_miss_calls_it(
 
 @pytest.mark.parametrize("problem", ["loose", "not a directory"])
 def test_doctor_flags_an_unsafe_cache_directory(
-    env: dict[str, str], fake_aws: FakeAWS, problem: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, problem: str
 ) -> None:
     cache = Path(env["AWS_ECR_CACHE_DIR"])
     if problem == "loose":
@@ -331,7 +344,7 @@ def test_doctor_flags_an_unsafe_cache_directory(
     else:
         cache.write_text("")
         expected, fix = "is not a directory", "fix: remove it, or set AWS_ECR_CACHE_DIR elsewhere"
-    code, out = cmd(env, "doctor", ECR_HOST)
+    code, out = cmd(runner, env, "doctor", ECR_HOST)
     assert code == 1
     assert f"PROBLEM  cache directory {cache} {expected}" in out
     assert fix in out
@@ -339,14 +352,14 @@ def test_doctor_flags_an_unsafe_cache_directory(
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory away")
 def test_doctor_flags_a_cache_directory_others_could_change(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
     os.chown(shared, 54321, 54321)
     env["AWS_ECR_CACHE_DIR"] = str(shared / "cache")
     var_cache = tmp_path / "var-cache"
-    proc = run_helper(["doctor", ECR_HOST], "", env, prefix=with_var_cache(var_cache))
+    proc = runner.run(["doctor", ECR_HOST], "", env, prefix=with_var_cache(var_cache))
     assert proc.returncode == 1
     assert (
         f"PROBLEM  cache directory {shared}/cache: {shared} is owned by uid 54321, "
@@ -354,9 +367,9 @@ def test_doctor_flags_a_cache_directory_others_could_change(
     )
 
 
-def test_doctor_without_credentials(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_doctor_without_credentials(runner: Runner, env: dict[str, str], fake_aws: FakeAWS) -> None:
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-    code, out = cmd(env, "doctor", ECR_HOST)
+    code, out = cmd(runner, env, "doctor", ECR_HOST)
     assert code == 1
     assert f"PROBLEM  {ECR_HOST}: no AWS credentials found" in out
     assert fake_aws.total_calls() == 0

@@ -17,18 +17,22 @@ import pytest
 from docker_credential_ecr.cache import decode
 from fakeaws import FakeAWS, make_password
 from support.environ import TEST_KEY_ID, TEST_SECRET_KEY, clean_env
-from support.helper import get, helper_command, run_concurrently, run_helper, secret_of
+from support.helper import Runner, get, run_concurrently, secret_of
 from support.hosts import ECR_HOST
 from support.tokens import seed
 
-pytestmark = pytest.mark.usefixtures("flavour")
+# Each test here has a script and a binary id, those that run no helper (python -m,
+# exit_now) too: so it always was, and the ids stay as they were.
+pytestmark = pytest.mark.usefixtures("runner")
 
 NOT_FOUND = "credentials not found in native keychain\n"
 CLOSED_PORT = "http://127.0.0.1:9"
 
 
-def test_get_fetches_once_then_answers_from_cache(env: dict[str, str], fake_aws: FakeAWS) -> None:
-    first = run_helper(["get"], f"  https://{ECR_HOST}/ \n", env)
+def test_get_fetches_once_then_answers_from_cache(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    first = runner.run(["get"], f"  https://{ECR_HOST}/ \n", env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert json.loads(first.stdout) == {
         "ServerURL": f"https://{ECR_HOST}/",
@@ -41,24 +45,26 @@ def test_get_fetches_once_then_answers_from_cache(env: dict[str, str], fake_aws:
     assert request["region"] == "us-east-1"
     assert request["key_id"] == TEST_KEY_ID
     assert json.loads(request["body"]) == {"registryIds": ["123456789012"]}
-    second = get(env)
+    second = get(runner, env)
     assert secret_of(second) == fake_aws.issued[0]
     assert fake_aws.calls["ecr"] == 1
 
 
 def test_cache_hit_uses_no_network_and_loads_no_aws_or_lock_modules(
-    env: dict[str, str], fake_aws: FakeAWS, flavour: str
+    env: dict[str, str], fake_aws: FakeAWS, runner: Runner
 ) -> None:
-    secret = secret_of(get(env))
+    secret = secret_of(get(runner, env))
     offline = {
         **env,
         "AWS_ENDPOINT_URL_ECR": CLOSED_PORT,
         "DOCKER_CREDENTIAL_ECR_LOG_LEVEL": "DEBUG",
     }
-    hit = get(offline)
+    hit = get(runner, offline)
     assert secret_of(hit) == secret
     assert hit.stderr.rstrip().endswith("get exited 0; heavy modules loaded: none")
-    miss = get({**offline, "AWS_ENDPOINT_URL_ECR": fake_aws.url, "AWS_ECR_CACHE_DIR": env["HOME"]})
+    miss = get(
+        runner, {**offline, "AWS_ENDPOINT_URL_ECR": fake_aws.url, "AWS_ECR_CACHE_DIR": env["HOME"]}
+    )
     assert "heavy modules loaded: boto3, botocore, filelock, urllib3" in miss.stderr
     # Where a miss spends its time, for scripts/bench and operators.
     assert re.search(r"imported boto3 in [0-9.]+ ms", miss.stderr), miss.stderr
@@ -69,14 +75,14 @@ def test_cache_hit_uses_no_network_and_loads_no_aws_or_lock_modules(
 
 
 def test_cache_hit_imports_nothing_heavy_per_import_profile(
-    env: dict[str, str], flavour: str
+    env: dict[str, str], runner: Runner
 ) -> None:
     """Every module a cache hit imports, from a source checkout with ``python -S``.
 
     Without site nothing is imported before the helper, so the profile is the
     helper's own cost (the frozen interpreter ignores PYTHONPROFILEIMPORTTIME).
     """
-    if flavour == "binary":
+    if runner.name == "binary":
         pytest.skip("one check of the code is enough; the binary's is in the test above")
     seed(env, requested_ago=0, expires_in=3600)
     root = str(Path(__file__).resolve().parent.parent / "helper")
@@ -105,33 +111,33 @@ def test_cache_hit_imports_nothing_heavy_per_import_profile(
 
 
 def test_an_edited_aws_profile_is_a_new_identity(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     config = tmp_path / "aws-config"
     config.write_text("[profile puller]\nregion = us-east-1\n")
     env.update({"AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "puller"})
-    first = secret_of(get(env))
-    assert secret_of(get(env)) == first  # a hit
+    first = secret_of(get(runner, env))
+    assert secret_of(get(runner, env)) == first  # a hit
     assert fake_aws.calls["ecr"] == 1
     # The profile now means something else: the token cached for what it meant is not served.
     config.write_text("[profile puller]\nregion = us-east-1\nrole_session_name = other\n")
-    assert secret_of(get(env)) == fake_aws.issued[1]
+    assert secret_of(get(runner, env)) == fake_aws.issued[1]
     assert fake_aws.calls["ecr"] == 2
 
 
 def test_https_endpoint_verified_with_ca_bundle(
-    tmp_path: Path, fake_aws_tls: FakeAWS, tls_files: tuple[str, str, str]
+    runner: Runner, tmp_path: Path, fake_aws_tls: FakeAWS, tls_files: tuple[str, str, str]
 ) -> None:
-    env = clean_env(tmp_path, fake_aws_tls)
+    env = clean_env(tmp_path, fake_aws_tls, runner)
     env["AWS_CA_BUNDLE"] = tls_files[0]
-    assert secret_of(get(env)) == fake_aws_tls.issued[0]
+    assert secret_of(get(runner, env)) == fake_aws_tls.issued[0]
     # The system's CA bundle does not know the test CA; a cache of its own forces a fetch.
     untrusted = {
         **env,
         "AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
         "AWS_ECR_CACHE_DIR": str(tmp_path / "other-cache"),
     }
-    failed = get(untrusted)
+    failed = get(runner, untrusted)
     assert failed.returncode == 1
     assert failed.stdout.startswith(
         f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: "
@@ -139,35 +145,39 @@ def test_https_endpoint_verified_with_ca_bundle(
     assert "SSL" in failed.stdout or "certificate" in failed.stdout
 
 
-def test_every_registry_form_reaches_its_region(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_every_registry_form_reaches_its_region(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     for host, region in [
         ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "eu-west-1"),
         ("210987654321.dkr-ecr.ap-southeast-2.on.aws", "ap-southeast-2"),
         ("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com", "us-gov-west-1"),
     ]:
-        assert secret_of(get(env, host)) == fake_aws.issued[-1]
+        assert secret_of(get(runner, env, host)) == fake_aws.issued[-1]
         assert fake_aws.requests[-1]["region"] == region
         assert json.loads(fake_aws.requests[-1]["body"])["registryIds"] == [host.split(".")[0]]
 
 
-def test_ecr_public(env: dict[str, str], fake_aws: FakeAWS) -> None:
-    assert secret_of(get(env, "public.ecr.aws")) == fake_aws.issued[0]
+def test_ecr_public(runner: Runner, env: dict[str, str], fake_aws: FakeAWS) -> None:
+    assert secret_of(get(runner, env, "public.ecr.aws")) == fake_aws.issued[0]
     assert fake_aws.calls == {"ecr-public": 1}
     assert fake_aws.requests[0]["region"] == "us-east-1"
 
 
 @pytest.mark.parametrize("fault", ["deny", "5xx"])
 def test_ecr_public_failure_means_anonymous(
-    env: dict[str, str], fake_aws: FakeAWS, fault: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, fault: str
 ) -> None:
     fake_aws.sticky_fault = fault
-    proc = get(env, "public.ecr.aws")
+    proc = get(runner, env, "public.ecr.aws")
     assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
 
 
-def test_ecr_public_without_credentials_means_anonymous(env: dict[str, str]) -> None:
+def test_ecr_public_without_credentials_means_anonymous(
+    runner: Runner, env: dict[str, str]
+) -> None:
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-    proc = get(env, "public.ecr.aws")
+    proc = get(runner, env, "public.ecr.aws")
     assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
 
 
@@ -175,53 +185,57 @@ def test_ecr_public_without_credentials_means_anonymous(env: dict[str, str]) -> 
     "url",
     ["docker.io", "https://index.docker.io/v1/", "localhost:5000", f"{ECR_HOST}.evil.example"],
 )
-def test_foreign_host_is_not_found(env: dict[str, str], fake_aws: FakeAWS, url: str) -> None:
-    proc = get(env, url)
+def test_foreign_host_is_not_found(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, url: str
+) -> None:
+    proc = get(runner, env, url)
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, NOT_FOUND, "")
     assert fake_aws.total_calls() == 0
 
 
-def test_store_get_list_erase_for_a_plain_registry(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_store_get_list_erase_for_a_plain_registry(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     login = {"ServerURL": "registry.example:5000", "Username": "bob", "Secret": 'pa$$ "word"'}
-    stored = run_helper(["store"], json.dumps(login), env)
+    stored = runner.run(["store"], json.dumps(login), env)
     assert (stored.returncode, stored.stdout) == (0, "")
-    assert json.loads(get(env, "registry.example:5000").stdout) == login
-    assert json.loads(run_helper(["list"], "", env).stdout) == {"registry.example:5000": "bob"}
+    assert json.loads(get(runner, env, "registry.example:5000").stdout) == login
+    assert json.loads(runner.run(["list"], "", env).stdout) == {"registry.example:5000": "bob"}
     logins = Path(env["AWS_ECR_CACHE_DIR"], "logins")
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in logins.iterdir())
-    erased = run_helper(["erase"], "https://registry.example:5000/\n", env)
+    erased = runner.run(["erase"], "https://registry.example:5000/\n", env)
     assert (erased.returncode, erased.stdout) == (0, "")
-    assert get(env, "registry.example:5000").stdout == NOT_FOUND
-    assert json.loads(run_helper(["list"], "", env).stdout) == {}
+    assert get(runner, env, "registry.example:5000").stdout == NOT_FOUND
+    assert json.loads(runner.run(["list"], "", env).stdout) == {}
     assert fake_aws.total_calls() == 0
 
 
 def test_docker_login_token_for_ecr_is_used_until_erased(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     password = make_password(time.time() + 12 * 3600)
-    stored = run_helper(
+    stored = runner.run(
         ["store"], json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": password}), env
     )
     assert (stored.returncode, stored.stdout) == (0, "")
-    assert secret_of(get(env, f"https://{ECR_HOST}")) == password
+    assert secret_of(get(runner, env, f"https://{ECR_HOST}")) == password
     assert fake_aws.total_calls() == 0
-    assert run_helper(["erase"], ECR_HOST, env).returncode == 0
-    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert runner.run(["erase"], ECR_HOST, env).returncode == 0
+    assert secret_of(get(runner, env)) == fake_aws.issued[0]
     assert fake_aws.calls["ecr"] == 1
 
 
 def test_docker_login_token_is_kept_until_its_own_expiry(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     # A password minted 11 hours ago has an hour left.  Its expiry comes from the
     # password itself; its refresh window from the time of the store.
     expiry = int(time.time() + 3600)
     password = make_password(expiry)
-    run_helper(
+    runner.run(
         ["store"], json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": password}), env
     )
-    assert secret_of(get(env)) == password
+    assert secret_of(get(runner, env)) == password
     assert fake_aws.total_calls() == 0
     (entry,) = Path(env["AWS_ECR_CACHE_DIR"]).glob("*.token")
     token = decode(entry.read_bytes())
@@ -230,10 +244,10 @@ def test_docker_login_token_is_kept_until_its_own_expiry(
 
 
 def test_docker_login_with_an_expired_password_is_not_kept(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     password = make_password(time.time() - 60)
-    stored = run_helper(
+    stored = runner.run(
         ["store"], json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": password}), env
     )
     assert (stored.returncode, stored.stdout) == (0, "")
@@ -241,33 +255,33 @@ def test_docker_login_with_an_expired_password_is_not_kept(
         f"docker-credential-ecr: warning: the password given for {ECR_HOST} has expired; "
         "not keeping it\n"
     )
-    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert secret_of(get(runner, env)) == fake_aws.issued[0]
 
 
 def test_ignore_creds_storage_makes_store_and_erase_no_ops(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     env["AWS_ECR_IGNORE_CREDS_STORAGE"] = "true"
     login = json.dumps({"ServerURL": "registry.example", "Username": "u", "Secret": "s"})
-    assert run_helper(["store"], login, env).returncode == 0
-    assert get(env, "registry.example").stdout == NOT_FOUND
+    assert runner.run(["store"], login, env).returncode == 0
+    assert get(runner, env, "registry.example").stdout == NOT_FOUND
     assert not Path(env["AWS_ECR_CACHE_DIR"]).exists()
-    assert run_helper(["erase"], "registry.example", env).returncode == 0
+    assert runner.run(["erase"], "registry.example", env).returncode == 0
 
 
-def test_erase_of_nothing_succeeds(env: dict[str, str]) -> None:
+def test_erase_of_nothing_succeeds(runner: Runner, env: dict[str, str]) -> None:
     for url in (ECR_HOST, "https://index.docker.io/v1/", "nothing.example"):
-        proc = run_helper(["erase"], url, env)
+        proc = runner.run(["erase"], url, env)
         assert (proc.returncode, proc.stdout) == (0, "")
 
 
-def test_list_is_local_only(env: dict[str, str], fake_aws: FakeAWS) -> None:
-    secret_of(get(env))
-    run_helper(
+def test_list_is_local_only(runner: Runner, env: dict[str, str], fake_aws: FakeAWS) -> None:
+    secret_of(get(runner, env))
+    runner.run(
         ["store"], json.dumps({"ServerURL": "r.example", "Username": "u", "Secret": "s"}), env
     )
     offline = {**env, "AWS_ENDPOINT_URL_ECR": CLOSED_PORT}
-    listed = run_helper(["list"], "", offline)
+    listed = runner.run(["list"], "", offline)
     assert listed.returncode == 0
     assert json.loads(listed.stdout) == {f"https://{ECR_HOST}": "AWS", "r.example": "u"}
 
@@ -289,22 +303,26 @@ def test_list_is_local_only(env: dict[str, str], fake_aws: FakeAWS) -> None:
         (["get", "extra"], 1, "docker-credential-ecr: get takes no arguments"),
     ],
 )
-def test_command_line(env: dict[str, str], args: list[str], status: int, start: str) -> None:
-    proc = run_helper(args, "", env)
+def test_command_line(
+    runner: Runner, env: dict[str, str], args: list[str], status: int, start: str
+) -> None:
+    proc = runner.run(args, "", env)
     assert proc.returncode == status
     assert proc.stdout.startswith(start)
     assert proc.stderr == ""
 
 
-def test_version_matches_package(env: dict[str, str]) -> None:
+def test_version_matches_package(runner: Runner, env: dict[str, str]) -> None:
     from docker_credential_ecr import __version__
 
-    assert run_helper(["version"], "", env).stdout.rstrip().endswith(" " + __version__)
+    assert runner.run(["version"], "", env).stdout.rstrip().endswith(" " + __version__)
 
 
-def test_access_denied_is_one_truthful_line(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_access_denied_is_one_truthful_line(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     fake_aws.sticky_fault = "deny"
-    proc = get(env)
+    proc = get(runner, env)
     assert proc.returncode == 1
     assert proc.stdout == (
         f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: AccessDeniedException: "
@@ -315,11 +333,13 @@ def test_access_denied_is_one_truthful_line(env: dict[str, str], fake_aws: FakeA
     assert fake_aws.calls["ecr"] == 1  # access denied is not retried
 
 
-def test_no_credentials_says_how_to_provide_them(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_no_credentials_says_how_to_provide_them(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
     env.pop("AWS_EC2_METADATA_DISABLED")
     env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = CLOSED_PORT
-    proc = run_helper(["get"], ECR_HOST, env, timeout=15)
+    proc = runner.run(["get"], ECR_HOST, env, timeout=15)
     assert proc.returncode == 1
     assert proc.stdout.startswith(
         f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: no AWS credentials found"
@@ -329,7 +349,7 @@ def test_no_credentials_says_how_to_provide_them(env: dict[str, str], fake_aws: 
 
 
 def test_no_credentials_with_a_silent_metadata_service_ends_in_seconds(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     # A metadata address that accepts connections and never answers, like a
     # firewall that drops the replies: the credential chain must give up quickly.
@@ -339,7 +359,7 @@ def test_no_credentials_with_a_silent_metadata_service_ends_in_seconds(
         del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_EC2_METADATA_DISABLED"]
         env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"http://127.0.0.1:{silent.getsockname()[1]}"
         started = time.monotonic()
-        proc = run_helper(["get"], ECR_HOST, env, timeout=20)
+        proc = runner.run(["get"], ECR_HOST, env, timeout=20)
         elapsed = time.monotonic() - started
     assert proc.returncode == 1
     assert "no AWS credentials found" in proc.stdout
@@ -362,9 +382,9 @@ def test_python_dash_m_runs_the_same_cli(env: dict[str, str]) -> None:
     assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
 
 
-def test_throttling_is_retried(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_throttling_is_retried(runner: Runner, env: dict[str, str], fake_aws: FakeAWS) -> None:
     fake_aws.faults = ["throttle", "5xx"]
-    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert secret_of(get(runner, env)) == fake_aws.issued[0]
     assert fake_aws.calls["ecr"] == 3
 
 
@@ -376,11 +396,11 @@ def test_throttling_is_retried(env: dict[str, str], fake_aws: FakeAWS) -> None:
     ],
 )
 def test_persistent_server_errors_end_after_bounded_retries(
-    env: dict[str, str], fake_aws: FakeAWS, fault: str, reason: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, fault: str, reason: str
 ) -> None:
     fake_aws.sticky_fault = fault
     env["DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS"] = "2"
-    proc = get(env)
+    proc = get(runner, env)
     assert proc.returncode == 1
     assert (
         proc.stdout == f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: {reason}\n"
@@ -390,10 +410,10 @@ def test_persistent_server_errors_end_after_bounded_retries(
 
 @pytest.mark.parametrize("fault", ["reset", "garbage"])
 def test_broken_connections_are_one_line(
-    env: dict[str, str], fake_aws: FakeAWS, fault: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, fault: str
 ) -> None:
     fake_aws.sticky_fault = fault
-    proc = get(env)
+    proc = get(runner, env)
     assert proc.returncode == 1
     assert proc.stdout.startswith(
         f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: "
@@ -410,10 +430,10 @@ def test_broken_connections_are_one_line(
     ],
 )
 def test_malformed_answers_from_aws_are_one_truthful_line(
-    env: dict[str, str], fake_aws: FakeAWS, fault: str, reason: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, fault: str, reason: str
 ) -> None:
     fake_aws.sticky_fault = fault
-    proc = get(env)
+    proc = get(runner, env)
     assert (proc.returncode, proc.stdout) == (
         1,
         f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: {reason}\n",
@@ -421,31 +441,37 @@ def test_malformed_answers_from_aws_are_one_truthful_line(
     assert not list(Path(env["AWS_ECR_CACHE_DIR"]).glob("*.token"))
 
 
-def test_unopenable_log_file_warns_and_answers(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_unopenable_log_file_warns_and_answers(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     env["DOCKER_CREDENTIAL_ECR_LOG_FILE"] = "/nonexistent-dir/helper.log"
-    proc = get(env)
+    proc = get(runner, env)
     assert secret_of(proc) == fake_aws.issued[0]
     (line,) = proc.stderr.splitlines()
     assert line.startswith("docker-credential-ecr: warning: cannot open the log file: ")
 
 
-def test_hanging_endpoint_hits_the_read_timeout(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_hanging_endpoint_hits_the_read_timeout(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     fake_aws.sticky_fault = "hang"
     env.update(
         {"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "0.5", "DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS": "2"}
     )
-    proc = run_helper(["get"], ECR_HOST, env, timeout=20)
+    proc = runner.run(["get"], ECR_HOST, env, timeout=20)
     assert proc.returncode == 1
     assert "Read timeout" in proc.stdout
     assert fake_aws.calls["ecr"] == 2
 
 
-def test_deadline_bounds_the_whole_get(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_deadline_bounds_the_whole_get(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     fake_aws.sticky_fault = "hang"
     env.update(
         {"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "60", "DOCKER_CREDENTIAL_ECR_DEADLINE": "1.5"}
     )
-    proc = run_helper(["get"], ECR_HOST, env, timeout=20)
+    proc = runner.run(["get"], ECR_HOST, env, timeout=20)
     assert (proc.returncode, proc.stdout) == (
         1,
         f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: "
@@ -454,23 +480,25 @@ def test_deadline_bounds_the_whole_get(env: dict[str, str], fake_aws: FakeAWS) -
 
 
 def test_refresh_failure_serves_the_still_valid_token(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"  # refresh before answering
     seed(env, requested_ago=11 * 3600, expires_in=3600)
     fake_aws.sticky_fault = "deny"
-    proc = get(env)
+    proc = get(runner, env)
     assert secret_of(proc) == "seeded"
     assert proc.stderr.startswith("docker-credential-ecr: warning: AccessDeniedException: ")
     assert proc.stderr.endswith(f"; serving the cached token for {ECR_HOST}\n")
     assert fake_aws.calls["ecr"] == 1
 
 
-def test_stale_token_is_refreshed_when_aws_answers(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_stale_token_is_refreshed_when_aws_answers(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"  # refresh before answering
     seed(env, requested_ago=7 * 3600, expires_in=5 * 3600)
-    assert secret_of(get(env)) == fake_aws.issued[0]
-    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert secret_of(get(runner, env)) == fake_aws.issued[0]
+    assert secret_of(get(runner, env)) == fake_aws.issued[0]
     assert fake_aws.calls["ecr"] == 1
 
 
@@ -500,24 +528,24 @@ def wait_for_background_refreshes(env: dict[str, str], fake_aws: FakeAWS, calls:
 
 
 def test_token_in_its_refresh_window_is_served_at_once_and_refreshed_behind(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     seed(env, requested_ago=7 * 3600, expires_in=5 * 3600)
     fake_aws.delay = 1.0
-    first = get(env)
+    first = get(runner, env)
     assert secret_of(first) == "seeded"  # answered without waiting for AWS
     assert first.stderr == ""
     wait_for_background_refreshes(env, fake_aws, calls=1)
-    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert secret_of(get(runner, env)) == fake_aws.issued[0]
     assert fake_aws.calls["ecr"] == 1
 
 
 def test_many_gets_in_the_refresh_window_make_one_call(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     seed(env, requested_ago=7 * 3600, expires_in=5 * 3600)
     fake_aws.delay = 0.5
-    results = run_concurrently([*helper_command(), "get"], 16, ECR_HOST.encode(), env, tmp_path)
+    results = run_concurrently([*runner.command, "get"], 16, ECR_HOST.encode(), env, tmp_path)
     assert [r.returncode for r in results] == [0] * 16
     assert {json.loads(r.stdout)["Secret"] for r in results} <= {"seeded", *fake_aws.issued}
     wait_for_background_refreshes(env, fake_aws, calls=1)
@@ -525,67 +553,73 @@ def test_many_gets_in_the_refresh_window_make_one_call(
 
 
 def test_failed_background_refresh_is_reported_by_the_next_get(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     seed(env, requested_ago=7 * 3600, expires_in=5 * 3600)
     fake_aws.sticky_fault = "deny"
-    assert secret_of(get(env)) == "seeded"
+    assert secret_of(get(runner, env)) == "seeded"
     wait_for_background_refreshes(env, fake_aws, calls=1)
-    second = get(env)
+    second = get(runner, env)
     assert secret_of(second) == "seeded"
     assert second.stderr.startswith("docker-credential-ecr: warning: AccessDeniedException: ")
     assert second.stderr.endswith(f"; serving the cached token for {ECR_HOST}\n")
     wait_for_background_refreshes(env, fake_aws, calls=2)
 
 
-def test_expired_token_is_never_served(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_expired_token_is_never_served(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     seed(env, requested_ago=12 * 3600 - 60, expires_in=60)
     fake_aws.sticky_fault = "5xx"
-    proc = get(env)
+    proc = get(runner, env)
     assert proc.returncode == 1
     assert "seeded" not in proc.stdout + proc.stderr
 
 
-def test_corrupt_cache_is_rewritten(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_corrupt_cache_is_rewritten(runner: Runner, env: dict[str, str], fake_aws: FakeAWS) -> None:
     seed(env, requested_ago=0, expires_in=3600)
     entry = next(Path(env["AWS_ECR_CACHE_DIR"]).glob("*.token"))
     entry.write_bytes(b"\x00garbage")
-    assert secret_of(get(env)) == fake_aws.issued[0]
-    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert secret_of(get(runner, env)) == fake_aws.issued[0]
+    assert secret_of(get(runner, env)) == fake_aws.issued[0]
     assert fake_aws.calls["ecr"] == 1
 
 
 def test_unwritable_cache_still_answers_and_warns(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     (tmp_path / "not-a-dir").write_text("")
     env["AWS_ECR_CACHE_DIR"] = str(tmp_path / "not-a-dir" / "cache")
-    proc = get(env)
+    proc = get(runner, env)
     assert secret_of(proc) == fake_aws.issued[0]
     (line,) = proc.stderr.splitlines()  # warned once
     assert line.startswith("docker-credential-ecr: warning: cannot use the token cache (")
 
 
-def test_disabled_cache_calls_aws_every_time(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_disabled_cache_calls_aws_every_time(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     env["AWS_ECR_DISABLE_CACHE"] = "1"
-    secret_of(get(env))
-    secret_of(get(env))
+    secret_of(get(runner, env))
+    secret_of(get(runner, env))
     assert fake_aws.calls["ecr"] == 2
     assert not Path(env["AWS_ECR_CACHE_DIR"]).exists()
 
 
-def test_identities_do_not_share_tokens(env: dict[str, str], fake_aws: FakeAWS) -> None:
-    first = secret_of(get(env))
+def test_identities_do_not_share_tokens(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    first = secret_of(get(runner, env))
     other = {**env, "AWS_ACCESS_KEY_ID": "AKIDOTHERIDENTITY001"}
-    second = secret_of(get(other))
+    second = secret_of(get(runner, other))
     assert first != second
     assert [r["key_id"] for r in fake_aws.requests] == [TEST_KEY_ID, "AKIDOTHERIDENTITY001"]
-    assert secret_of(get(env)) == first
+    assert secret_of(get(runner, env)) == first
     assert fake_aws.calls["ecr"] == 2
 
 
 def test_assumed_role_profile_is_cached_without_resolving_credentials(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     config = tmp_path / "aws-config"
     config.write_text(
@@ -597,18 +631,18 @@ def test_assumed_role_profile_is_cached_without_resolving_credentials(
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
     env.update({"AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "puller"})
     for _ in range(3):
-        assert secret_of(get(env)) == fake_aws.issued[0]
+        assert secret_of(get(runner, env)) == fake_aws.issued[0]
     assert fake_aws.calls == {"sts:AssumeRole": 1, "ecr": 1}
     assert fake_aws.requests[0]["key_id"] == "AKIDBASEPROFILE00001"
     assert fake_aws.requests[1]["key_id"].startswith("ASIA")
 
 
 def test_concurrent_cold_gets_make_one_call(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     fake_aws.delay = 1.0
     env["DOCKER_CREDENTIAL_ECR_LOG_LEVEL"] = "DEBUG"
-    results = run_concurrently([*helper_command(), "get"], 32, ECR_HOST.encode(), env, tmp_path)
+    results = run_concurrently([*runner.command, "get"], 32, ECR_HOST.encode(), env, tmp_path)
     assert [r.returncode for r in results] == [0] * 32, [r.stdout for r in results if r.returncode]
     assert {json.loads(r.stdout)["Secret"] for r in results} == {fake_aws.issued[0]}
     assert fake_aws.calls["ecr"] == 1
@@ -644,7 +678,7 @@ def test_exit_now_ends_quietly_when_nobody_reads_the_answer() -> None:
 
 
 def test_no_secret_in_any_output_or_file_at_debug_level(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     log_file = tmp_path / "helper.log"
     env.update(
@@ -676,13 +710,13 @@ def test_no_secret_in_any_output_or_file_at_debug_level(
             (["erase"], "r.example"),
         ]
         for args, data in steps:
-            proc = run_helper(args, data, e)
+            proc = runner.run(args, data, e)
             outputs.append(proc.stderr)
             if args != ["get"]:
                 outputs.append(proc.stdout)
         fake_aws.sticky_fault = "deny"
         seed(e, 11 * 3600, 3600, secret="seeded-secret")
-        outputs += [get(e).stderr, get(e, "public.ecr.aws").stderr]
+        outputs += [get(runner, e).stderr, get(runner, e, "public.ecr.aws").stderr]
         fake_aws.sticky_fault = None
     logged = log_file.read_text()
     assert "DEBUG" in logged, "debug logging did not run"
@@ -708,15 +742,15 @@ def test_no_secret_in_any_output_or_file_at_debug_level(
     os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
 )
 def test_no_home_and_no_passwd_entry_says_what_to_set(
-    env: dict[str, str], flavour: str, other_user_dir: Path
+    env: dict[str, str], runner: Runner, other_user_dir: Path
 ) -> None:
     del env["HOME"], env["AWS_ECR_CACHE_DIR"]
     # The binary unpacks as that user, by default into $TMPDIR/docker-credential-ecr-54321.
     env.pop("DOCKER_CREDENTIAL_ECR_RUNTIME_DIR", None)
     env["TMPDIR"] = str(other_user_dir)
     as_user = ["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups"]
-    command = helper_command()
-    if flavour == "binary":
+    command = runner.command
+    if runner.name == "binary":
         # The checkout may be where uid 54321 cannot read (under /root, mode 0700).
         command = [str(shutil.copy(command[0], other_user_dir / "docker-credential-ecr"))]
     else:
@@ -739,9 +773,9 @@ def test_no_home_and_no_passwd_entry_says_what_to_set(
 
 
 def test_home_unset_uses_the_passwd_home(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     del env["HOME"], env["AWS_ECR_CACHE_DIR"]
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
-    assert secret_of(get(env)) == fake_aws.issued[0]
+    assert secret_of(get(runner, env)) == fake_aws.issued[0]
     assert list((tmp_path / "xdg" / "docker-credential-ecr").glob("*.token"))

@@ -7,16 +7,12 @@ import time
 import urllib.parse
 from pathlib import Path
 
-import pytest
-
 from docker_credential_ecr.cache import encode
 from docker_credential_ecr.token import AuthToken
 from fakeaws import FakeAWS
-from support.helper import get, secret_of
+from support.helper import Runner, get, secret_of
 from support.hosts import ECR_HOST
 from support.tokens import cache_entry
-
-pytestmark = pytest.mark.usefixtures("flavour")
 
 EU_HOST = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
 AWS_CONFIG = """
@@ -42,7 +38,7 @@ def configure(env: dict[str, str], tmp_path: Path, text: str, mode: int = 0o600)
 
 
 def test_each_registry_uses_its_own_profile(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     configure(
         env,
@@ -50,9 +46,9 @@ def test_each_registry_uses_its_own_profile(
         f'[registries."{ECR_HOST}"]\nprofile = "alpha"\n'
         '[registries."*.dkr.ecr.eu-west-1.amazonaws.com"]\nprofile = "beta"\n',
     )
-    secret_of(get(env))
-    secret_of(get(env, EU_HOST))
-    secret_of(get(env))
+    secret_of(get(runner, env))
+    secret_of(get(runner, env, EU_HOST))
+    secret_of(get(runner, env))
     assert [(r["key_id"], r["region"]) for r in fake_aws.requests] == [
         ("AKIDALPHA00000000001", "us-east-1"),
         ("AKIDBETA000000000001", "eu-west-1"),
@@ -60,7 +56,7 @@ def test_each_registry_uses_its_own_profile(
 
 
 def test_role_with_external_id_is_assumed_once_per_token(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     configure(
         env,
@@ -70,7 +66,7 @@ def test_role_with_external_id_is_assumed_once_per_token(
         'role_session_name = "host-7"\nduration_seconds = 1800\n',
     )
     for _ in range(3):
-        assert secret_of(get(env)) == fake_aws.issued[0]
+        assert secret_of(get(runner, env)) == fake_aws.issued[0]
     assert fake_aws.calls == {"sts:AssumeRole": 1, "ecr": 1}
     form = urllib.parse.parse_qs(fake_aws.requests[0]["body"])
     assert form["RoleArn"] == ["arn:aws:iam::123456789012:role/puller"]
@@ -84,7 +80,7 @@ def test_role_with_external_id_is_assumed_once_per_token(
 
 
 def test_static_keys_from_a_private_file(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     configure(
         env,
@@ -92,12 +88,12 @@ def test_static_keys_from_a_private_file(
         f'[registries."{ECR_HOST}"]\naws_access_key_id = "AKIDFILEKEYS00000001"\n'
         'aws_secret_access_key = "file-secret"\n',
     )
-    secret_of(get(env))
+    secret_of(get(runner, env))
     assert fake_aws.requests[0]["key_id"] == "AKIDFILEKEYS00000001"
 
 
 def test_secret_keys_in_a_readable_file_are_refused_in_one_line(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     path = configure(
         env,
@@ -106,7 +102,7 @@ def test_secret_keys_in_a_readable_file_are_refused_in_one_line(
         'aws_secret_access_key = "file-secret"\n',
         mode=0o644,
     )
-    proc = get(env)
+    proc = get(runner, env)
     code, out = proc.returncode, proc.stdout
     assert code == 1
     assert out.startswith(f"docker-credential-ecr: {path} holds AWS secret keys")
@@ -116,10 +112,10 @@ def test_secret_keys_in_a_readable_file_are_refused_in_one_line(
 
 
 def test_alias_answers_with_the_registry_it_stands_for(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     configure(env, tmp_path, f'[aliases]\n"registry.internal.example" = "{EU_HOST}"\n')
-    proc = get(env, "https://registry.internal.example/v2/")
+    proc = get(runner, env, "https://registry.internal.example/v2/")
     code, out = proc.returncode, proc.stdout
     assert code == 0
     assert json.loads(out) == {
@@ -128,18 +124,18 @@ def test_alias_answers_with_the_registry_it_stands_for(
         "Secret": fake_aws.issued[0],
     }
     assert json.loads(fake_aws.requests[0]["body"]) == {"registryIds": ["210987654321"]}
-    assert secret_of(get(env, EU_HOST)) == fake_aws.issued[0]  # the same cache entry
+    assert secret_of(get(runner, env, EU_HOST)) == fake_aws.issued[0]  # the same cache entry
     assert fake_aws.calls["ecr"] == 1
 
 
 def test_cache_false_fetches_every_time(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     configure(env, tmp_path, f'[registries."{ECR_HOST}"]\ncache = false\n')
-    secret_of(get(env))
-    secret_of(get(env))
-    secret_of(get(env, EU_HOST))
-    secret_of(get(env, EU_HOST))
+    secret_of(get(runner, env))
+    secret_of(get(runner, env))
+    secret_of(get(runner, env, EU_HOST))
+    secret_of(get(runner, env, EU_HOST))
     assert [json.loads(r["body"])["registryIds"][0] for r in fake_aws.requests] == [
         "123456789012",
         "123456789012",
@@ -148,7 +144,7 @@ def test_cache_false_fetches_every_time(
 
 
 def test_refresh_before_sets_the_refresh_window(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     configure(env, tmp_path, f'[registries."{ECR_HOST}"]\nrefresh_before = 1800\n')
     env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"  # see the window as a wait
@@ -161,16 +157,16 @@ def test_refresh_before_sets_the_refresh_window(
         )
         entry.chmod(0o600)
         fake_aws.reset()
-        got = secret_of(get(env))
+        got = secret_of(get(runner, env))
         assert fake_aws.total_calls() == expected_calls
         assert got == ("seeded" if expected_calls == 0 else fake_aws.issued[0])
 
 
 def test_mistake_in_the_file_is_one_line_naming_file_and_line(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     path = configure(env, tmp_path, f'[registries."{ECR_HOST}"]\nprofile = "alpha"\nregoin = "x"\n')
-    proc = get(env)
+    proc = get(runner, env)
     code, out, err = proc.returncode, proc.stdout, proc.stderr
     assert (code, out) == (
         1,

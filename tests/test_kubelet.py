@@ -1,6 +1,6 @@
 """The kubelet image credential provider mode, run as the kubelet runs it.
 
-Against the installed script and the built single file (the ``flavour`` fixture), a
+Against the installed script and the built single file (the ``runner`` fixture), a
 local AWS endpoint and a real cache; the protocol's pure parts in-process.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from docker_credential_ecr import kubelet
 from docker_credential_ecr.commands import kubeletsetup
 from fakeaws import FakeAWS
-from support.helper import get, helper_command, run_concurrently, run_helper, secret_of
+from support.helper import Runner, get, run_concurrently, secret_of
 from support.hosts import ECR_HOST
 from support.tokens import cache_entry, seed
 
@@ -41,9 +41,9 @@ def sa_request(token: str, role: str | None = ROLE, image: str = IMAGE) -> str:
     return request(image, serviceAccountToken=token, serviceAccountAnnotations=annotations)
 
 
-def ask(env: dict[str, str], text: str | bytes, *args: str) -> Any:
+def ask(runner: Runner, env: dict[str, str], text: str | bytes, *args: str) -> Any:
     """Run the provider; return its response document, failing the test if it failed."""
-    proc = run_helper(["get-credentials", *args], text, env)
+    proc = runner.run(["get-credentials", *args], text, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(proc.stdout)
 
@@ -73,14 +73,11 @@ def password(document: Any, registry: str = ECR_HOST) -> str:
 # --- the executable, as the kubelet runs it -------------------------------------------
 
 
-pytestmark = pytest.mark.usefixtures("flavour")
-
-
 @pytest.mark.parametrize("version", kubelet.API_VERSIONS)
 def test_each_api_version_is_answered_in_kind(
-    env: dict[str, str], fake_aws: FakeAWS, version: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, version: str
 ) -> None:
-    document = ask(env, request(version=version))
+    document = ask(runner, env, request(version=version))
     hold = seconds(document.pop("cacheDuration"))
     assert document == {
         "apiVersion": version,
@@ -93,32 +90,32 @@ def test_each_api_version_is_answered_in_kind(
 
 
 def test_cache_duration_ends_when_the_docker_mode_would_refresh(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     # Requested 2 h ago, 10 h left: the refresh window opens in 4 h.
     seed(env, 7200, 36000, secret="warm")
-    document = ask(env, request())
+    document = ask(runner, env, request())
     assert password(document) == "warm"
     assert 4 * 3600 - 30 <= seconds(document["cacheDuration"]) <= 4 * 3600
     assert fake_aws.total_calls() == 0
 
 
 def test_configured_refresh_window_shortens_the_cache_duration(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     use_config(env, tmp_path, "refresh_before = 36000")
-    document = ask(env, request())
+    document = ask(runner, env, request())
     # 12 h tokens refreshed 10 h before expiry: held for at most 2 h.
     assert 7200 - 30 <= seconds(document["cacheDuration"]) <= 7200
 
 
 def test_a_token_in_its_refresh_window_is_not_held_by_the_kubelet(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"
     seed(env, 40000, 3200, secret="old")
     fake_aws.faults = ["5xx", "5xx", "5xx"]
-    document = ask(env, request())
+    document = ask(runner, env, request())
     # The refresh failed; the still-valid token is served, and the kubelet must ask again.
     assert (password(document), document["cacheDuration"]) == ("old", "0s")
 
@@ -134,9 +131,9 @@ def test_a_token_in_its_refresh_window_is_not_held_by_the_kubelet(
     ],
 )
 def test_image_forms_are_answered_for_their_registry(
-    env: dict[str, str], fake_aws: FakeAWS, image: str, registry: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, image: str, registry: str
 ) -> None:
-    document = ask(env, request(image))
+    document = ask(runner, env, request(image))
     assert list(document["auth"]) == [registry]
     assert password(document, registry) == fake_aws.issued[0]
 
@@ -145,9 +142,9 @@ def test_image_forms_are_answered_for_their_registry(
     "image", ["docker.io/public.ecr.aws/team/app:1", "registry.example:5000/app", "nginx"]
 )
 def test_an_image_not_on_ecr_gets_no_credentials_and_a_note(
-    env: dict[str, str], fake_aws: FakeAWS, image: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, image: str
 ) -> None:
-    proc = run_helper(["get-credentials"], request(image), env)
+    proc = runner.run(["get-credentials"], request(image), env)
     assert proc.returncode == 0, proc.stderr
     document = json.loads(proc.stdout)
     assert document["auth"] == {}
@@ -157,10 +154,10 @@ def test_an_image_not_on_ecr_gets_no_credentials_and_a_note(
 
 
 def test_ecr_public_without_credentials_is_pulled_anonymously(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     fake_aws.sticky_fault = "deny"
-    proc = run_helper(["get-credentials"], request("public.ecr.aws/team/app:1"), env)
+    proc = runner.run(["get-credentials"], request("public.ecr.aws/team/app:1"), env)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["auth"] == {}
     assert "pull anonymously" in proc.stderr
@@ -168,27 +165,27 @@ def test_ecr_public_without_credentials_is_pulled_anonymously(
 
 
 def test_the_docker_mode_warms_the_cache_for_the_kubelet(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
-    secret = secret_of(get(env))
-    assert password(ask(env, request())) == secret
+    secret = secret_of(get(runner, env))
+    assert password(ask(runner, env, request())) == secret
     assert fake_aws.total_calls() == 1
 
 
 def test_the_kubelet_mode_warms_the_cache_for_docker(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
-    secret = password(ask(env, request()))
-    assert secret_of(get(env)) == secret
+    secret = password(ask(runner, env, request()))
+    assert secret_of(get(runner, env)) == secret
     assert fake_aws.total_calls() == 1
 
 
 def test_32_concurrent_requests_make_one_api_call(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     fake_aws.delay = 0.3
     done = run_concurrently(
-        [*helper_command(), "get-credentials"], 32, request().encode(), env, tmp_path
+        [*runner.command, "get-credentials"], 32, request().encode(), env, tmp_path
     )
     assert all(p.returncode == 0 for p in done), [p.stderr for p in done if p.returncode]
     passwords = {password(json.loads(p.stdout)) for p in done}
@@ -198,10 +195,10 @@ def test_32_concurrent_requests_make_one_api_call(
 
 @pytest.mark.parametrize("fault", ["deny", "5xx"])
 def test_an_aws_failure_is_one_line_naming_the_host_and_the_error(
-    env: dict[str, str], fake_aws: FakeAWS, fault: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, fault: str
 ) -> None:
     fake_aws.sticky_fault = fault
-    proc = run_helper(["get-credentials"], request(), env)
+    proc = runner.run(["get-credentials"], request(), env)
     assert (proc.returncode, proc.stdout) == (1, "")
     line = proc.stderr.strip()
     assert "\n" not in line
@@ -211,12 +208,12 @@ def test_an_aws_failure_is_one_line_naming_the_host_and_the_error(
 
 
 def test_no_answer_from_aws_ends_within_the_deadline(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     fake_aws.sticky_fault = "hang"
     env["DOCKER_CREDENTIAL_ECR_DEADLINE"] = "2"
     started = time.monotonic()
-    proc = run_helper(["get-credentials"], request(), env, timeout=30)
+    proc = runner.run(["get-credentials"], request(), env, timeout=30)
     assert proc.returncode == 1
     assert "no answer from AWS within 2s" in proc.stderr
     assert time.monotonic() - started < 20
@@ -243,11 +240,11 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("text", "reason"), BAD_INPUT, ids=[r for _, r in BAD_INPUT])
 def test_bad_input_is_one_line_and_keeps_the_cache(
-    env: dict[str, str], fake_aws: FakeAWS, text: bytes, reason: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, text: bytes, reason: str
 ) -> None:
     entry = seed(env, 60, 40000, secret="kept")
     before = entry.read_bytes()
-    proc = run_helper(["get-credentials"], text, env)
+    proc = runner.run(["get-credentials"], text, env)
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
@@ -258,13 +255,13 @@ def test_bad_input_is_one_line_and_keeps_the_cache(
 
 
 def test_the_configuration_files_role_applies_and_is_shared_with_docker(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     use_config(env, tmp_path, f'role_arn = "{OTHER_ROLE}"')
-    secret = password(ask(env, request()))
+    secret = password(ask(runner, env, request()))
     assert ecr_roles(fake_aws) == [OTHER_ROLE]
     assert fake_aws.calls == {"sts:AssumeRole": 1, "ecr": 1}
-    assert secret_of(get(env)) == secret
+    assert secret_of(get(runner, env)) == secret
     assert fake_aws.total_calls() == 2
 
 
@@ -277,9 +274,9 @@ def ecr_roles(fake: FakeAWS) -> list[str]:
 
 
 def test_a_service_account_token_is_exchanged_for_its_role(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
-    document = ask(env, sa_request("sa-token-one"))
+    document = ask(runner, env, sa_request("sa-token-one"))
     (sts,) = [r for r in fake_aws.requests if r["api"] == "sts:AssumeRoleWithWebIdentity"]
     assert "WebIdentityToken=sa-token-one" in sts["body"]
     assert "RoleArn=" + ROLE.replace(":", "%3A").replace("/", "%2F") in sts["body"]
@@ -288,50 +285,54 @@ def test_a_service_account_token_is_exchanged_for_its_role(
 
 
 def test_a_service_account_token_is_cached_under_that_token_alone(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
-    first = password(ask(env, sa_request("sa-token-one")))
-    assert password(ask(env, sa_request("sa-token-one"))) == first
+    first = password(ask(runner, env, sa_request("sa-token-one")))
+    assert password(ask(runner, env, sa_request("sa-token-one"))) == first
     assert fake_aws.calls == {"sts:AssumeRoleWithWebIdentity": 1, "ecr": 1}
     # Another pod's token, the node's own identity, Docker: none is given the pod's token.
-    second = password(ask(env, sa_request("sa-token-two")))
-    node = password(ask(env, request()))
-    docker = secret_of(get(env))
+    second = password(ask(runner, env, sa_request("sa-token-two")))
+    node = password(ask(runner, env, request()))
+    docker = secret_of(get(runner, env))
     assert len({first, second, node}) == 3
     assert docker == node
     assert ecr_roles(fake_aws) == [ROLE, ROLE, "node"]
 
 
 def test_the_service_account_token_is_never_written_to_the_cache(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
-    ask(env, sa_request("sa-token-secret-material"))
+    ask(runner, env, sa_request("sa-token-secret-material"))
     cache = cache_entry(env).parent
     for path in cache.iterdir():
         assert b"sa-token-secret-material" not in path.read_bytes(), path
         assert "sa-token" not in path.name
 
 
-def test_the_role_may_come_from_the_environment(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_the_role_may_come_from_the_environment(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     env["AWS_ECR_ROLE_ARN"] = OTHER_ROLE
-    ask(env, sa_request("sa-token-one", role=None))
+    ask(runner, env, sa_request("sa-token-one", role=None))
     assert ecr_roles(fake_aws) == [OTHER_ROLE]
     fake_aws.reset()
     # The service account's own annotation wins.
-    ask(env, sa_request("sa-token-two"))
+    ask(runner, env, sa_request("sa-token-two"))
     assert ecr_roles(fake_aws) == [ROLE]
 
 
-def test_without_a_role_the_node_identity_is_used(env: dict[str, str], fake_aws: FakeAWS) -> None:
-    ask(env, sa_request("sa-token-one", role=None))
+def test_without_a_role_the_node_identity_is_used(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    ask(runner, env, sa_request("sa-token-one", role=None))
     assert fake_aws.calls == {"ecr": 1}
 
 
 def test_a_refused_service_account_token_is_one_line_without_it(
-    env: dict[str, str], fake_aws: FakeAWS
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
 ) -> None:
     fake_aws.web_identity_tokens = {"the-good-one"}
-    proc = run_helper(["get-credentials"], sa_request("sa-token-forged"), env)
+    proc = runner.run(["get-credentials"], sa_request("sa-token-forged"), env)
     assert (proc.returncode, proc.stdout) == (1, "")
     assert "InvalidIdentityToken" in proc.stderr
     assert proc.stderr.count("\n") == 1
@@ -342,9 +343,9 @@ def test_a_refused_service_account_token_is_one_line_without_it(
 # --- names and arguments --------------------------------------------------------------
 
 
-def provider_command(tmp_path: Path) -> list[str]:
+def provider_command(runner: Runner, tmp_path: Path) -> list[str]:
     """The helper under the name of AWS's plugin: a symlink, as the packages install it."""
-    target = Path(helper_command()[0])
+    target = Path(runner.command[0])
     if target.name == "docker-credential-ecr" and target.with_name(kubelet.PROGRAM).exists():
         return [str(target.with_name(kubelet.PROGRAM))]
     if target.name != "docker-credential-ecr":
@@ -357,10 +358,10 @@ def provider_command(tmp_path: Path) -> list[str]:
 
 @pytest.mark.parametrize("args", [[], ["get-credentials"], ["--v=4"], ["get"]])
 def test_the_provider_name_selects_the_kubelet_mode(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path, args: list[str]
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path, args: list[str]
 ) -> None:
     proc = subprocess.run(
-        [*provider_command(tmp_path), *args],
+        [*provider_command(runner, tmp_path), *args],
         input=request().encode(),
         env=env,
         capture_output=True,
@@ -370,8 +371,10 @@ def test_the_provider_name_selects_the_kubelet_mode(
     assert password(json.loads(proc.stdout)) == fake_aws.issued[0]
 
 
-def test_the_provider_name_keeps_version_and_help(env: dict[str, str], tmp_path: Path) -> None:
-    command = provider_command(tmp_path)
+def test_the_provider_name_keeps_version_and_help(
+    runner: Runner, env: dict[str, str], tmp_path: Path
+) -> None:
+    command = provider_command(runner, tmp_path)
     version = subprocess.run(
         [*command, "--version"], check=False, env=env, capture_output=True, text=True
     )
@@ -384,10 +387,12 @@ def test_the_provider_name_keeps_version_and_help(env: dict[str, str], tmp_path:
     assert kubelet.PROGRAM in helped.stdout
 
 
-def test_a_warm_request_loads_no_aws_sdk(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_a_warm_request_loads_no_aws_sdk(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     seed(env, 60, 40000, secret="warm")
     env["DOCKER_CREDENTIAL_ECR_LOG_LEVEL"] = "DEBUG"
-    proc = run_helper(["get-credentials"], request(), env)
+    proc = runner.run(["get-credentials"], request(), env)
     assert proc.returncode == 0, proc.stderr
     assert "get-credentials exited 0; heavy modules loaded: none" in proc.stderr
     assert "warm" not in proc.stderr
@@ -396,21 +401,21 @@ def test_a_warm_request_loads_no_aws_sdk(env: dict[str, str], fake_aws: FakeAWS)
 # --- configure --kubelet --------------------------------------------------------------
 
 
-def setup_kubelet(env: dict[str, str], directory: Path, *extra: str) -> Any:
+def setup_kubelet(runner: Runner, env: dict[str, str], directory: Path, *extra: str) -> Any:
     """``configure --kubelet`` (or ``unconfigure --kubelet``) into ``directory``."""
     verb = "unconfigure" if "un" in extra else "configure"
     args = [a for a in extra if a != "un"]
-    return run_helper([verb, "--kubelet", "--kubelet-dir", str(directory), *args], "", env)
+    return runner.run([verb, "--kubelet", "--kubelet-dir", str(directory), *args], "", env)
 
 
 def test_configure_kubelet_links_the_provider_and_writes_its_config(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     directory = tmp_path / "credentialprovider"
-    done = setup_kubelet(env, directory)
+    done = setup_kubelet(runner, env, directory)
     assert done.returncode == 0, done.stdout + done.stderr
     link = directory / "bin" / kubelet.PROGRAM
-    assert link.resolve() == Path(helper_command()[0]).resolve()
+    assert link.resolve() == Path(runner.command[0]).resolve()
     config = (directory / "config.yaml").read_text()
     assert config == kubeletsetup.render()
     assert oct((directory / "config.yaml").stat().st_mode & 0o777) == "0o644"
@@ -425,30 +430,30 @@ def test_configure_kubelet_links_the_provider_and_writes_its_config(
     assert proc.returncode == 0, proc.stderr
     assert password(json.loads(proc.stdout)) == fake_aws.issued[0]
     # Again: nothing changes; then unconfigure removes both.
-    assert setup_kubelet(env, directory).returncode == 0
+    assert setup_kubelet(runner, env, directory).returncode == 0
     assert (directory / "config.yaml").read_text() == config
-    removed = setup_kubelet(env, directory, "un")
+    removed = setup_kubelet(runner, env, directory, "un")
     assert removed.returncode == 0
     assert sorted(p.name for p in directory.rglob("*")) == ["bin"]
 
 
 def test_configure_kubelet_never_changes_what_it_did_not_write(
-    env: dict[str, str], tmp_path: Path
+    runner: Runner, env: dict[str, str], tmp_path: Path
 ) -> None:
     directory = tmp_path / "credentialprovider"
     (directory / "bin").mkdir(parents=True)
     (directory / "config.yaml").write_text("providers: []\n")
-    refused = setup_kubelet(env, directory)
+    refused = setup_kubelet(runner, env, directory)
     assert refused.returncode == 1
     assert "was not written by docker-credential-ecr" in refused.stdout
     assert refused.stdout.count("\n") == 1
     (directory / "config.yaml").unlink()
     (directory / "bin" / kubelet.PROGRAM).write_text("#!/bin/sh\n# AWS's plugin\n")
-    refused = setup_kubelet(env, directory)
+    refused = setup_kubelet(runner, env, directory)
     assert (refused.returncode, "is another program" in refused.stdout) == (1, True)
     assert (directory / "bin" / kubelet.PROGRAM).read_text() == "#!/bin/sh\n# AWS's plugin\n"
     assert not (directory / "config.yaml").exists()
-    assert setup_kubelet(env, directory, "un").stdout == "nothing of ours found\n"
+    assert setup_kubelet(runner, env, directory, "un").stdout == "nothing of ours found\n"
 
 
 def a_program(place: Path, name: str) -> Path:
@@ -461,34 +466,36 @@ def a_program(place: Path, name: str) -> Path:
 
 
 def test_configure_kubelet_again_keeps_a_link_to_a_release_named_file(
-    env: dict[str, str], tmp_path: Path
+    runner: Runner, env: dict[str, str], tmp_path: Path
 ) -> None:
     """A release's file keeps its name (docker-credential-ecr-<version>-linux-<arch>)."""
     program = a_program(tmp_path / "opt", "docker-credential-ecr-0.1.0-linux-amd64")
     directory = tmp_path / "credentialprovider"
     for _ in range(2):
-        done = setup_kubelet(env, directory, "--executable", str(program))
+        done = setup_kubelet(runner, env, directory, "--executable", str(program))
         assert done.returncode == 0, done.stdout + done.stderr
     assert (directory / "bin" / kubelet.PROGRAM).resolve() == program
-    removed = setup_kubelet(env, directory, "un", "--executable", str(program))
+    removed = setup_kubelet(runner, env, directory, "un", "--executable", str(program))
     assert removed.stdout.count(": removed") == 2, removed.stdout
 
 
-def test_configure_kubelet_dry_run_writes_nothing(env: dict[str, str], tmp_path: Path) -> None:
+def test_configure_kubelet_dry_run_writes_nothing(
+    runner: Runner, env: dict[str, str], tmp_path: Path
+) -> None:
     directory = tmp_path / "credentialprovider"
-    shown = setup_kubelet(env, directory, "--dry-run")
+    shown = setup_kubelet(runner, env, directory, "--dry-run")
     assert shown.returncode == 0
     assert shown.stdout.endswith(kubeletsetup.render())
     assert not directory.exists()
 
 
 def test_configure_kubelet_refuses_a_directory_others_can_change(
-    env: dict[str, str], tmp_path: Path
+    runner: Runner, env: dict[str, str], tmp_path: Path
 ) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
-    refused = setup_kubelet(env, shared / "credentialprovider")
+    refused = setup_kubelet(runner, env, shared / "credentialprovider")
     assert refused.returncode == 1
     assert "writable" in refused.stdout or "others" in refused.stdout, refused.stdout
     assert not (shared / "credentialprovider" / "bin" / kubelet.PROGRAM).exists()
@@ -496,7 +503,7 @@ def test_configure_kubelet_refuses_a_directory_others_can_change(
 
 @pytest.mark.parametrize("where", ["shared-directory", "writable-file"])
 def test_configure_kubelet_refuses_an_executable_others_can_change(
-    env: dict[str, str], tmp_path: Path, where: str
+    runner: Runner, env: dict[str, str], tmp_path: Path, where: str
 ) -> None:
     program = a_program(tmp_path / "place", "docker-credential-ecr")
     place = program.parent
@@ -505,7 +512,7 @@ def test_configure_kubelet_refuses_an_executable_others_can_change(
     else:
         program.chmod(0o777)
     directory = tmp_path / "credentialprovider"
-    refused = setup_kubelet(env, directory, "--executable", str(program))
+    refused = setup_kubelet(runner, env, directory, "--executable", str(program))
     assert refused.returncode == 1
     assert refused.stdout.startswith(
         f"docker-credential-ecr configure --kubelet: not linking {program}"

@@ -17,6 +17,7 @@ import pytest
 
 from docker_credential_ecr import kubelet
 from fakeaws import FakeAWS
+from support.environ import clean_env
 from support.hosts import ECR_HOST
 
 # Runs the helper's __main__ with argv[2:], noting imports and opened files in argv[1].
@@ -117,8 +118,10 @@ def paths(tmp_path: Path, env: dict[str, str]) -> dict[str, tuple[list[str], str
     ],
 )
 def test_no_way_to_aws_loads_what_the_frozen_program_leaves_out(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path, way: str
+    fake_aws: FakeAWS, tmp_path: Path, way: str
 ) -> None:
+    # Not the env fixture: that one is made for each runner, and this runs the package.
+    env = clean_env(tmp_path, fake_aws)
     args, stdin, environ = paths(tmp_path, env)[way]
     notes = watched(args, stdin, environ, tmp_path / "notes")
     assert fake_aws.total_calls() >= 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support.helper import helper_command
+from support.helper import Runner
 from support.mounts import with_own
 from support.paths import ROOT
 
@@ -30,7 +30,7 @@ def test_service_runs_a_real_command(unit: Path, tmp_path: Path) -> None:
     (command,) = exec_starts(unit)
     assert command[0] == INSTALLED
     proc = subprocess.run(
-        [*helper_command(), *command[1:], "--help"],
+        [*Runner.script().command, *command[1:], "--help"],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},

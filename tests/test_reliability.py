@@ -23,12 +23,11 @@ import pytest
 from docker_credential_ecr.cache import decode, encode
 from docker_credential_ecr.token import AuthToken
 from fakeaws import FAULTS, FakeAWS
-from support.helper import built_binary, get, helper_command, run_helper
+from support.helper import Runner, built_binary, get
 from support.hosts import ECR_HOST
 from support.mounts import with_var_cache
 from support.tokens import cache_entry, seed
 
-pytestmark = pytest.mark.usefixtures("flavour")
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare"
 )
@@ -49,7 +48,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_fault_with_a_valid_cached_token_serves_it_and_warns(
-    env: dict[str, str], fake_aws: FakeAWS, fault: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, fault: str
 ) -> None:
     seed(env, requested_ago=11 * 3600, expires_in=3600)
     fake_aws.sticky_fault = fault
@@ -58,7 +57,7 @@ def test_fault_with_a_valid_cached_token_serves_it_and_warns(
     # (the default) the same failure is reported by the next get instead:
     # tests/test_cli.py::test_failed_background_refresh_is_reported_by_the_next_get.
     env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"
-    proc = get(env, timeout=30)
+    proc = get(runner, env, timeout=30)
     assert proc.returncode == 0, proc.stdout
     assert json.loads(proc.stdout)["Secret"] == "seeded"
     (line,) = proc.stderr.splitlines()
@@ -68,21 +67,23 @@ def test_fault_with_a_valid_cached_token_serves_it_and_warns(
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_fault_without_a_token_fails_within_the_deadline_in_one_line(
-    env: dict[str, str], fake_aws: FakeAWS, fault: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, fault: str
 ) -> None:
     fake_aws.sticky_fault = fault
     env.update({"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "2", "DOCKER_CREDENTIAL_ECR_DEADLINE": "8"})
-    proc = get(env, timeout=8 + 12)  # the subprocess timeout is the deadline's proof
+    proc = get(runner, env, timeout=8 + 12)  # the subprocess timeout is the deadline's proof
     assert proc.returncode == 1
     assert proc.stdout.startswith(FAILED)
     assert proc.stdout.count("\n") == 1
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def test_throttling_backs_off_between_attempts(env: dict[str, str], fake_aws: FakeAWS) -> None:
+def test_throttling_backs_off_between_attempts(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
     fake_aws.sticky_fault = "throttle"
     env["DOCKER_CREDENTIAL_ECR_MAX_ATTEMPTS"] = "4"
-    proc = get(env, timeout=40)
+    proc = get(runner, env, timeout=40)
     assert proc.stdout == f"{FAILED}ThrottlingException: Rate exceeded\n"
     times = [r["time"] for r in fake_aws.requests]
     assert len(times) == 4
@@ -97,11 +98,11 @@ def test_throttling_backs_off_between_attempts(env: dict[str, str], fake_aws: Fa
     [("http://127.0.0.1:9", "no route"), ("http://ecr.invalid", "no name resolution")],
 )
 def test_no_network_at_all_fails_fast_or_serves_the_cache(
-    env: dict[str, str], endpoint: str, why: str
+    runner: Runner, env: dict[str, str], endpoint: str, why: str
 ) -> None:
     """In a network namespace whose only interface is down: nothing is reachable."""
     env["AWS_ENDPOINT_URL_ECR"] = endpoint
-    cmd = ["unshare", "--net", *helper_command(), "get"]
+    cmd = ["unshare", "--net", *runner.command, "get"]
     proc = subprocess.run(
         cmd, input=ECR_HOST, env=env, capture_output=True, text=True, timeout=30, check=False
     )
@@ -119,7 +120,7 @@ def test_no_network_at_all_fails_fast_or_serves_the_cache(
 
 
 def test_kill_9_during_refresh_leaves_no_lock_and_a_parseable_cache(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     """Kill the refreshing process at the moment its request reaches AWS, and at random points."""
     rng = random.Random(20261128)
@@ -134,7 +135,7 @@ def test_kill_9_during_refresh_leaves_no_lock_and_a_parseable_cache(
         fake_aws.delay = rng.uniform(0.05, 0.3)
         with request.open("rb") as stdin:
             proc = subprocess.Popen(
-                [*helper_command(), "get"],
+                [*runner.command, "get"],
                 stdin=stdin,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -155,7 +156,7 @@ def test_kill_9_during_refresh_leaves_no_lock_and_a_parseable_cache(
         kills += proc.returncode == -signal.SIGKILL
         fake_aws.delay = 0.0
         env_check = {**env, "DOCKER_CREDENTIAL_ECR_LOCK_TIMEOUT": "2"}
-        after = run_helper(["get"], ECR_HOST, env_check)
+        after = runner.run(["get"], ECR_HOST, env_check)
         assert after.returncode == 0, after.stdout
         assert "busy" not in after.stderr  # the dead process's lock died with it
         for path in Path(env["AWS_ECR_CACHE_DIR"]).glob("*.token"):
@@ -189,13 +190,13 @@ BAD_INPUTS: list[tuple[list[str], bytes]] = [
 
 @pytest.mark.parametrize(("args", "data"), BAD_INPUTS, ids=lambda v: repr(v)[:40])
 def test_bad_input_is_one_line_exit_1_and_leaves_the_cache_alone(
-    env: dict[str, str], fake_aws: FakeAWS, args: list[str], data: bytes
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, args: list[str], data: bytes
 ) -> None:
     seed(env, requested_ago=0, expires_in=3600)
     cache = Path(env["AWS_ECR_CACHE_DIR"])
     before = snapshot(cache)
     started = time.monotonic()
-    proc = run_helper(args, data, env, timeout=30)
+    proc = runner.run(args, data, env, timeout=30)
     assert proc.returncode == 1
     assert proc.stdout.count("\n") == 1, proc.stdout
     assert proc.stdout.startswith(
@@ -217,8 +218,10 @@ def test_bad_input_is_one_line_exit_1_and_leaves_the_cache_alone(
 # ---- hostile filesystems ----
 
 
-def test_umask_000_still_gives_private_files(env: dict[str, str], fake_aws: FakeAWS) -> None:
-    cmd = ["sh", "-c", 'umask 000; exec "$@"', "sh", *helper_command(), "get"]
+def test_umask_000_still_gives_private_files(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    cmd = ["sh", "-c", 'umask 000; exec "$@"', "sh", *runner.command, "get"]
     proc = subprocess.run(
         cmd, input=ECR_HOST, env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -231,7 +234,7 @@ def test_umask_000_still_gives_private_files(env: dict[str, str], fake_aws: Fake
 
 
 def _kept_only_where_trusted(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path, why: str
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path, why: str
 ) -> None:
     """The configured cache fails the trusted-path rule: nothing goes there, and the
     token is kept in root's own cache (root) or not at all (anyone else), with a warning."""
@@ -239,7 +242,7 @@ def _kept_only_where_trusted(
     before = sorted(cache.iterdir())
     var_cache = tmp_path / "var-cache"
     prefix = with_var_cache(var_cache) if os.geteuid() == 0 else None
-    proc = run_helper(["get"], ECR_HOST, env, prefix=prefix)
+    proc = runner.run(["get"], ECR_HOST, env, prefix=prefix)
     assert proc.returncode == 0, proc.stdout
     assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[-1]
     assert sorted(cache.iterdir()) == before
@@ -254,29 +257,29 @@ def _kept_only_where_trusted(
 
 
 def test_loose_cache_directory_is_not_used_nor_changed(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     cache = Path(env["AWS_ECR_CACHE_DIR"])
     cache.mkdir(mode=0o777)
     cache.chmod(0o777)
     why = f"{cache} is writable by group and others (mode 777)"
-    _kept_only_where_trusted(env, fake_aws, tmp_path, why)
+    _kept_only_where_trusted(runner, env, fake_aws, tmp_path, why)
     assert cache.stat().st_mode & 0o777 == 0o777
 
 
 @needs_root
 def test_cache_directory_owned_by_someone_else_is_not_used(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     cache = Path(env["AWS_ECR_CACHE_DIR"])
     cache.mkdir(mode=0o755)
     os.chown(cache, 54321, 54321)
-    _kept_only_where_trusted(env, fake_aws, tmp_path, f"{cache} is owned by uid 54321")
+    _kept_only_where_trusted(runner, env, fake_aws, tmp_path, f"{cache} is owned by uid 54321")
 
 
 @needs_root
 def test_home_of_another_user_is_not_roots_cache(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     # sudo -E keeps the user's HOME: root must not keep tokens where that user can write.
     home = tmp_path / "alice"
@@ -285,26 +288,26 @@ def test_home_of_another_user_is_not_roots_cache(
     del env["AWS_ECR_CACHE_DIR"]
     env["HOME"] = str(home)
     var_cache = tmp_path / "var-cache"
-    proc = run_helper(["get"], ECR_HOST, env, prefix=with_var_cache(var_cache))
+    proc = runner.run(["get"], ECR_HOST, env, prefix=with_var_cache(var_cache))
     assert proc.returncode == 0, proc.stdout
     assert list(home.iterdir()) == []
     assert len(list((var_cache / "docker-credential-ecr").glob("*.token"))) == 1
 
 
 def test_symlinked_cache_directory_is_used_where_it_leads(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     target = tmp_path / "elsewhere"
     target.mkdir(mode=0o700)
     Path(env["AWS_ECR_CACHE_DIR"]).symlink_to(target)
-    proc = get(env)
+    proc = get(runner, env)
     assert proc.returncode == 0, proc.stdout
     assert proc.stderr == ""
     assert len(list(target.glob("*.token"))) == 1
 
 
 def test_cache_entry_replaced_by_a_symlink_never_overwrites_its_target(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     victim = tmp_path / "victim"
     victim.write_text("precious")
@@ -312,7 +315,7 @@ def test_cache_entry_replaced_by_a_symlink_never_overwrites_its_target(
     entry = cache_entry(env)
     entry.parent.mkdir(mode=0o700, parents=True)
     entry.symlink_to(victim)
-    proc = get(env)
+    proc = get(runner, env)
     assert proc.returncode == 0
     assert victim.read_text() == "precious"
     assert not entry.is_symlink()
@@ -321,23 +324,23 @@ def test_cache_entry_replaced_by_a_symlink_never_overwrites_its_target(
 
 @pytest.mark.parametrize("garbage", [b"", b"\x00" * 64, b"docker-credential-ecr token v1\nnan\n"])
 def test_garbage_entry_counts_as_empty_and_is_rewritten(
-    env: dict[str, str], fake_aws: FakeAWS, garbage: bytes
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, garbage: bytes
 ) -> None:
     seed(env, 0, 3600)
     cache_entry(env).write_bytes(garbage)
-    assert get(env).returncode == 0
+    assert get(runner, env).returncode == 0
     assert decode(cache_entry(env).read_bytes()) is not None
     assert fake_aws.calls["ecr"] == 1
 
 
 def in_mount_namespace(
-    env: dict[str, str], setup: str, after: str = "true"
+    runner: Runner, env: dict[str, str], setup: str, after: str = "true"
 ) -> subprocess.CompletedProcess[str]:
     """Run ``get`` in a private mount namespace after ``setup``, then ``after``."""
     script = (
         f'set -e; mount --make-rprivate /; {setup}; set +e; "$@"; status=$?; {after}; exit $status'
     )
-    cmd = ["unshare", "--mount", "sh", "-c", script, "sh", *helper_command(), "get"]
+    cmd = ["unshare", "--mount", "sh", "-c", script, "sh", *runner.command, "get"]
     return subprocess.run(
         cmd, input=ECR_HOST, env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -354,7 +357,7 @@ def stale_seed(tmp_path: Path) -> Path:
 
 @needs_root
 def test_read_only_cache_still_answers_and_keeps_the_old_entry(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     entry = cache_entry(env)
     entry.parent.mkdir(mode=0o700, parents=True)
@@ -362,7 +365,7 @@ def test_read_only_cache_still_answers_and_keeps_the_old_entry(
     entry.chmod(0o600)
     cache = shlex.quote(str(entry.parent))
     proc = in_mount_namespace(
-        env, f"mount --bind {cache} {cache}; mount -o remount,bind,ro {cache}"
+        runner, env, f"mount --bind {cache} {cache}; mount -o remount,bind,ro {cache}"
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[0]
@@ -373,7 +376,7 @@ def test_read_only_cache_still_answers_and_keeps_the_old_entry(
 
 @needs_root
 def test_full_disk_still_answers_and_keeps_the_old_entry(
-    env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
 ) -> None:
     env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"  # the write under test is ours
     entry = cache_entry(env)
@@ -385,7 +388,7 @@ def test_full_disk_still_answers_and_keeps_the_old_entry(
         f"cp {q(str(stale_seed(tmp_path)))} {q(str(entry))}; chmod 600 {q(str(entry))}; "
         f"dd if=/dev/zero of={cache}/filler bs=1k count=64 2>/dev/null || true"
     )
-    proc = in_mount_namespace(env, setup, after=f"cp {q(str(entry))} {q(str(kept))}")
+    proc = in_mount_namespace(runner, env, setup, after=f"cp {q(str(entry))} {q(str(kept))}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[0]
     (line,) = proc.stderr.splitlines()
@@ -407,7 +410,7 @@ def faketime_library() -> str | None:
 
 
 @pytest.fixture
-def faketime(flavour: str) -> Callable[[str], list[str]]:
+def faketime(runner: Runner) -> Callable[[str], list[str]]:
     """A command prefix running the helper with its clock shifted by an offset ("+13h").
 
     libfaketime keeps state in /dev/shm; a private mount namespace with its own
@@ -416,7 +419,7 @@ def faketime(flavour: str) -> Callable[[str], list[str]]:
     library = faketime_library()
     if library is None:
         pytest.skip("libfaketime is not installed (Debian package faketime)")
-    if flavour == "binary":
+    if runner.name == "binary":
         pytest.skip(
             "the static launcher cannot be faked; the native path's clock rule is "
             "covered by tests/test_fastpath.py with tokens of every age"
@@ -430,27 +433,29 @@ def faketime(flavour: str) -> Callable[[str], list[str]]:
     return prefix
 
 
-def shifted_get(env: dict[str, str], prefix: list[str]) -> subprocess.CompletedProcess[str]:
+def shifted_get(
+    runner: Runner, env: dict[str, str], prefix: list[str]
+) -> subprocess.CompletedProcess[str]:
     """``get`` for ECR_HOST with the clock the prefix sets."""
-    return run_helper(["get"], ECR_HOST + "\n", env, prefix=prefix)
+    return runner.run(["get"], ECR_HOST + "\n", env, prefix=prefix)
 
 
 def test_clock_jumped_past_expiry_never_serves_the_cached_token(
-    env: dict[str, str], fake_aws: FakeAWS, faketime: Callable[[str], list[str]]
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, faketime: Callable[[str], list[str]]
 ) -> None:
     seed(env, requested_ago=60, expires_in=12 * 3600)
     fake_aws.sticky_fault = "5xx"
-    proc = shifted_get(env, faketime("+13h"))
+    proc = shifted_get(runner, env, faketime("+13h"))
     assert proc.returncode == 1
     assert "seeded" not in proc.stdout + proc.stderr
     assert proc.stdout.startswith(FAILED)
 
 
 def test_clock_far_ahead_passes_a_fresh_token_once_with_a_warning(
-    env: dict[str, str], fake_aws: FakeAWS, faketime: Callable[[str], list[str]]
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, faketime: Callable[[str], list[str]]
 ) -> None:
     for n in (1, 2):
-        proc = shifted_get(env, faketime("+13h"))
+        proc = shifted_get(runner, env, faketime("+13h"))
         assert proc.returncode == 0, proc.stdout
         assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[n - 1]
         (line,) = proc.stderr.splitlines()
@@ -459,10 +464,10 @@ def test_clock_far_ahead_passes_a_fresh_token_once_with_a_warning(
 
 
 def test_clock_jumped_back_still_serves_a_valid_token(
-    env: dict[str, str], fake_aws: FakeAWS, faketime: Callable[[str], list[str]]
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, faketime: Callable[[str], list[str]]
 ) -> None:
     seed(env, requested_ago=60, expires_in=12 * 3600)
-    proc = shifted_get(env, faketime("-2h"))
+    proc = shifted_get(runner, env, faketime("-2h"))
     assert (proc.returncode, json.loads(proc.stdout)["Secret"]) == (0, "seeded")
     assert fake_aws.total_calls() == 0
 
@@ -472,9 +477,9 @@ def test_clock_jumped_back_still_serves_a_valid_token(
 
 @pytest.mark.slow
 def test_soak_many_processes_short_lived_tokens(
-    env: dict[str, str], fake_aws: FakeAWS, flavour: str, tmp_path: Path
+    env: dict[str, str], fake_aws: FakeAWS, runner: Runner, tmp_path: Path
 ) -> None:
-    if flavour == "script" and built_binary() is not None:
+    if runner.name == "script" and built_binary() is not None:
         pytest.skip("soaked once, with the binary")
     seconds = float(os.environ.get("SOAK_SECONDS", "60"))
     workers = int(os.environ.get("SOAK_WORKERS", "64"))
@@ -490,7 +495,7 @@ def test_soak_many_processes_short_lived_tokens(
     started = time.monotonic()
     procs = [
         subprocess.Popen(
-            ["python3", str(worker), json.dumps(helper_command()), str(seconds), str(i), *hosts],
+            ["python3", str(worker), json.dumps(runner.command), str(seconds), str(i), *hosts],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,

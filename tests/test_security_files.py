@@ -23,7 +23,7 @@ import pytest
 from docker_credential_ecr.errors import NOT_FOUND
 from fakeaws import FakeAWS
 from support.environ import TEST_KEY_ID, TEST_SECRET_KEY, clean_env
-from support.helper import run_helper, secret_of
+from support.helper import Runner, secret_of
 from support.hosts import ECR_HOST
 from support.mounts import with_var_cache
 from support.tokens import seed
@@ -82,17 +82,16 @@ def write(path: Path, text: str, mode: int = 0o644) -> Path:
     return path
 
 
-def their_env(tmp_path: Path, fake: FakeAWS | None, home: Path) -> dict[str, str]:
+def their_env(runner: Runner, tmp_path: Path, fake: FakeAWS | None, home: Path) -> dict[str, str]:
     """Root's clean environment, but with their HOME and botocore's default AWS files."""
-    env = clean_env(tmp_path, fake)
+    env = clean_env(tmp_path, fake, runner)
     env["HOME"] = str(home)
     del env["AWS_CONFIG_FILE"], env["AWS_SHARED_CREDENTIALS_FILE"]
     return env
 
 
-@pytest.mark.usefixtures("flavour")
 def test_root_runs_no_credential_process_from_another_users_home(
-    tmp_path: Path, fake_aws: FakeAWS, their_home: Path, root_home: Path
+    runner: Runner, tmp_path: Path, fake_aws: FakeAWS, their_home: Path, root_home: Path
 ) -> None:
     marker = their_home / "PWNED"
     pwn = write(
@@ -110,9 +109,9 @@ def test_root_runs_no_credential_process_from_another_users_home(
         f"aws_secret_access_key = {TEST_SECRET_KEY}\n",
         0o600,
     )
-    env = their_env(tmp_path, fake_aws, their_home)
+    env = their_env(runner, tmp_path, fake_aws, their_home)
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-    proc = run_helper(["get"], ECR_HOST, env, prefix=as_root_with(root_home))
+    proc = runner.run(["get"], ECR_HOST, env, prefix=as_root_with(root_home))
     assert not marker.exists()
     assert secret_of(proc) == fake_aws.issued[0]
     assert [r["key_id"] for r in fake_aws.requests] == [TEST_KEY_ID]
@@ -129,22 +128,30 @@ def theirs() -> Iterator[FakeAWS]:
     fake.stop()
 
 
-@pytest.mark.usefixtures("flavour")
 def test_root_sends_nothing_to_an_endpoint_another_user_names(
-    tmp_path: Path, fake_aws: FakeAWS, theirs: FakeAWS, their_home: Path, root_home: Path
+    runner: Runner,
+    tmp_path: Path,
+    fake_aws: FakeAWS,
+    theirs: FakeAWS,
+    their_home: Path,
+    root_home: Path,
 ) -> None:
     write(their_home / ".aws" / "config", f"[default]\nendpoint_url = {theirs.url}\n")
     others(their_home)
     write(root_home / ".aws" / "config", f"[default]\nendpoint_url = {fake_aws.url}\n")
-    env = their_env(tmp_path, None, their_home)
-    proc = run_helper(["get"], ECR_HOST, env, prefix=as_root_with(root_home))
+    env = their_env(runner, tmp_path, None, their_home)
+    proc = runner.run(["get"], ECR_HOST, env, prefix=as_root_with(root_home))
     assert theirs.total_calls() == 0
     assert secret_of(proc) == fake_aws.issued[0]
 
 
-@pytest.mark.usefixtures("flavour")
 def test_root_loads_no_service_model_from_another_users_home(
-    tmp_path: Path, fake_aws: FakeAWS, theirs: FakeAWS, their_home: Path, root_home: Path
+    runner: Runner,
+    tmp_path: Path,
+    fake_aws: FakeAWS,
+    theirs: FakeAWS,
+    their_home: Path,
+    root_home: Path,
 ) -> None:
     """~/.aws/models is botocore's first place for its data: an endpoint rule set there
     would send root's signed call anywhere.  Only a trusted HOME stops this one."""
@@ -158,16 +165,15 @@ def test_root_loads_no_service_model_from_another_users_home(
     models = their_home / ".aws" / "models" / "ecr" / "2015-09-21"
     write(models / "endpoint-rule-set-1.json", json.dumps(rules))
     others(their_home)
-    env = clean_env(tmp_path, fake_aws)  # root's own, absent, AWS files
+    env = clean_env(tmp_path, fake_aws, runner)  # root's own, absent, AWS files
     env["HOME"] = str(their_home)
-    proc = run_helper(["get"], ECR_HOST, env, prefix=as_root_with(root_home))
+    proc = runner.run(["get"], ECR_HOST, env, prefix=as_root_with(root_home))
     assert theirs.total_calls() == 0
     assert secret_of(proc) == fake_aws.issued[0]
 
 
-@pytest.mark.usefixtures("flavour")
 def test_a_credentials_file_another_user_can_change_is_not_read(
-    tmp_path: Path, fake_aws: FakeAWS
+    runner: Runner, tmp_path: Path, fake_aws: FakeAWS
 ) -> None:
     """Named by the environment, in a directory of root's: the file itself is checked."""
     theirs = write(
@@ -182,33 +188,32 @@ def test_a_credentials_file_another_user_can_change_is_not_read(
         f'"SecretAccessKey": "{TEST_SECRET_KEY}"}}\'\n',
         0o755,
     )
-    env = clean_env(tmp_path, fake_aws)
+    env = clean_env(tmp_path, fake_aws, runner)
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
     write(Path(env["AWS_CONFIG_FILE"]), f"[default]\ncredential_process = {program}\n")
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(theirs)
-    proc = run_helper(["get"], ECR_HOST, env)
+    proc = runner.run(["get"], ECR_HOST, env)
     assert secret_of(proc) == fake_aws.issued[0]
     assert [r["key_id"] for r in fake_aws.requests] == [TEST_KEY_ID]
     assert f"warning: not reading {theirs} ({theirs} is owned by uid {OTHER})" in proc.stderr
 
 
-@pytest.mark.usefixtures("flavour")
 def test_another_users_config_toml_aliases_nothing_to_roots_registry(
-    tmp_path: Path, fake_aws: FakeAWS, their_home: Path, root_home: Path
+    runner: Runner, tmp_path: Path, fake_aws: FakeAWS, their_home: Path, root_home: Path
 ) -> None:
     config = their_home / ".config" / "docker-credential-ecr" / "config.toml"
     write(config, f'[aliases]\n"registry.user.example" = "{ECR_HOST}"\n')
     others(their_home)
-    env = clean_env(tmp_path, fake_aws)
+    env = clean_env(tmp_path, fake_aws, runner)
     env["HOME"] = str(their_home)
     prefix = as_root_with(root_home)
-    aliased = run_helper(["get"], "registry.user.example", env, prefix=prefix)
+    aliased = runner.run(["get"], "registry.user.example", env, prefix=prefix)
     assert (aliased.returncode, aliased.stdout) == (1, NOT_FOUND + "\n")
     assert f"warning: not reading {config} ({their_home} is owned by uid {OTHER})" in (
         aliased.stderr
     )
     assert fake_aws.total_calls() == 0
-    assert secret_of(run_helper(["get"], ECR_HOST, env, prefix=prefix)) == fake_aws.issued[0]
+    assert secret_of(runner.run(["get"], ECR_HOST, env, prefix=prefix)) == fake_aws.issued[0]
 
 
 def test_configure_and_export_refuse_another_users_tree_while_it_is_swapped(
@@ -226,6 +231,8 @@ def test_configure_and_export_refuse_another_users_tree_while_it_is_swapped(
     env = clean_env(tmp_path, fake_aws)
     env["HOME"] = str(their_home)
     prefix = as_root_with(root_home)
+    # Once, with the installed script: these checks are the same Python in the binary.
+    script = Runner.script()
     swapped = (str(their_home / ".docker"), str(their_home / "link"))
     with as_other(SWAPPER, *swapped, ready=b"swapping\n"):
         for _ in range(10):
@@ -234,7 +241,7 @@ def test_configure_and_export_refuse_another_users_tree_while_it_is_swapped(
                 ["unconfigure"],
                 ["export", ECR_HOST, "--output", str(their_home / ".docker" / "out.json")],
             ):
-                proc = run_helper(args, "", env, prefix=prefix)
+                proc = script.run(args, "", env, prefix=prefix)
                 assert proc.returncode == 1, proc.stdout
                 assert f"is owned by uid {OTHER}" in proc.stdout
                 assert "run it as the user" in proc.stdout or "only you and root" in proc.stdout
@@ -249,42 +256,41 @@ def test_configure_never_copies_set_id_bits(tmp_path: Path, fake_aws: FakeAWS) -
     config.chmod(0o6644)
     env = clean_env(tmp_path, fake_aws)
     env["DOCKER_CONFIG"] = str(config.parent)
-    proc = run_helper(["configure", "--registry", ECR_HOST], "", env)
+    proc = Runner.script().run(["configure", "--registry", ECR_HOST], "", env)  # as just above
     assert proc.returncode == 0, proc.stdout
     assert stat.S_IMODE(config.stat().st_mode) == 0o644
     assert sorted(p.name for p in config.parent.iterdir()) == ["config.json"]
 
 
 def test_the_package_runs_no_program_the_environment_names(
-    tmp_path: Path, fake_aws: FakeAWS, their_home: Path, flavour: str
+    tmp_path: Path, fake_aws: FakeAWS, their_home: Path, runner: Runner
 ) -> None:
     """The background refresh of the pip-installed program (the executable's launcher sets
     the variable itself)."""
-    if flavour == "binary":
+    if runner.name == "binary":
         pytest.skip("the package's rule: the launcher overwrites the variable")
     marker = their_home / "PWNED"
     program = write(their_home / "evil.sh", f"#!/bin/sh\nid -u > {marker}\n", 0o755)
     others(their_home)
-    env = clean_env(tmp_path, fake_aws)
+    env = clean_env(tmp_path, fake_aws, runner)
     env["_DOCKER_CREDENTIAL_ECR_LAUNCHER"] = str(program)
     seed(env, requested_ago=7 * 3600, expires_in=5 * 3600)
-    assert secret_of(run_helper(["get"], ECR_HOST, env)) == "seeded"
+    assert secret_of(runner.run(["get"], ECR_HOST, env)) == "seeded"
     wait_for_background_refreshes(env, fake_aws, calls=1)  # this program's refresh, not theirs
     assert not marker.exists()
-    assert secret_of(run_helper(["get"], ECR_HOST, env)) == fake_aws.issued[0]
+    assert secret_of(runner.run(["get"], ECR_HOST, env)) == fake_aws.issued[0]
 
 
-@pytest.mark.usefixtures("flavour")
 def test_the_log_file_follows_no_link_and_is_private(
-    tmp_path: Path, fake_aws: FakeAWS, other_user_dir: Path
+    runner: Runner, tmp_path: Path, fake_aws: FakeAWS, other_user_dir: Path
 ) -> None:
     target = write(tmp_path / "roots-file", "root's\n", 0o600)
     link = other_user_dir / "helper.log"
     subprocess.run([*AS_OTHER, "ln", "-s", str(target), str(link)], check=True)
-    env = clean_env(tmp_path, fake_aws)
+    env = clean_env(tmp_path, fake_aws, runner)
     env["DOCKER_CREDENTIAL_ECR_LOG_FILE"] = str(link)
     env["DOCKER_CREDENTIAL_ECR_LOG_LEVEL"] = "DEBUG"
-    proc = run_helper(["get"], ECR_HOST, env)
+    proc = runner.run(["get"], ECR_HOST, env)
     assert secret_of(proc) == fake_aws.issued[0]
     assert "warning: cannot open the log file" in proc.stderr
     assert target.read_text() == "root's\n"
@@ -292,31 +298,30 @@ def test_the_log_file_follows_no_link_and_is_private(
     hard = tmp_path / "hard.log"
     os.link(target, hard)
     env["DOCKER_CREDENTIAL_ECR_LOG_FILE"] = str(hard)
-    proc = run_helper(["get"], ECR_HOST, env)
+    proc = runner.run(["get"], ECR_HOST, env)
     assert secret_of(proc) == fake_aws.issued[0]
     assert f"{hard} is not a regular file of uid 0 with one link" in proc.stderr
     assert target.read_text() == "root's\n"
     # A new log is 0600 whatever the umask.
     env["DOCKER_CREDENTIAL_ECR_LOG_FILE"] = str(tmp_path / "new.log")
-    proc = run_helper(["get"], ECR_HOST, env, prefix=["sh", "-c", 'umask 0 && exec "$@"', "sh"])
+    proc = runner.run(["get"], ECR_HOST, env, prefix=["sh", "-c", 'umask 0 && exec "$@"', "sh"])
     assert secret_of(proc) == fake_aws.issued[0]
     assert stat.S_IMODE((tmp_path / "new.log").stat().st_mode) == 0o600
     assert "get exited 0" in (tmp_path / "new.log").read_text()
 
 
-@pytest.mark.usefixtures("flavour")
 def test_cache_parents_made_by_root_are_never_another_users(
-    tmp_path: Path, fake_aws: FakeAWS, other_user_dir: Path
+    runner: Runner, tmp_path: Path, fake_aws: FakeAWS, other_user_dir: Path
 ) -> None:
     """The other user races mkdir/rmdir on the parents root is about to make."""
-    env = clean_env(tmp_path, fake_aws)
+    env = clean_env(tmp_path, fake_aws, runner)
     env["AWS_ECR_CACHE_DIR"] = str(other_user_dir / "x" / "dce" / "cache")
     prefix = with_var_cache(tmp_path / "var-cache")  # where root goes when x is theirs
     with as_other(RACER, str(other_user_dir / "x"), ready=b"racing\n"):
         for _ in range(20):
             shutil.rmtree(other_user_dir / "x", ignore_errors=True)  # a race each round
             fake_aws.reset()
-            proc = run_helper(["get"], ECR_HOST, env, prefix=prefix)
+            proc = runner.run(["get"], ECR_HOST, env, prefix=prefix)
             assert proc.returncode == 0, proc.stdout + proc.stderr
             assert not roots_in_theirs(other_user_dir / "x")
 

@@ -25,7 +25,7 @@ from e2e.world import (
     World,
     missing_requirements,
 )
-from support.helper import built_binary, helper_command
+from support.helper import Runner, built_binary
 
 E2E_KEY_ID = "AKIDE2ETESTCLIENT001"
 E2E_SECRET_KEY = "e2e-secret-access-key-never-shown"
@@ -42,12 +42,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     started.stop()
 
 
-def script_helper() -> list[str] | None:
-    """The pip-installed console script (what ``helper_command()`` finds without a binary)."""
-    if not os.environ.get("DOCKER_CREDENTIAL_ECR_BIN"):
-        return helper_command()
-    script = Path(sys.executable).with_name("docker-credential-ecr")
-    return [str(script)] if script.exists() else None
+def script_helper() -> list[str]:
+    """The pip-installed console script (the ``runner`` fixture's "script")."""
+    return Runner.script().command
 
 
 def binary_helper() -> list[str] | None:

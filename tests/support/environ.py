@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from fakeaws import FakeAWS
+from support.helper import Runner
 
 TEST_KEY_ID = "AKIDTESTHELPER000001"
 TEST_SECRET_KEY = "test-secret-access-key-never-logged"
@@ -13,12 +14,13 @@ TEST_SECRET_KEY = "test-secret-access-key-never-logged"
 CLOSED_ENDPOINT = "http://127.0.0.1:9"
 
 
-def clean_env(tmp_path: Path, fake: FakeAWS | None) -> dict[str, str]:
-    """An environment with every AWS variable set explicitly and nothing from the machine's.
+def clean_env(tmp_path: Path, fake: FakeAWS | None, runner: Runner | None = None) -> dict[str, str]:
+    """An environment with every AWS variable set explicitly and nothing from the machine's,
+    for ``runner`` if given.
 
-    It sets none of the helper's own DOCKER_CREDENTIAL_ECR_* settings: any of them
-    would turn off the executable's native cache-hit answer, which the tests run
-    against the executable must exercise too.
+    It sets none of the helper's own DOCKER_CREDENTIAL_ECR_* settings but the binary
+    runner's runtime directory: any other would turn off the executable's native
+    cache-hit answer, which the tests run against the executable must exercise too.
     """
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
@@ -35,8 +37,8 @@ def clean_env(tmp_path: Path, fake: FakeAWS | None) -> dict[str, str]:
         "AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
         "AWS_RETRY_MODE": "standard",
     }
-    if "DOCKER_CREDENTIAL_ECR_RUNTIME_DIR" in os.environ:
-        env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = os.environ["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"]
+    if runner is not None and runner.runtime_dir is not None:
+        env["DOCKER_CREDENTIAL_ECR_RUNTIME_DIR"] = runner.runtime_dir
     # Under scripts/test's coverage run, the helper's own processes are measured too.
     env.update({k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")})
     if fake is not None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -44,50 +45,67 @@ def unpack_folder(into: Path) -> Path:
     return into / "docker-credential-ecr" / "docker-credential-ecr"
 
 
-def helper_command() -> list[str]:
-    """The helper under test: ``$DOCKER_CREDENTIAL_ECR_BIN`` (a built binary) or the script."""
-    binary = os.environ.get("DOCKER_CREDENTIAL_ECR_BIN")
-    if binary:
-        return [binary]
-    script = Path(sys.executable).with_name("docker-credential-ecr")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("docker-credential-ecr")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "docker_credential_ecr"]
+@dataclass(frozen=True)
+class Runner:
+    """One way to run the helper under test: the pip-installed script or the built binary.
 
+    The ``runner`` fixture gives a test each in turn; a test that runs the helper one way
+    only takes ``Runner.script()``.
+    """
 
-def run_helper(
-    args: list[str],
-    stdin: str | bytes,
-    env: dict[str, str],
-    timeout: float = 60,
-    prefix: list[str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run the helper as Docker does (after ``prefix``, if any) and return what it printed."""
-    data = stdin.encode() if isinstance(stdin, str) else stdin
-    proc = subprocess.run(
-        (prefix or []) + helper_command() + args,
-        input=data,
-        env=env,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
-    return subprocess.CompletedProcess(
-        proc.args,
-        proc.returncode,
-        proc.stdout.decode(errors="replace"),
-        proc.stderr.decode(errors="replace"),
-    )
+    name: str  # "script" or "binary": the test id's part
+    command: list[str]
+    # Where the binary unpacks itself (None for the script): once for the whole session,
+    # not once in each test's cache directory.
+    runtime_dir: str | None = None
+
+    @classmethod
+    def script(cls) -> Runner:
+        """The pip-installed console script (or ``python -m`` where there is none)."""
+        script = Path(sys.executable).with_name("docker-credential-ecr")
+        if script.exists():
+            return cls("script", [str(script)])
+        found = shutil.which("docker-credential-ecr")
+        if found:
+            return cls("script", [found])
+        return cls("script", [sys.executable, "-m", "docker_credential_ecr"])
+
+    @classmethod
+    def binary(cls, path: str, runtime_dir: str) -> Runner:
+        """The built single file at ``path``, unpacking into ``runtime_dir``."""
+        return cls("binary", [path], runtime_dir)
+
+    def run(
+        self,
+        args: list[str],
+        stdin: str | bytes,
+        env: dict[str, str],
+        timeout: float = 60,
+        prefix: list[str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the helper as Docker does (after ``prefix``, if any) and return what it printed."""
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        proc = subprocess.run(
+            [*(prefix or []), *self.command, *args],
+            input=data,
+            env=env,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        return subprocess.CompletedProcess(
+            proc.args,
+            proc.returncode,
+            proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace"),
+        )
 
 
 def get(
-    env: dict[str, str], url: str = ECR_HOST, timeout: float = 60
+    runner: Runner, env: dict[str, str], url: str = ECR_HOST, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """``get`` for ``url``, as Docker asks it."""
-    return run_helper(["get"], url + "\n", env, timeout=timeout)
+    return runner.run(["get"], url + "\n", env, timeout=timeout)
 
 
 def secret_of(proc: subprocess.CompletedProcess[str]) -> str:
