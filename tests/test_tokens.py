@@ -1,8 +1,8 @@
 """The token service and the Docker store, in-process, over a real cache on disk.
 
-The fetcher is the one fake: the seam where ecr.py would call AWS.  The store's
-contract (``StoreContract``) runs against the store over each cache the helper has,
-as keyring's backend tests run against every keyring.
+The fetcher is the one fake (support.services.World): the seam where ecr.py would
+call AWS.  The store's contract (``StoreContract``) runs against the store over each
+cache the helper has, as keyring's backend tests run against every keyring.
 """
 
 from __future__ import annotations
@@ -13,61 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from docker_credential_ecr import fileconfig
-from docker_credential_ecr.backend import DockerStore
-from docker_credential_ecr.cache import Cache, NullCache, TokenCache
+from docker_credential_ecr.cache import NullCache
 from docker_credential_ecr.errors import CredentialsNotFound, TokenError
-from docker_credential_ecr.fileconfig import FileConfig, RegistryConfig, WebIdentity
-from docker_credential_ecr.logins import LoginStore
-from docker_credential_ecr.registry import Registry
-from docker_credential_ecr.resolver import Resolver
-from docker_credential_ecr.token import AuthToken
-from docker_credential_ecr.tokens import TokenService
-
-HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-OTHER = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
-ALIAS = "registry.example.com"
-T0 = 1_800_000_000.0
-CONFIG = f"""
-[aliases]
-"{ALIAS}" = "{HOST}"
-
-[registries."{OTHER}"]
-profile = "puller"
-"""
-
-
-def tag(extra: str) -> str:
-    """An identity tag that shows what it was made from."""
-    return f"tag({extra})" if extra else "default"
-
-
-class World:
-    """A token service and a Docker store over one cache, with a scripted fetcher."""
-
-    def __init__(self, tmp_path: Path, cache: Cache | None = None) -> None:
-        self.now = T0
-        self.asked: list[tuple[str, RegistryConfig]] = []
-        self.fail = False
-        self.warnings: list[str] = []
-        self.cache = TokenCache(str(tmp_path / "cache")) if cache is None else cache
-        self.file: FileConfig = fileconfig.parse(CONFIG, str(tmp_path / "config.toml"))
-        resolver = Resolver(self.cache, self.fetch, self.clock, self.warnings.append, 1.0)
-        self.tokens = TokenService(resolver, self.cache, self.file, tag)
-        self.logins = LoginStore(str(tmp_path / "logins"))
-        self.store = DockerStore(
-            self.tokens, self.cache, self.logins, self.clock, self.warnings.append
-        )
-
-    def clock(self) -> float:
-        return self.now
-
-    def fetch(self, registry: Registry, config: RegistryConfig) -> AuthToken:
-        self.asked.append((registry.host, config))
-        if self.fail:
-            raise TokenError(registry.host, "AccessDeniedException: no")
-        n = len(self.asked)
-        return AuthToken("AWS", f"s{n}", f"https://{registry.host}", self.now, self.now + 43200)
+from docker_credential_ecr.fileconfig import WebIdentity
+from support.services import ALIAS, HOST, OTHER, T0, World, tag
 
 
 @pytest.fixture

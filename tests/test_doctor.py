@@ -1,0 +1,75 @@
+"""doctor in-process (cli.main with its edges passed in) against the local AWS endpoint.
+
+botocore reads the process's own environment, so each test's is set there too.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from docker_credential_ecr import cli, dockerconfig, ecr
+from fakeaws import FakeAWS
+from support.environ import clean_env
+from support.hosts import ECR_HOST
+
+
+def doctor(environ: dict[str, str], *hosts: str) -> tuple[int, list[str]]:
+    """Run doctor in this process; its status and its lines."""
+    out = io.StringIO()
+    status = cli.main(["doctor", *hosts], environ, io.BytesIO(), out, io.StringIO())
+    return status, out.getvalue().splitlines()
+
+
+@pytest.fixture
+def configured(
+    tmp_path: Path, fake_aws: FakeAWS, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """An environment whose Docker uses the helper for ECR_HOST, this process's too."""
+    environ = clean_env(tmp_path, fake_aws)
+    environ["DOCKER_CONFIG"] = str(tmp_path / "docker")
+    path = dockerconfig.path_for(environ)
+    dockerconfig.edit(path, lambda d: dockerconfig.configure(d, [ECR_HOST], False))
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    return environ
+
+
+def test_every_check_passes_in_order(configured: dict[str, str], fake_aws: FakeAWS) -> None:
+    status, lines = doctor(configured, ECR_HOST)
+    assert status == 0, lines
+    checks = [line.split(": ", 1)[1].split(" ", 1)[0] for line in lines if ECR_HOST in line]
+    assert checks[:3] == ["Docker", "credentials", "caller"]
+    assert checks[3].startswith("127.0.0.1:")  # the endpoint, reachable
+    assert checks[4:] == ["GetAuthorizationToken"]
+    assert lines[-1] == "all is well"
+    assert [r["api"] for r in fake_aws.requests] == ["sts:GetCallerIdentity", "ecr"]
+
+
+def test_a_denied_caller_stops_before_ecr(configured: dict[str, str], fake_aws: FakeAWS) -> None:
+    fake_aws.faults = ["deny"]
+    status, lines = doctor(configured, ECR_HOST)
+    assert status == 1
+    assert any(f"{ECR_HOST}: STS GetCallerIdentity failed: " in line for line in lines)
+    assert [r["api"] for r in fake_aws.requests] == ["sts:GetCallerIdentity"]
+    assert lines[-1] == "1 problem(s)"
+
+
+def test_no_credentials_is_named_with_its_fix(
+    configured: dict[str, str], fake_aws: FakeAWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        configured.pop(name, None)
+        monkeypatch.delenv(name, raising=False)
+    status, lines = doctor(configured, ECR_HOST)
+    assert status == 1
+    assert f"PROBLEM  {ECR_HOST}: {ecr.NO_CREDENTIALS}" in lines
+    assert fake_aws.requests == []
+
+
+def test_a_host_not_ecrs_is_a_problem_not_a_crash(configured: dict[str, str]) -> None:
+    status, lines = doctor(configured, "quay.io")
+    assert status == 1
+    assert "PROBLEM  quay.io: not an ECR registry host (nor a configured alias)" in lines
