@@ -111,7 +111,7 @@ static int join(char *out, size_t size, const char *dir, const char *rest);
  * Python would validate, or which asks for logging) or a disabled cache is not. */
 static int plain_environment(void)
 {
-    static const char runtime_dir[] = RULE_ENV_PREFIX "RUNTIME_DIR=", no_cache[] = "AWS_ECR_DISABLE_CACHE=";
+    static const char runtime_dir[] = RULE_ENV_PREFIX "RUNTIME_DIR=", no_cache[] = RULE_DISABLE_CACHE_VARIABLE "=";
     for (char **e = environ; *e; e++) {
         if (!strncmp(*e, RULE_ENV_PREFIX, strlen(RULE_ENV_PREFIX)) && strncmp(*e, runtime_dir, strlen(runtime_dir)))
             return 0;
@@ -129,11 +129,11 @@ static int no_config_file(void)
     const char *v;
     if (lstat(RULE_SYSTEM_CONFIG, &st) == 0 || errno != ENOENT)
         return 0;
-    if ((v = getenv("XDG_CONFIG_HOME")) && *v == '/') {
+    if ((v = getenv(RULE_XDG_CONFIG_VARIABLE)) && *v == '/') {
         if (join(path, sizeof path, v, RULE_USER_CONFIG) != 0)
             return 0;
     } else if ((v = getenv("HOME")) && *v == '/') {
-        if (join(path, sizeof path, v, ".config/" RULE_USER_CONFIG) != 0)
+        if (join(path, sizeof path, v, RULE_XDG_CONFIG_DEFAULT "/" RULE_USER_CONFIG) != 0)
             return 0;
     } else {
         return 1;
@@ -231,12 +231,12 @@ static int join(char *out, size_t size, const char *dir, const char *rest)
 /* twin of config.default_cache_dir, on Linux; -1 where Python would ask the password database. */
 static int default_cache_dir(char *out, size_t size)
 {
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    const char *xdg = getenv(RULE_XDG_CACHE_VARIABLE), *home = getenv("HOME");
     if (xdg && *xdg == '/')
         return join(out, size, xdg, APP);
     if (!home || *home != '/')
         return -1;
-    return join(out, size, home, ".cache/" APP);
+    return join(out, size, home, RULE_XDG_CACHE_DEFAULT "/" APP);
 }
 
 /* config.cache_dirs' first choice, resolved; only when it passes the trusted-path rule
@@ -244,7 +244,7 @@ static int default_cache_dir(char *out, size_t size)
 static int cache_dir(char *out, size_t size)
 {
     char preferred[PATH_MAX], why[PATH_MAX + 256];
-    const char *v = getenv("AWS_ECR_CACHE_DIR");
+    const char *v = getenv(RULE_CACHE_DIR_VARIABLE);
     int rc;
     if (v && *v)
         rc = snprintf(preferred, sizeof preferred, "%s", v) < (int)sizeof preferred ? 0 : -1;

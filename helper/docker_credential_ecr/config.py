@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 PREFIX = "DOCKER_CREDENTIAL_ECR_"
+# The cache's variables, shared with AWS's Go helper; the native path reads them too.
+CACHE_DIR_VARIABLE = "AWS_ECR_CACHE_DIR"
+DISABLE_CACHE_VARIABLE = "AWS_ECR_DISABLE_CACHE"
+# platformdirs' rule on Linux: this variable if it is absolute, else this under HOME.
+XDG_CACHE = ("XDG_CACHE_HOME", ".cache")
 # Root's cache when the one its environment names fails the trusted-path rule
 # (``sudo -E`` keeps a user's HOME): a place only root can write.
 ROOT_CACHE_DIR = "/var/cache/docker-credential-ecr"
@@ -104,7 +109,7 @@ class Settings:
         self.cache_dir = chosen or candidates[0]
         # No directory passes the rule: tokens and logins are not kept; cache_refused says why.
         self.cache_trusted = chosen is not None
-        self.cache_enabled = not environ.get("AWS_ECR_DISABLE_CACHE") and self.cache_trusted
+        self.cache_enabled = not environ.get(DISABLE_CACHE_VARIABLE) and self.cache_trusted
 
     def identity_tag(self, extra: str = "") -> str:
         """Return a short, file-name-safe digest of the configured AWS identity.
@@ -233,7 +238,7 @@ def cache_dirs(environ: Mapping[str, str], euid: int) -> tuple[str, ...]:
     The configured or default directory; for root also a root-owned one, used when
     the first fails the trusted-path rule.
     """
-    preferred = environ.get("AWS_ECR_CACHE_DIR") or default_cache_dir(environ)
+    preferred = environ.get(CACHE_DIR_VARIABLE) or default_cache_dir(environ)
     if euid == 0 and preferred != ROOT_CACHE_DIR:
         return preferred, ROOT_CACHE_DIR
     return (preferred,)
@@ -252,13 +257,14 @@ def default_cache_dir(environ: Mapping[str, str]) -> str:
         import platformdirs
 
         return platformdirs.user_cache_dir(NAME)
-    xdg = environ.get("XDG_CACHE_HOME", "")
+    variable, under_home = XDG_CACHE
+    xdg = environ.get(variable, "")
     if xdg.startswith("/"):
         return os.path.join(xdg, NAME)
     home = environ.get("HOME", "")
     if not home.startswith("/"):
         home = _passwd_home()
-    return os.path.join(home, ".cache", NAME)
+    return os.path.join(home, under_home, NAME)
 
 
 def _passwd_home() -> str:

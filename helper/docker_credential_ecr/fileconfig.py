@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 SYSTEM_FILE = "/etc/docker-credential-ecr/config.toml"
-USER_FILE = f"{NAME}/config.toml"  # under $XDG_CONFIG_HOME, else ~/.config
+USER_FILE = f"{NAME}/config.toml"  # under XDG_CONFIG's variable, else its directory in HOME
+# The XDG rule: this variable if it is absolute, else this under HOME.
+XDG_CONFIG = ("XDG_CONFIG_HOME", ".config")
 
 _STRINGS = ("profile", "role_arn", "external_id", "role_session_name", "region",
             "aws_access_key_id", "aws_secret_access_key")  # fmt: skip
@@ -238,12 +240,13 @@ def files_for(environ: Mapping[str, str]) -> list[str]:
     explicit = environ.get("DOCKER_CREDENTIAL_ECR_CONFIG")
     if explicit:
         return [explicit]
-    xdg = environ.get("XDG_CONFIG_HOME", "")
+    variable, under_home = XDG_CONFIG
+    xdg = environ.get(variable, "")
     home = environ.get("HOME", "")
     if xdg.startswith("/"):
         user = os.path.join(xdg, USER_FILE)
     elif home.startswith("/"):
-        user = os.path.join(home, ".config", USER_FILE)
+        user = os.path.join(home, under_home, USER_FILE)
     else:
         return [SYSTEM_FILE]
     return [SYSTEM_FILE, user]
