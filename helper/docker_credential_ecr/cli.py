@@ -359,11 +359,11 @@ class _Fetcher:
     def __call__(self, registry: Registry, config: RegistryConfig) -> AuthToken:
         self._boot.aws_environment()
         started = time.perf_counter()
-        from docker_credential_ecr.ecr import make_fetcher
+        from docker_credential_ecr.ecr import Options, make_fetcher
 
         log.debug("imported boto3 in %.1f ms", 1000 * (time.perf_counter() - started))
         try:
-            return make_fetcher(self._boot.settings, time.time)(registry, config)
+            return make_fetcher(Options.of(self._boot.settings), time.time)(registry, config)
         except DeadlineExceeded:
             self._overran = True
             raise

@@ -53,26 +53,46 @@ NO_CREDENTIALS = (
 )
 
 
+class Options:
+    """What the AWS side reads of the settings, and nothing else (as ecr-login's Options)."""
+
+    __slots__ = ("connect_timeout", "deadline", "max_attempts", "read_timeout")
+
+    def __init__(
+        self, connect_timeout: float, read_timeout: float, max_attempts: int, deadline: float
+    ) -> None:
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_attempts = max_attempts
+        self.deadline = deadline
+
+    @classmethod
+    def of(cls, settings: Settings) -> Options:
+        """The options the settings give."""
+        s = settings
+        return cls(s.connect_timeout, s.read_timeout, s.max_attempts, s.deadline)
+
+
 def make_fetcher(
-    settings: Settings, clock: Callable[[], float]
+    options: Options, clock: Callable[[], float]
 ) -> Callable[[Registry, RegistryConfig], AuthToken]:
     """Return a fetcher that gets a registry's token from AWS within the deadline."""
-    config = botocore_config(settings)
+    config = botocore_config(options)
 
     def fetch(registry: Registry, identity: RegistryConfig) -> AuthToken:
         return _within_deadline(
-            registry.host, settings.deadline, lambda: _fetch(registry, identity, config, clock)
+            registry.host, options.deadline, lambda: _fetch(registry, identity, config, clock)
         )
 
     return fetch
 
 
-def botocore_config(settings: Settings, attempts: int | None = None) -> botocore.config.Config:
+def botocore_config(options: Options, attempts: int | None = None) -> botocore.config.Config:
     """The client configuration every AWS call of the helper uses: timeouts, retries, agent."""
     return botocore.config.Config(
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        retries={"total_max_attempts": attempts or settings.max_attempts, "mode": "standard"},
+        connect_timeout=options.connect_timeout,
+        read_timeout=options.read_timeout,
+        retries={"total_max_attempts": attempts or options.max_attempts, "mode": "standard"},
         user_agent_extra=f"{NAME}/{__version__}",
     )
 

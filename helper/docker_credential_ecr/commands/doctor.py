@@ -157,7 +157,7 @@ def _check_registry(report: Report, ctx: Context, target: Target) -> None:
     """Credentials, caller identity, reachability, GetAuthorizationToken: stop at the first
     that fails, since each needs the one before."""
     reg, config = target.registry, target.config
-    bconfig = ecr.botocore_config(ctx.settings, attempts=1)
+    bconfig = ecr.botocore_config(ecr.Options.of(ctx.settings), attempts=1)
     session = _check_credentials(report, reg, config, bconfig)
     if session is None or not _check_caller(report, reg, session, config, bconfig):
         return
