@@ -21,8 +21,8 @@ from docker_credential_ecr.registry import Registry
 from docker_credential_ecr.token import AuthToken
 from support.environ import clean_env
 from support.hosts import ECR_HOST
+from support.kubelet import request
 from support.tokens import make_token, seed
-from test_kubelet import request
 
 BAD_LEVEL = "docker-credential-ecr: DOCKER_CREDENTIAL_ECR_LOG_LEVEL='LOUD' is not one of "
 MISSED = f"docker-credential-ecr: cannot get an ECR token for {ECR_HOST}: no answer from AWS"

@@ -1,8 +1,8 @@
 """The composition and the operator commands in-process: cli.main with its edges passed in.
 
-The subprocess tests (test_cli, test_admin) prove the same through the real executable;
-these are fast and reach branches a subprocess makes awkward, such as the ``--watch``
-scheduler driven by a fake clock and a fake wait.
+The subprocess tests (test_get, test_store, test_admin and the rest) prove the same through
+the real executable; these are fast and reach branches a subprocess makes awkward, such as
+the ``--watch`` scheduler driven by a fake clock and a fake wait.
 """
 
 from __future__ import annotations

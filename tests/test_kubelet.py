@@ -20,25 +20,8 @@ from docker_credential_ecr.commands import kubeletsetup
 from fakeaws import FakeAWS
 from support.helper import Runner, get, run_concurrently, secret_of
 from support.hosts import ECR_HOST
+from support.kubelet import API_V1, IMAGE, OTHER_ROLE, ROLE, password, request, sa_request
 from support.tokens import cache_entry, seed
-
-API_V1 = "credentialprovider.kubelet.k8s.io/v1"
-IMAGE = f"{ECR_HOST}/team/app:1.2"
-ROLE = "arn:aws:iam::123456789012:role/pod-puller"
-OTHER_ROLE = "arn:aws:iam::123456789012:role/env-puller"
-
-
-def request(image: str = IMAGE, version: str = API_V1, **extra: Any) -> str:
-    """A CredentialProviderRequest as the kubelet writes it."""
-    return json.dumps(
-        {"apiVersion": version, "kind": "CredentialProviderRequest", "image": image, **extra}
-    )
-
-
-def sa_request(token: str, role: str | None = ROLE, image: str = IMAGE) -> str:
-    """A request carrying a service account's token (and its role annotation, if any)."""
-    annotations = {kubelet.ROLE_ANNOTATION: role} if role else {"team": "a"}
-    return request(image, serviceAccountToken=token, serviceAccountAnnotations=annotations)
 
 
 def ask(runner: Runner, env: dict[str, str], text: str | bytes, *args: str) -> Any:
@@ -61,13 +44,6 @@ def seconds(duration: str) -> int:
     assert match, duration
     h, m, s = (int(g or 0) for g in match.groups())
     return 3600 * h + 60 * m + s
-
-
-def password(document: Any, registry: str = ECR_HOST) -> str:
-    """The password the response gives for ``registry``."""
-    auth = document["auth"][registry]
-    assert auth["username"] == "AWS"
-    return str(auth["password"])
 
 
 # --- the executable, as the kubelet runs it -------------------------------------------

@@ -19,7 +19,7 @@ from fakeaws import FakeAWS
 from support.environ import clean_env, offline_env
 from support.helper import built_binary
 from support.hosts import ECR_HOST, every_host_form
-from test_kubelet import OTHER_ROLE, ROLE, password, request, sa_request
+from support.kubelet import OTHER_ROLE, ROLE, password, request, sa_request
 
 
 class Provider:

@@ -55,7 +55,7 @@ def test_fault_with_a_valid_cached_token_serves_it_and_warns(
     env.update({"DOCKER_CREDENTIAL_ECR_READ_TIMEOUT": "1", "DOCKER_CREDENTIAL_ECR_DEADLINE": "6"})
     # Refresh before answering: the behaviour under test.  In the background
     # (the default) the same failure is reported by the next get instead:
-    # tests/test_cli.py::test_failed_background_refresh_is_reported_by_the_next_get.
+    # tests/test_refresh.py::test_failed_background_refresh_is_reported_by_the_next_get.
     env["DOCKER_CREDENTIAL_ECR_BACKGROUND_REFRESH"] = "false"
     proc = get(runner, env, timeout=30)
     assert proc.returncode == 0, proc.stdout

@@ -26,9 +26,9 @@ from support.environ import TEST_KEY_ID, TEST_SECRET_KEY, clean_env
 from support.helper import Runner, secret_of
 from support.hosts import ECR_HOST
 from support.mounts import with_var_cache
+from support.refresh import wait_for_background_refreshes
 from support.tokens import seed
 from support.users import AS_OTHER, OTHER, SWAPPER, as_other
-from test_cli import wait_for_background_refreshes
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("unshare"),

@@ -16,6 +16,9 @@ from pack import debian_arch
 from support.hosts import ECR_HOST
 from support.paths import ROOT
 
+# The answer, on stdout, to a get the helper has no credentials for, as Docker expects it.
+NOT_FOUND = "credentials not found in native keychain\n"
+
 
 def built_binary() -> str | None:
     """The single-file executable to test: ``$DOCKER_CREDENTIAL_ECR_BIN`` or ``dist/``'s, if any."""
