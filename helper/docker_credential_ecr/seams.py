@@ -13,7 +13,7 @@ time the block is skipped without importing ``typing`` (about 12 ms on a cold st
 more than a whole native cache hit), and with ``from __future__ import annotations`` no
 annotation is evaluated.  So the Python path of a ``get`` loads neither ``typing`` nor
 this module: it imports ``typing``, which the import-profile test of a cache hit
-(``tests/test_cli.py``) forbids.
+(``tests/test_imports.py``) forbids.
 """
 
 from __future__ import annotations
