@@ -78,6 +78,20 @@ def c_forms() -> list[str]:
     ]
 
 
+def c_places() -> list[str]:
+    """Where the configuration file and the cache are, and the variables that move them."""
+    return [
+        f"#define RULE_SYSTEM_CONFIG {c_string(fileconfig.SYSTEM_FILE)}",
+        f"#define RULE_USER_CONFIG {c_string(fileconfig.USER_FILE)}",
+        f"#define RULE_XDG_CONFIG_VARIABLE {c_string(fileconfig.XDG_CONFIG[0])}",
+        f"#define RULE_XDG_CONFIG_DEFAULT {c_string(fileconfig.XDG_CONFIG[1])}",
+        f"#define RULE_XDG_CACHE_VARIABLE {c_string(config.XDG_CACHE[0])}",
+        f"#define RULE_XDG_CACHE_DEFAULT {c_string(config.XDG_CACHE[1])}",
+        f"#define RULE_CACHE_DIR_VARIABLE {c_string(config.CACHE_DIR_VARIABLE)}",
+        f"#define RULE_DISABLE_CACHE_VARIABLE {c_string(config.DISABLE_CACHE_VARIABLE)}",
+    ]
+
+
 def render() -> str:
     """The whole header."""
     lines = [
@@ -97,14 +111,7 @@ def render() -> str:
         f"#define RULE_REFRESH_FRACTION {token.REFRESH_FRACTION!r}",
         f"#define RULE_READ_LIMIT {files.READ_LIMIT!r}",
         f"#define RULE_MAX_INPUT {protocol.MAX_INPUT!r}",
-        f"#define RULE_SYSTEM_CONFIG {c_string(fileconfig.SYSTEM_FILE)}",
-        f"#define RULE_USER_CONFIG {c_string(fileconfig.USER_FILE)}",
-        f"#define RULE_XDG_CONFIG_VARIABLE {c_string(fileconfig.XDG_CONFIG[0])}",
-        f"#define RULE_XDG_CONFIG_DEFAULT {c_string(fileconfig.XDG_CONFIG[1])}",
-        f"#define RULE_XDG_CACHE_VARIABLE {c_string(config.XDG_CACHE[0])}",
-        f"#define RULE_XDG_CACHE_DEFAULT {c_string(config.XDG_CACHE[1])}",
-        f"#define RULE_CACHE_DIR_VARIABLE {c_string(config.CACHE_DIR_VARIABLE)}",
-        f"#define RULE_DISABLE_CACHE_VARIABLE {c_string(config.DISABLE_CACHE_VARIABLE)}",
+        *c_places(),
         c_array("RULE_IDENTITY_VARIABLES", list(config.IDENTITY_VARIABLES)),
         c_array("RULE_IDENTITY_FILE_VARIABLES", [name for name, _ in config.IDENTITY_FILES]),
         c_array("RULE_IDENTITY_FILE_DEFAULTS", [path for _, path in config.IDENTITY_FILES]),
