@@ -9,8 +9,8 @@ one place.
 
 from __future__ import annotations
 
-from docker_credential_ecr import registry
 from docker_credential_ecr.errors import CredentialsNotFound, TokenError
+from docker_credential_ecr.registry import Registry, host_of, parse
 
 TYPE_CHECKING = False  # the idiom: see seams.py
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ class Target:
     # Not a dataclass: a cache hit does not import dataclasses.
     __slots__ = ("config", "key", "registry")
 
-    def __init__(self, reg: registry.Registry, config: RegistryConfig, key: str) -> None:
-        self.registry = reg
+    def __init__(self, registry: Registry, config: RegistryConfig, key: str) -> None:
+        self.registry = registry
         self.config = config
         self.key = key
 
@@ -63,7 +63,7 @@ class TokenService:
         ``web_identity`` (the kubelet mode) replaces the configured identity with a
         service account's role, and so the cache key too.
         """
-        found = registry.parse(self._file.resolve_alias(registry.host_of(server_url)))
+        found = parse(self._file.resolve_alias(host_of(server_url)))
         if found is None:
             return None
         config = self._file.for_host(found.host)
@@ -71,14 +71,14 @@ class TokenService:
             config = config.with_web_identity(web_identity)
         return self._target(found, config)
 
-    def target_of(self, reg: registry.Registry) -> Target:
+    def target_of(self, registry: Registry) -> Target:
         """The target of a registry already parsed, under its configured identity."""
-        return self._target(reg, self._file.for_host(reg.host))
+        return self._target(registry, self._file.for_host(registry.host))
 
-    def _target(self, reg: registry.Registry, config: RegistryConfig) -> Target:
+    def _target(self, registry: Registry, config: RegistryConfig) -> Target:
         from docker_credential_ecr.cache import key
 
-        return Target(reg, config, key(reg.host, self._identity_tag(config.identity())))
+        return Target(registry, config, key(registry.host, self._identity_tag(config.identity())))
 
     def token(self, target: Target, *, force: bool = False) -> AuthToken:
         """A token for the target: cached if fresh, else refreshed under the lock."""

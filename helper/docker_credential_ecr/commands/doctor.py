@@ -13,9 +13,10 @@ import urllib.parse
 
 import botocore.exceptions
 
-from docker_credential_ecr import dockerconfig, ecr, registry
+from docker_credential_ecr import dockerconfig, ecr
 from docker_credential_ecr.commands.context import known_hosts
 from docker_credential_ecr.errors import one_line
+from docker_credential_ecr.registry import Registry, host_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     files = ctx.settings.file.files
     report.ok(f"configuration: {', '.join(files) if files else 'no file (environment only)'}")
     _check_trusted(report, ctx)
-    hosts = [registry.host_of(h) for h in args.hosts] or known_hosts(ctx)
+    hosts = [host_of(h) for h in args.hosts] or known_hosts(ctx)
     if not hosts:
         report.problem(
             "no registries to check: none named, configured or cached",
@@ -156,37 +157,38 @@ def _describe(config: RegistryConfig) -> str:
 def _check_registry(report: Report, ctx: Context, target: Target) -> None:
     """Credentials, caller identity, reachability, GetAuthorizationToken: stop at the first
     that fails, since each needs the one before."""
-    reg, config = target.registry, target.config
+    registry, config = target.registry, target.config
     bconfig = ecr.botocore_config(ecr.Options.of(ctx.settings), attempts=1)
-    session = _check_credentials(report, reg, config, bconfig)
-    if session is None or not _check_caller(report, reg, session, config, bconfig):
+    session = _check_credentials(report, registry, config, bconfig)
+    if session is None or not _check_caller(report, registry, session, config, bconfig):
         return
-    client = ecr.client_for(session, reg, bconfig, config.region)
-    _check_reachable(report, reg.host, client.meta.endpoint_url, ctx.settings.connect_timeout)
-    _check_token(report, reg, client)
+    client = ecr.client_for(session, registry, bconfig, config.region)
+    _check_reachable(report, registry.host, client.meta.endpoint_url, ctx.settings.connect_timeout)
+    _check_token(report, registry, client)
 
 
 def _check_credentials(
-    report: Report, reg: registry.Registry, config: RegistryConfig, bconfig: botocore.config.Config
+    report: Report, registry: Registry, config: RegistryConfig, bconfig: botocore.config.Config
 ) -> boto3.session.Session | None:
     try:
-        session = ecr.session_for(reg, config, bconfig)
+        session = ecr.session_for(registry, config, bconfig)
         credentials = session.get_credentials()
     except _AWS_ERRORS as exc:
+        why = one_line(str(exc))
         report.problem(
-            f"{reg.host}: cannot get AWS credentials ({_describe(config)}): {one_line(str(exc))}",
+            f"{registry.host}: cannot get AWS credentials ({_describe(config)}): {why}",
             "check the profile, role trust policy or keys in the configuration",
         )
         return None
     if credentials is None:
         report.problem(
-            f"{reg.host}: {ecr.NO_CREDENTIALS}",
+            f"{registry.host}: {ecr.NO_CREDENTIALS}",
             "set AWS_PROFILE or keys, give the instance a role, or configure this registry",
         )
         return None
     key = credentials.access_key
     report.ok(
-        f"{reg.host}: credentials from {credentials.method} ({_describe(config)}), "
+        f"{registry.host}: credentials from {credentials.method} ({_describe(config)}), "
         f"key {key[:4]}...{key[-4:]}"
     )
     return session
@@ -194,46 +196,43 @@ def _check_credentials(
 
 def _check_caller(
     report: Report,
-    reg: registry.Registry,
+    registry: Registry,
     session: boto3.session.Session,
     config: RegistryConfig,
     bconfig: botocore.config.Config,
 ) -> bool:
     try:
-        sts = ecr.sts_client(session, reg, config, bconfig)
-        report.ok(f"{reg.host}: caller {sts.get_caller_identity()['Arn']}")
+        sts = ecr.sts_client(session, registry, config, bconfig)
+        report.ok(f"{registry.host}: caller {sts.get_caller_identity()['Arn']}")
     except _AWS_ERRORS as exc:
         report.problem(
-            f"{reg.host}: STS GetCallerIdentity failed: {one_line(str(exc))}",
+            f"{registry.host}: STS GetCallerIdentity failed: {one_line(str(exc))}",
             "the credentials may be expired or revoked; renew them",
         )
         return False
     return True
 
 
-def _check_token(
-    report: Report, reg: registry.Registry, client: ECRClient | ECRPublicClient
-) -> None:
+def _check_token(report: Report, registry: Registry, client: ECRClient | ECRPublicClient) -> None:
     started = time.monotonic()
     try:
-        ecr.ask(client, reg)
+        ecr.ask(client, registry)
     except botocore.exceptions.ClientError as exc:
         report.problem(
-            f"{reg.host}: GetAuthorizationToken: {ecr.aws_error(exc)}",
+            f"{registry.host}: GetAuthorizationToken: {ecr.aws_error(exc)}",
             "allow it for this identity: docker-credential-ecr policy (and, across accounts, "
             "the repository policy)",
         )
         return
     except botocore.exceptions.BotoCoreError as exc:
         report.problem(
-            f"{reg.host}: GetAuthorizationToken: {one_line(str(exc))}",
+            f"{registry.host}: GetAuthorizationToken: {one_line(str(exc))}",
             "check the network path to AWS",
         )
         return
     # The token itself is never shown.
-    report.ok(
-        f"{reg.host}: GetAuthorizationToken works ({(time.monotonic() - started) * 1000:.0f} ms)"
-    )
+    took = (time.monotonic() - started) * 1000
+    report.ok(f"{registry.host}: GetAuthorizationToken works ({took:.0f} ms)")
 
 
 def _check_reachable(report: Report, host: str, url: str, timeout: float) -> None:
