@@ -62,7 +62,8 @@ static void sha256_block(uint32_t h[8], const unsigned char *p)
 {
     uint32_t w[COUNT(K)], a, b, c, d, e, f, g, k;
     for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+        w[i] = (uint32_t)p[4 * (size_t)i] << 24 | (uint32_t)p[4 * (size_t)i + 1] << 16 |
+               (uint32_t)p[4 * (size_t)i + 2] << 8 | p[4 * (size_t)i + 3];
     for (size_t i = 16; i < COUNT(w); i++) {
         uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
         uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
@@ -99,7 +100,7 @@ static void sha256_tag(const unsigned char *data, size_t len, char out[17])
         block[63 - i] = (unsigned char)(bits >> (8 * i));
     sha256_block(h, block);
     for (int i = 0; i < 8; i++)
-        snprintf(out + 2 * i, 3, "%02x", (unsigned)(h[i / 4] >> (24 - 8 * (i % 4))) & 0xff);
+        snprintf(out + 2 * (size_t)i, 3, "%02x", (unsigned)(h[i / 4] >> (24 - 8 * (i % 4))) & 0xff);
     out[16] = '\0';
 }
 
@@ -113,7 +114,7 @@ static int plain_environment(void)
 {
     static const char runtime_dir[] = RULE_ENV_PREFIX "RUNTIME_DIR=", no_cache[] = RULE_DISABLE_CACHE_VARIABLE "=";
     for (char **e = environ; *e; e++) {
-        if (!strncmp(*e, RULE_ENV_PREFIX, strlen(RULE_ENV_PREFIX)) && strncmp(*e, runtime_dir, strlen(runtime_dir)))
+        if (!strncmp(*e, RULE_ENV_PREFIX, strlen(RULE_ENV_PREFIX)) && strncmp(*e, runtime_dir, strlen(runtime_dir)) != 0)
             return 0;
         if (!strncmp(*e, no_cache, strlen(no_cache)) && (*e)[strlen(no_cache)])
             return 0;
@@ -214,7 +215,7 @@ static int identity_tag(char out[17])
         any |= strcmp(id, RULE_IDENTITY_ABSENT) != 0;
     }
     if (!any) {
-        strcpy(out, "default");
+        memcpy(out, RULE_DEFAULT_TAG, sizeof RULE_DEFAULT_TAG); /* it fits: out holds 16 + 1 */
         return 0;
     }
     sha256_tag(buf, len, out);
@@ -446,7 +447,7 @@ static int decode(char *data, size_t len, struct token *t)
         return -1;
     t->user = field[3];
     t->secret = field[4];
-    if (strcmp(field[0], RULE_TOKEN_MAGIC) || *field[6] || !*t->secret || !(t->expires > t->requested))
+    if (strcmp(field[0], RULE_TOKEN_MAGIC) != 0 || *field[6] || !*t->secret || !(t->expires > t->requested))
         return -1;
     return 0;
 }

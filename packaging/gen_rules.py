@@ -108,6 +108,7 @@ def render() -> str:
         f"#define RULE_KEY_SEPARATOR {c_string(cache.KEY_SEPARATOR)}",
         f"#define RULE_ROOT_CACHE_DIR {c_string(config.ROOT_CACHE_DIR)}",
         f"#define RULE_IDENTITY_ABSENT {c_string(config.ABSENT)}",
+        f"#define RULE_DEFAULT_TAG {c_string(config.DEFAULT_TAG)}",
         f"#define RULE_REFRESH_FRACTION {token.REFRESH_FRACTION!r}",
         f"#define RULE_READ_LIMIT {files.READ_LIMIT!r}",
         f"#define RULE_MAX_INPUT {protocol.MAX_INPUT!r}",

@@ -43,7 +43,7 @@
 #define NAME RULE_APP
 #define MANIFEST ".docker-credential-ecr-build"
 #define MANIFEST_MAX (1 << 20)
-#define KEEP_UNUSED (24 * 3600) /* seconds a build of another version is kept after its last use */
+#define KEEP_UNUSED (24L * 3600) /* seconds a build of another version is kept after its last use */
 #define NOT_READY (-2)
 #define COUNT(a) (sizeof(a) / sizeof *(a))
 
@@ -198,7 +198,7 @@ static int rm_tree_at(int parent, const char *name)
     /* What cannot be removed below makes the directory's own removal fail: that is the
      * one result that matters. */
     while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
             rm_tree_at(dirfd(d), e->d_name);
     closedir(d);
     return unlinkat(parent, name, AT_REMOVEDIR);

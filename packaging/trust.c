@@ -185,7 +185,7 @@ static int pop(struct walk *w, const char **todo, char *part, size_t size)
         memcpy(part, p, len);
         part[len] = '\0';
         /* Python's resolve skips "" and "." alike; "" never gets here, so "." is skipped with it. */
-        if (strcmp(part, "."))
+        if (strcmp(part, ".") != 0)
             return (int)len;
     }
 }

@@ -68,3 +68,17 @@ def test_a_function_over_forty_lines_fails(tmp_path: Path, name: str, render: Re
     result = check(tmp_path, name, render(1, 45))
     assert result.returncode != 0
     assert "warning: f has" in result.stdout
+
+
+def test_the_c_gate_fails_on_a_finding_and_passes_clean_code(tmp_path: Path) -> None:
+    tidy = str(ROOT / "scripts" / "lib" / "tidy")
+    clean = tmp_path / "clean.c"
+    clean.write_text('#include <string.h>\nint f(const char *s) { return strcmp(s, "x") == 0; }\n')
+    bad = tmp_path / "bad.c"
+    bad.write_text(
+        '#include <string.h>\nint f(const char *s) { return !strcmp(s, "x") || strcmp(s, "y"); }\n'
+    )
+    assert subprocess.run([tidy, str(clean)], capture_output=True, check=False).returncode == 0
+    found = subprocess.run([tidy, str(bad)], capture_output=True, text=True, check=False)
+    assert found.returncode != 0
+    assert "bugprone-suspicious-string-compare" in found.stdout

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 PREFIX = "DOCKER_CREDENTIAL_ECR_"
+# The identity tag of the default credential chain, nothing configured.
+DEFAULT_TAG = "default"
 # The cache's variables, shared with AWS's Go helper; the native path reads them too.
 CACHE_DIR_VARIABLE = "AWS_ECR_CACHE_DIR"
 DISABLE_CACHE_VARIABLE = "AWS_ECR_DISABLE_CACHE"
@@ -122,7 +124,7 @@ class Settings:
         if not extra and not any(
             v.partition("=")[2] not in ("", ABSENT) for v in self.identity.split("\0")
         ):
-            return "default"
+            return DEFAULT_TAG
         identity = self.identity + ("\0" + extra if extra else "")
         # surrogateescape: hash the variables' bytes as they are, as the launcher does.
         return sha256_hex(identity.encode("utf-8", "surrogateescape"))[:16]

@@ -1,6 +1,6 @@
 /* Runs packaging/fastpath.c's host check on each argument: "ecr" or "not ecr", one a line.
  * The check is static, so the file is included rather than linked. */
-#include "fastpath.c"
+#include "fastpath.c" // NOLINT(bugprone-suspicious-include): its functions are static
 
 int main(int argc, char **argv)
 {
