@@ -112,9 +112,11 @@ static int join(char *out, size_t size, const char *dir, const char *rest);
  * Python would validate, or which asks for logging) or a disabled cache is not. */
 static int plain_environment(void)
 {
-    static const char runtime_dir[] = RULE_ENV_PREFIX "RUNTIME_DIR=", no_cache[] = RULE_DISABLE_CACHE_VARIABLE "=";
+    static const char runtime_dir[] = RULE_ENV_PREFIX "RUNTIME_DIR=",
+                      no_cache[] = RULE_DISABLE_CACHE_VARIABLE "=";
     for (char **e = environ; *e; e++) {
-        if (!strncmp(*e, RULE_ENV_PREFIX, strlen(RULE_ENV_PREFIX)) && strncmp(*e, runtime_dir, strlen(runtime_dir)) != 0)
+        if (!strncmp(*e, RULE_ENV_PREFIX, strlen(RULE_ENV_PREFIX)) &&
+            strncmp(*e, runtime_dir, strlen(runtime_dir)) != 0)
             return 0;
         if (!strncmp(*e, no_cache, strlen(no_cache)) && (*e)[strlen(no_cache)])
             return 0;
@@ -209,7 +211,8 @@ static int identity_tag(char out[17])
     }
     for (size_t i = 0; i < COUNT(RULE_IDENTITY_FILE_VARIABLES); i++) {
         char id[128];
-        if (file_identity(RULE_IDENTITY_FILE_VARIABLES[i], RULE_IDENTITY_FILE_DEFAULTS[i], id, sizeof id) != 0 ||
+        if (file_identity(RULE_IDENTITY_FILE_VARIABLES[i], RULE_IDENTITY_FILE_DEFAULTS[i], id, sizeof id) !=
+                0 ||
             add_line(buf, sizeof buf, &len, RULE_IDENTITY_FILE_VARIABLES[i], "#stat=", id) != 0)
             return -1;
         any |= strcmp(id, RULE_IDENTITY_ABSENT) != 0;
@@ -508,8 +511,8 @@ static int answer(const char *url, const struct token *t)
 static int token_path(const char *url, char *path, size_t size)
 {
     char tag[17], dir[4096], host[256];
-    if (!plain_environment() || !no_config_file() || identity_tag(tag) != 0 || cache_dir(dir, sizeof dir) != 0 ||
-        host_of(url, host, sizeof host) != 0 || !parse(host))
+    if (!plain_environment() || !no_config_file() || identity_tag(tag) != 0 ||
+        cache_dir(dir, sizeof dir) != 0 || host_of(url, host, sizeof host) != 0 || !parse(host))
         return -1;
     int n = snprintf(path, size, "%s/%s" RULE_KEY_SEPARATOR "%s" RULE_TOKEN_SUFFIX, dir, host, tag);
     return n < 0 || (size_t)n >= size ? -1 : 0;

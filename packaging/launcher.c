@@ -190,7 +190,8 @@ static void run_build(struct rundir_build *b, int argc, char **argv)
 }
 
 /* Single-file form: the first usable candidate wins: run its copy, or unpack one there. */
-static void run_single(int self, const struct bundle_trailer *t, int argc, char **argv) __attribute__((noreturn));
+static void run_single(int self, const struct bundle_trailer *t, int argc, char **argv)
+    __attribute__((noreturn));
 static void run_single(int self, const struct bundle_trailer *t, int argc, char **argv)
 {
     struct rundir_base bases[8];

@@ -132,8 +132,8 @@ static int check_private(int fd, const char *resolved, char *why, size_t whylen)
     if (fstat(fd, &st) != 0) {
         snprintf(why, whylen, "cannot open %s: %s", resolved, strerror(errno));
     } else if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-        snprintf(why, whylen, "%s is not private to uid %u (owner %u, mode %o)", resolved, (unsigned)geteuid(),
-                 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        snprintf(why, whylen, "%s is not private to uid %u (owner %u, mode %o)", resolved,
+                 (unsigned)geteuid(), (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
     } else if (fstatvfs(fd, &vfs) != 0 || (vfs.f_flag & ST_NOEXEC)) {
         snprintf(why, whylen, "%s is on a filesystem mounted noexec", resolved);
     } else if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
@@ -328,8 +328,8 @@ static int write_entry(int dirfd, struct bundle_entry *e, char *why, size_t whyl
 }
 
 /* Write every payload entry under dirfd; list each in the manifest. */
-static int write_entries(int dirfd, const unsigned char *data, size_t ulen, struct manifest *m,
-                         char *why, size_t whylen)
+static int write_entries(int dirfd, const unsigned char *data, size_t ulen, struct manifest *m, char *why,
+                         size_t whylen)
 {
     struct bundle_entry e;
     for (size_t pos = 0; pos < ulen;) {

@@ -37,7 +37,7 @@ struct walk {
     char *why;
     size_t whylen;
     int links;
-    int depth;             /* fd[0] is /: Python's done[0] */
+    int depth; /* fd[0] is /: Python's done[0] */
     int fd[MAX_DEPTH];
     size_t len[MAX_DEPTH]; /* length of `res` at each depth, for up to cut it back to */
     char res[PATH_MAX];

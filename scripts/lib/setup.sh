@@ -50,10 +50,11 @@ sys.exit(not os.path.exists(os.path.join(s.get_config_var("LIBDIR"), s.get_confi
 
 missing_test() {
   have openssl || echo openssl
-  # The gates: pre-commit reads the files git tracks; shellcheck and clang-tidy are Debian's.
+  # The gates: pre-commit reads the files git tracks; shellcheck, clang-tidy and clang-format are Debian's.
   have git || echo git
   have shellcheck || echo shellcheck
   have clang-tidy || echo clang-tidy
+  have clang-format || echo clang-format
   have setpriv || echo util-linux
   # The clock-jump tests preload libfaketime.
   compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || echo faketime
