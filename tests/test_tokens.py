@@ -82,7 +82,7 @@ def test_cached_entries_say_which_identity_is_current(w: World) -> None:
     assert target is not None
     w.tokens.token(target)
     w.cache.write(f"{HOST}~0123456789abcdef", w.fetch(target.registry, target.config), w.now)
-    found = {(host, tag, current) for host, tag, _token, current in w.tokens.cached_entries()}
+    found = {(e.host, e.tag, e.current) for e in w.tokens.cached_entries()}
     assert found == {(HOST, "default", True), (HOST, "0123456789abcdef", False)}
 
 

@@ -21,9 +21,6 @@ if TYPE_CHECKING:
     from docker_credential_ecr.resolver import Resolver
     from docker_credential_ecr.token import AuthToken
 
-    # (host, identity tag, token, whether it is the identity configured now)
-    Entries = list[tuple[str, str, AuthToken, bool]]
-
 
 class Target:
     """A registry resolved once: the registry, the configuration for it, its cache key."""
@@ -40,6 +37,21 @@ class Target:
     def host(self) -> str:
         """The registry's host."""
         return self.registry.host
+
+
+class Entry:
+    """A cached token as the commands show it: whose, and when its refresh is due."""
+
+    __slots__ = ("current", "host", "refresh_at", "tag", "token")
+
+    def __init__(
+        self, host: str, tag: str, token: AuthToken, current: bool, config: RegistryConfig
+    ) -> None:
+        self.host = host
+        self.tag = tag
+        self.token = token
+        self.current = current  # whether it is the identity configured now
+        self.refresh_at = token.refresh_at(config.refresh_before)
 
 
 class TokenService:
@@ -118,8 +130,8 @@ class TokenService:
         """The token cached for the target, fresh or not, without calling AWS."""
         return self._cache.read(target.key)
 
-    def cached_entries(self) -> Entries:
-        """Every cached token: (host, identity tag, token, whether it is the current identity's)."""
+    def cached_entries(self) -> list[Entry]:
+        """Every cached token, under whichever identity it was cached."""
         from docker_credential_ecr.cache import KEY_SEPARATOR, key
 
         found = []
@@ -127,5 +139,5 @@ class TokenService:
             host, _, tag = cache_key.partition(KEY_SEPARATOR)
             config = self._file.for_host(host)
             current = key(host, self._identity_tag(config.identity())) == cache_key
-            found.append((host, tag, token, current))
+            found.append(Entry(host, tag, token, current, config))
         return found

@@ -51,7 +51,7 @@ def known_hosts(ctx: Context) -> list[str]:
     """Registries to act on by default: configured exact hosts, alias targets, cached hosts."""
     found = {h for h in ctx.settings.file.registries if registry.parse(h) is not None}
     found.update(ctx.settings.file.aliases.values())
-    found.update(host for host, _, _, current in ctx.tokens.cached_entries() if current)
+    found.update(entry.host for entry in ctx.tokens.cached_entries() if entry.current)
     return sorted(found)
 
 

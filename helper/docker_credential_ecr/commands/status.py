@@ -36,14 +36,14 @@ def token_rows(ctx: Context) -> list[Row]:
     """One row per cached token: registry, identity, age, expiry, refresh time, state."""
     now = ctx.clock()
     rows = []
-    for host, tag, token, current in ctx.tokens.cached_entries():
-        refresh_at = token.refresh_at(ctx.settings.file.for_host(host).refresh_before)
+    for entry in ctx.tokens.cached_entries():
+        token, refresh_at = entry.token, entry.refresh_at
         state = "expired" if token.expired(now) else "fresh" if now < refresh_at else "refresh due"
         rows.append(
             {
-                "registry": host,
-                "identity": tag,
-                "current_identity": current,
+                "registry": entry.host,
+                "identity": entry.tag,
+                "current_identity": entry.current,
                 "user": token.user,
                 "age_s": round(now - token.requested_at),
                 "expires": when(token.expires_at),
