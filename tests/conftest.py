@@ -6,6 +6,7 @@ the helper) is in tests/support/, which the tests import by name as they do fake
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -92,3 +93,11 @@ def env(tmp_path: Path, fake_aws: FakeAWS, runner: Runner) -> dict[str, str]:
     It is made for one runner, so a test that takes it runs against each.
     """
     return clean_env(tmp_path, fake_aws, runner)
+
+
+@pytest.fixture
+def umask_000() -> Iterator[None]:
+    """Run the test under umask 0, so that only the code's own modes protect its files."""
+    old = os.umask(0)
+    yield
+    os.umask(old)

@@ -1,9 +1,9 @@
-"""The on-disk token cache and login store: format, permissions, atomicity, hostile files."""
+"""The on-disk token cache: format, permissions, atomicity, hostile files (the login
+store's are in test_logins.py)."""
 
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +12,8 @@ import pytest
 
 from docker_credential_ecr import files
 from docker_credential_ecr.cache import ORPHAN_AGE, TokenCache, decode, encode
-from docker_credential_ecr.logins import LoginStore, normalise
 from docker_credential_ecr.token import AuthToken
+from support.files import mode
 
 NOW = 1_800_000_000.0
 
@@ -22,19 +22,8 @@ def tok(secret: str = "pw", requested: float = NOW, lifetime: float = 43200) -> 
     return AuthToken("AWS", secret, "https://h", requested, requested + lifetime)
 
 
-@pytest.fixture
-def umask_000() -> object:
-    old = os.umask(0)
-    yield
-    os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.lstat().st_mode)
-
-
 def test_write_read_round_trip_private_modes_under_umask_000(
-    tmp_path: Path, umask_000: object
+    tmp_path: Path, umask_000: None
 ) -> None:
     cache = TokenCache(str(tmp_path / "c"))
     cache.write("host~default", tok(), NOW)
@@ -213,40 +202,6 @@ def test_write_private_leaves_no_temp_file_on_failure(tmp_path: Path) -> None:
     with pytest.raises(IsADirectoryError):
         files.write_private(str(target / "f"), b"x")
     assert [p.name for p in target.iterdir()] == ["f"]
-
-
-def test_login_store_round_trip(tmp_path: Path, umask_000: object) -> None:
-    store = LoginStore(str(tmp_path / "c" / "logins"))
-    store.put("https://Reg.Example:5000/", "user", "pass\nword")
-    assert store.get("reg.example:5000") == ("user", "pass\nword")
-    assert store.entries() == [("https://Reg.Example:5000/", "user")]
-    assert mode(tmp_path / "c") == 0o700
-    assert mode(tmp_path / "c" / "logins") == 0o700
-    assert all(mode(p) == 0o600 for p in (tmp_path / "c" / "logins").iterdir())
-    store.erase("http://reg.example:5000")
-    assert store.get("reg.example:5000") is None
-    assert store.entries() == []
-
-
-def test_login_store_ignores_garbage(tmp_path: Path) -> None:
-    store = LoginStore(str(tmp_path / "l"))
-    store.put("h", "u", "s")
-    for p in (tmp_path / "l").iterdir():
-        p.write_text('{"ServerURL": 1}')
-    assert store.get("h") is None
-    assert store.entries() == []
-
-
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [
-        ("https://index.docker.io/v1/", "index.docker.io/v1"),
-        ("HTTP://Reg:5000", "reg:5000"),
-        ("reg/Path/", "reg/Path"),
-    ],
-)
-def test_normalise(a: str, b: str) -> None:
-    assert normalise(a) == b
 
 
 def test_short_lived_entries_are_kept_until_they_expire(tmp_path: Path) -> None:
