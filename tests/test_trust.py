@@ -174,3 +174,19 @@ def test_c_and_python_agree_on_every_tree(
     for answer in expected:
         event(answer.split(" ", 2)[0] if answer.startswith("ok") else answer.split(" is ")[-1][:24])
     assert c_answers(c_rule, paths) == expected
+
+
+def test_a_resolved_path_too_long_for_its_buffer_is_refused_with_a_reason(
+    c_rule: Path, tmp_path: Path
+) -> None:
+    """The walk stops at a missing component, and what it resolved plus what is left
+    does not fit the caller's 8192 bytes: the answer says so (it once said nothing)."""
+    deep = tmp_path
+    for i in range(14):
+        deep = deep / (f"{i:02d}" + "d" * 248)
+    deep.mkdir(parents=True)
+    missing = "/".join(["m" * 250] * 16)  # about 4 kB, none of it there
+    (deep / "link").symlink_to(missing)
+    tail = "/".join(["t" * 250] * 4)
+    path = f"{deep}/link/{tail}"
+    assert c_answers(c_rule, [path]) == [f"refused {path}: path too long"]
