@@ -83,10 +83,6 @@ class TokenService:
             config = config.with_web_identity(web_identity)
         return self._target(found, config)
 
-    def target_of(self, registry: Registry) -> Target:
-        """The target of a registry already parsed, under its configured identity."""
-        return self._target(registry, self._file.for_host(registry.host))
-
     def _target(self, registry: Registry, config: RegistryConfig) -> Target:
         from docker_credential_ecr.cache import key
 
