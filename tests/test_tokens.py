@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from docker_credential_ecr.cache import NullCache
-from docker_credential_ecr.errors import CredentialsNotFound, TokenError
+from docker_credential_ecr.errors import CacheError, CredentialsNotFound, TokenError
 from docker_credential_ecr.fileconfig import WebIdentity
 from support.services import ALIAS, HOST, OTHER, T0, World, tag
 
@@ -144,3 +145,18 @@ class TestStoreOverNoCache(StoreContract):
         store.store.get(HOST)
         assert len(store.asked) == 2
         assert store.store.list() == {}
+
+
+def test_a_login_that_cannot_be_kept_is_one_line_naming_the_server(
+    tmp_path: Path,
+) -> None:
+    # Where the cache and the logins should be, a file: nothing can be written there.
+    (tmp_path / "cache").write_text("")
+    (tmp_path / "logins").write_text("")
+    w = World(tmp_path)
+    payload = json.dumps({"expiration": int(T0 + 3600)}).encode()
+    for server in (HOST, "quay.io"):
+        with pytest.raises(CacheError, match=re.escape(f"cannot store the login for {server}: ")):
+            w.store.add(server, "AWS", base64.b64encode(payload).decode())
+    with pytest.raises(CacheError, match=re.escape("cannot erase quay.io: ")):
+        w.store.delete("quay.io")
