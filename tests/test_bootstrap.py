@@ -21,6 +21,7 @@ from docker_credential_ecr.registry import Registry
 from docker_credential_ecr.token import AuthToken
 from support.environ import clean_env
 from support.hosts import ECR_HOST
+from support.inprocess import run_main
 from support.kubelet import request
 from support.tokens import make_token, seed
 
@@ -205,11 +206,7 @@ def test_main_ends_the_process_with_status_1_after_an_abandoned_fetch(
 
 def call(argv: list[str], env: dict[str, str], stdin: str) -> tuple[int, str, str]:
     """``cli.main`` in this process: its status, stdout and stderr."""
-    raw_out, raw_err = io.BytesIO(), io.BytesIO()
-    out = io.TextIOWrapper(raw_out, write_through=True)
-    err = io.TextIOWrapper(raw_err, write_through=True)
-    status = cli.main(argv, env, io.BytesIO(stdin.encode()), out, err)
-    return status, raw_out.getvalue().decode(), raw_err.getvalue().decode()
+    return run_main(argv, env, stdin.encode())
 
 
 @pytest.mark.parametrize(

@@ -27,16 +27,13 @@ from docker_credential_ecr.tokens import Target
 from fakeaws import FakeAWS
 from support.environ import clean_env
 from support.hosts import ECR_HOST
+from support.inprocess import run_main
 
 
 def call(argv: list[str], environ: dict[str, str], stdin: bytes = b"") -> tuple[int, str]:
     """Run cli.main in this process; return the status and what it wrote on stdout."""
-    raw = io.BytesIO()
-    out = io.TextIOWrapper(raw, write_through=True)
-    err = io.TextIOWrapper(io.BytesIO(), write_through=True)
-    status = cli.main(argv, environ, io.BytesIO(stdin), out, err)
-    out.flush()
-    return status, raw.getvalue().decode()
+    status, out, _err = run_main(argv, environ, stdin)
+    return status, out
 
 
 def test_help_lists_every_command_of_the_table(tmp_path: Path) -> None:

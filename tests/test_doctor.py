@@ -5,22 +5,21 @@ botocore reads the process's own environment, so each test's is set there too.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 
-from docker_credential_ecr import cli, dockerconfig, ecr
+from docker_credential_ecr import dockerconfig, ecr
 from fakeaws import FakeAWS
 from support.environ import clean_env
 from support.hosts import ECR_HOST
+from support.inprocess import run_main
 
 
 def doctor(environ: dict[str, str], *hosts: str) -> tuple[int, list[str]]:
     """Run doctor in this process; its status and its lines."""
-    out = io.StringIO()
-    status = cli.main(["doctor", *hosts], environ, io.BytesIO(), out, io.StringIO())
-    return status, out.getvalue().splitlines()
+    status, out, _err = run_main(["doctor", *hosts], environ)
+    return status, out.splitlines()
 
 
 @pytest.fixture

@@ -9,4 +9,7 @@
 - ``mounts``: command prefixes that put a directory of the test's on a system path.
 - ``users``: running something as a second user (uid 54321).
 - ``paths``: the checkout, and the places no test may write to.
+- ``inprocess``: ``cli.main`` run in this process, its streams captured.
+- ``services``: the token service and the Docker store over a real cache, in-process.
+- ``files``: what the tests ask of files on disk.
 """
