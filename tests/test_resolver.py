@@ -152,3 +152,13 @@ def test_lock_timeout_fetches_without_the_lock(w: Harness) -> None:
     release()
     assert out.startswith("other [")
     assert "refreshing without it" in out
+
+
+def test_a_registry_configured_with_cache_false_is_fetched_every_time(w: Harness) -> None:
+    uncached = RegistryConfig({"cache": False})
+    resolver = w.resolver()
+    assert resolver.get(REG, KEY, uncached).secret == "secret-1"
+    assert resolver.get(REG, KEY, uncached).secret == "secret-2"
+    assert w.cache.read(KEY) is None
+    assert resolver.get(REG, KEY, RegistryConfig()).secret == "secret-3"
+    assert resolver.get(REG, KEY, RegistryConfig()).secret == "secret-3"  # cached now

@@ -50,16 +50,15 @@ class Resolver:
         key: str,
         config: RegistryConfig,
         *,
-        cached_ok: bool = True,
         force: bool = False,
     ) -> AuthToken:
         """Return a token that may be served for ``registry``; raise TokenError if there is none.
 
         ``config`` is the registry's file configuration: identity, refresh
-        window; ``cached_ok=False`` bypasses the cache for this registry;
+        window, and whether its tokens are cached at all (``cache = false``);
         ``force`` fetches even when the cached token is fresh (and caches it).
         """
-        cache = self._cache if cached_ok else _NO_CACHE
+        cache = self._cache if config.cache is not False else _NO_CACHE
         cached = cache.read(key)
         if not force and cached is not None:
             now = self._clock()

@@ -94,7 +94,6 @@ class TokenService:
             target.registry,
             target.key,
             target.config,
-            cached_ok=target.config.cache is not False,
             force=force,
         )
 
