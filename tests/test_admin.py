@@ -28,6 +28,16 @@ def cmd(runner: Runner, env: dict[str, str], *args: str) -> tuple[int, str]:
     return proc.returncode, proc.stdout
 
 
+def fail(runner: Runner, env: dict[str, str], *args: str) -> str:
+    """A command that must fail: what it said, which is on stderr and is one line."""
+    proc = runner.run(list(args), "", env)
+    assert proc.returncode == 1, proc
+    assert not proc.stdout, "a command's error belongs on stderr, not in its output"
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
 def warm(runner: Runner, env: dict[str, str], *hosts: str) -> None:
     for host in hosts:
         assert runner.run(["get"], host, env).returncode == 0
@@ -114,10 +124,7 @@ def test_refresh_failure_is_one_line_per_registry_and_exit_1(
 def test_operator_mistakes_are_one_line(
     runner: Runner, env: dict[str, str], args: list[str]
 ) -> None:
-    code, out = cmd(runner, env, *args)
-    assert code == 1
-    assert out.count("\n") == 1
-    assert out.startswith("docker-credential-ecr")
+    assert fail(runner, env, *args).startswith("docker-credential-ecr")
 
 
 def test_configure_and_unconfigure_keep_everything_else(
@@ -159,25 +166,22 @@ def test_configure_mistakes_are_one_line(
     runner: Runner, env: dict[str, str], tmp_path: Path
 ) -> None:
     env["DOCKER_CONFIG"] = str(tmp_path / "docker")
-    assert cmd(runner, env, "configure") == (
-        1,
+    assert fail(runner, env, "configure") == (
         "docker-credential-ecr configure: name registries with --registry HOST, "
-        "or use --creds-store\n",
+        "or use --creds-store\n"
     )
     config = tmp_path / "docker" / "config.json"
     config.parent.mkdir()
     config.write_text("[1, 2]")
-    assert cmd(runner, env, "configure", "--creds-store") == (
-        1,
-        f"docker-credential-ecr configure: {config} does not hold a JSON object\n",
+    assert fail(runner, env, "configure", "--creds-store") == (
+        f"docker-credential-ecr configure: {config} does not hold a JSON object\n"
     )
     assert config.read_text() == "[1, 2]"
 
 
 def test_export_with_nothing_to_export_is_one_line(runner: Runner, env: dict[str, str]) -> None:
-    assert cmd(runner, env, "export") == (
-        1,
-        "docker-credential-ecr export: name registries, or configure or cache some first\n",
+    assert fail(runner, env, "export") == (
+        "docker-credential-ecr export: name registries, or configure or cache some first\n"
     )
 
 
@@ -228,10 +232,8 @@ def test_export_kubernetes_secret(runner: Runner, env: dict[str, str], fake_aws:
 
 
 def test_export_refuses_an_unknown_format_in_one_line(runner: Runner, env: dict[str, str]) -> None:
-    code, out = cmd(runner, env, "export", "--format", "yaml", ECR_HOST)
-    assert code == 1
+    out = fail(runner, env, "export", "--format", "yaml", ECR_HOST)
     assert out.startswith("docker-credential-ecr export: argument --format: invalid choice: 'yaml'")
-    assert out.count("\n") == 1
 
 
 def watch_until(

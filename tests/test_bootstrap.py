@@ -76,13 +76,13 @@ def test_bootstrap_says_what_it_does_when_the_cache_directory_is_refused(
     env["AWS_ECR_CACHE_DIR"] = str(shared / "cache")
     boot = cli.bootstrap(env)
     (line,) = capsys.readouterr().err.splitlines()
-    if boot.settings.cache_trusted:  # root: its own directory instead
+    if boot.settings.cache.trusted:  # root: its own directory instead
         assert line.startswith(f"docker-credential-ecr: warning: not keeping tokens in {shared}")
-        assert line.endswith(f"; using {boot.settings.cache_dir}")
+        assert line.endswith(f"; using {boot.settings.cache.directory}")
     else:
         assert line.startswith("docker-credential-ecr: warning: tokens are not cached: ")
         assert line.endswith("only you and root can write")
-        assert not boot.settings.cache_enabled
+        assert not boot.settings.cache.enabled
 
 
 def test_bootstrap_raises_a_malformed_setting_and_says_nothing(
@@ -215,7 +215,7 @@ def call(argv: list[str], env: dict[str, str], stdin: str) -> tuple[int, str, st
         (["get"], ECR_HOST, True, True),  # stderr too: the Docker CLI drops the stdout of a get
         (["list"], "", True, False),
         ([kubelet.ACTION], request(), False, True),
-        (["status"], "", True, False),
+        (["status"], "", False, True),  # an operator command: stderr, as any CLI
     ],
     ids=["get", "list", "kubelet", "command"],
 )

@@ -8,7 +8,6 @@ the ``--watch`` scheduler driven by a fake clock and a fake wait.
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import json
 import random
@@ -17,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecr import cli, commands
-from docker_credential_ecr.commands.context import Context
 from docker_credential_ecr.commands.refresh import Watch
 from docker_credential_ecr.errors import TokenError
 from docker_credential_ecr.fileconfig import RegistryConfig
@@ -28,6 +26,7 @@ from fakeaws import FakeAWS
 from support.environ import clean_env
 from support.hosts import ECR_HOST
 from support.inprocess import run_main
+from support.services import command_context, output
 
 
 def call(argv: list[str], environ: dict[str, str], stdin: bytes = b"") -> tuple[int, str]:
@@ -69,9 +68,11 @@ def test_get_and_status_in_process(
 def test_unknown_command_and_bad_option_are_one_line(tmp_path: Path) -> None:
     env = clean_env(tmp_path, None)
     assert call(["frobnicate"], env) == (1, "docker-credential-ecr: unknown action: frobnicate\n")
-    status, out = call(["policy", "--nope"], env)
-    assert status == 1
-    assert out.startswith("docker-credential-ecr policy: unrecognized arguments: --nope")
+    # An operator command's mistake is on stderr, as any CLI's; stdout stays clean for
+    # what its output is piped to.
+    status, out, err = run_main(["policy", "--nope"], env)
+    assert (status, out) == (1, "")
+    assert err.startswith("docker-credential-ecr policy: unrecognized arguments: --nope")
 
 
 class FakeTokens:
@@ -104,8 +105,7 @@ class FakeTokens:
 def test_watch_backs_off_then_refreshes_in_each_refresh_window(tmp_path: Path) -> None:
     clock = [10_000.0]
     tokens = FakeTokens(clock, failures=3)
-    out = io.StringIO()
-    ctx = Context(cli_settings(tmp_path), tokens, None, {}, out, lambda: clock[0])  # type: ignore[arg-type]
+    ctx = command_context(tokens, None, lambda: clock[0], tmp_path)  # type: ignore[arg-type]
     scheduler = Watch(ctx, [ECR_HOST], 300.0, random.Random(1))
     for _ in range(8):
         clock[0] = max(clock[0], scheduler.tick())
@@ -118,7 +118,7 @@ def test_watch_backs_off_then_refreshes_in_each_refresh_window(tmp_path: Path) -
     assert 4 <= gaps[2] <= 8
     assert len(gaps) > 3
     assert all(500 <= g <= 550 for g in gaps[3:]), gaps
-    assert out.getvalue().count("failed: ThrottlingException") == 3
+    assert output(ctx).count("failed: ThrottlingException") == 3
 
 
 def test_watch_stops_when_the_wait_says_so(tmp_path: Path) -> None:
@@ -126,8 +126,7 @@ def test_watch_stops_when_the_wait_says_so(tmp_path: Path) -> None:
 
     clock = [10_000.0]
     tokens = FakeTokens(clock, failures=0)
-    out = io.StringIO()
-    ctx = Context(cli_settings(tmp_path), tokens, None, {}, out, lambda: clock[0])  # type: ignore[arg-type]
+    ctx = command_context(tokens, None, lambda: clock[0], tmp_path)  # type: ignore[arg-type]
     waits: list[float] = []
 
     def wait(seconds: float) -> bool:
@@ -137,12 +136,6 @@ def test_watch_stops_when_the_wait_says_so(tmp_path: Path) -> None:
 
     args = argparse.Namespace(interval=300.0, hosts=[ECR_HOST])
     assert watch(args, ctx, wait) == 0
-    assert out.getvalue().splitlines()[0] == "docker-credential-ecr refresh --watch: started"
-    assert out.getvalue().splitlines()[-1] == "docker-credential-ecr refresh --watch: stopped"
+    assert output(ctx).splitlines()[0] == "docker-credential-ecr refresh --watch: started"
+    assert output(ctx).splitlines()[-1] == "docker-credential-ecr refresh --watch: stopped"
     assert len(tokens.calls) == 2  # at start, then once in the token's refresh window
-
-
-def cli_settings(tmp_path: Path) -> object:
-    from docker_credential_ecr.config import Settings
-
-    return Settings(clean_env(tmp_path, None))

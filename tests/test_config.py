@@ -37,10 +37,11 @@ def test_default_cache_dir_agrees_with_platformdirs(
 
 def test_defaults() -> None:
     s = Settings({"HOME": "/h"})
-    assert s.cache_dir == "/h/.cache/docker-credential-ecr"
-    assert s.cache_enabled
+    assert s.cache.directory == "/h/.cache/docker-credential-ecr"
+    assert s.cache.enabled
     assert not s.ignore_creds_storage
-    assert (s.connect_timeout, s.read_timeout, s.max_attempts, s.deadline) == (2.0, 5.0, 3, 25.0)
+    aws = s.aws
+    assert (aws.connect_timeout, aws.read_timeout, aws.max_attempts, aws.deadline) == (2, 5, 3, 25)
     assert s.identity_tag() == "default"
 
 
@@ -56,8 +57,8 @@ def test_overrides() -> None:
             "DOCKER_CREDENTIAL_ECR_LOG_LEVEL": "debug",
         }
     )
-    assert (s.cache_dir, s.cache_enabled, s.ignore_creds_storage) == ("/c", False, True)
-    assert (s.deadline, s.max_attempts, s.log_level) == (7.5, 5, "DEBUG")
+    assert (s.cache.directory, s.cache.enabled, s.ignore_creds_storage) == ("/c", False, True)
+    assert (s.aws.deadline, s.aws.max_attempts, s.log_level) == (7.5, 5, "DEBUG")
 
 
 def test_identity_tag_separates_identities_without_revealing_them() -> None:
@@ -167,5 +168,5 @@ def test_home_unset_falls_back_to_passwd(tmp_path: Path) -> None:
         pwd.getpwuid(os.getuid())
     except KeyError:  # pragma: no cover - only in odd containers
         pytest.skip("this uid has no passwd entry")
-    assert Settings({}).cache_dir.endswith("/.cache/docker-credential-ecr")
-    assert Settings({"AWS_ECR_CACHE_DIR": str(tmp_path)}).cache_dir == str(tmp_path)
+    assert Settings({}).cache.directory.endswith("/.cache/docker-credential-ecr")
+    assert Settings({"AWS_ECR_CACHE_DIR": str(tmp_path)}).cache.directory == str(tmp_path)

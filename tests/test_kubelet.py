@@ -421,12 +421,12 @@ def test_configure_kubelet_never_changes_what_it_did_not_write(
     (directory / "config.yaml").write_text("providers: []\n")
     refused = setup_kubelet(runner, env, directory)
     assert refused.returncode == 1
-    assert "was not written by docker-credential-ecr" in refused.stdout
-    assert refused.stdout.count("\n") == 1
+    assert "was not written by docker-credential-ecr" in refused.stderr
+    assert (refused.stdout, refused.stderr.count("\n")) == ("", 1)
     (directory / "config.yaml").unlink()
     (directory / "bin" / kubelet.PROGRAM).write_text("#!/bin/sh\n# AWS's plugin\n")
     refused = setup_kubelet(runner, env, directory)
-    assert (refused.returncode, "is another program" in refused.stdout) == (1, True)
+    assert (refused.returncode, "is another program" in refused.stderr) == (1, True)
     assert (directory / "bin" / kubelet.PROGRAM).read_text() == "#!/bin/sh\n# AWS's plugin\n"
     assert not (directory / "config.yaml").exists()
     assert setup_kubelet(runner, env, directory, "un").stdout == "nothing of ours found\n"
@@ -473,7 +473,7 @@ def test_configure_kubelet_refuses_a_directory_others_can_change(
     shared.chmod(0o777)
     refused = setup_kubelet(runner, env, shared / "credentialprovider")
     assert refused.returncode == 1
-    assert "writable" in refused.stdout or "others" in refused.stdout, refused.stdout
+    assert "writable" in refused.stderr or "others" in refused.stderr, refused.stderr
     assert not (shared / "credentialprovider" / "bin" / kubelet.PROGRAM).exists()
 
 
@@ -490,7 +490,7 @@ def test_configure_kubelet_refuses_an_executable_others_can_change(
     directory = tmp_path / "credentialprovider"
     refused = setup_kubelet(runner, env, directory, "--executable", str(program))
     assert refused.returncode == 1
-    assert refused.stdout.startswith(
+    assert refused.stderr.startswith(
         f"docker-credential-ecr configure --kubelet: not linking {program}"
     )
     assert not (directory / "bin" / kubelet.PROGRAM).exists()

@@ -242,9 +242,9 @@ def test_configure_and_export_refuse_another_users_tree_while_it_is_swapped(
                 ["export", ECR_HOST, "--output", str(their_home / ".docker" / "out.json")],
             ):
                 proc = script.run(args, "", env, prefix=prefix)
-                assert proc.returncode == 1, proc.stdout
-                assert f"is owned by uid {OTHER}" in proc.stdout
-                assert "run it as the user" in proc.stdout or "only you and root" in proc.stdout
+                assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr
+                assert f"is owned by uid {OTHER}" in proc.stderr
+                assert "run it as the user" in proc.stderr or "only you and root" in proc.stderr
     assert sorted(p.name for p in roots.iterdir()) == ["config.json"]
     assert (roots / "config.json").read_text() == secret
     assert stat.S_IMODE((roots / "config.json").stat().st_mode) == 0o600

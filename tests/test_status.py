@@ -53,6 +53,6 @@ def test_the_table_says_which_cache_and_marks_another_identity(w: World, tmp_pat
     ctx = context(w, tmp_path)
     assert status.main(argparse.Namespace(json=False), ctx) == 0
     lines = output(ctx).splitlines()
-    assert lines[0] == f"cache: {ctx.settings.cache_dir}"
+    assert lines[0] == f"cache: {ctx.cache.directory}"
     assert lines[2].split() == ["REGISTRY", "IDENTITY", "AGE", "EXPIRES", "REFRESH", "AT", "STATE"]
     assert lines[3].split()[:3] == [HOST, "0123456789abcdef", "(other)"]

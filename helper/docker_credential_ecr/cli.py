@@ -114,7 +114,7 @@ def _dispatch(
         )
     if action == kubelet.ACTION:
         return _kubelet(args[1:], environ, stdin, out, err)
-    return _command(action, args[1:], environ, out)
+    return _command(action, args[1:], environ, out, err)
 
 
 def _bytes(stream: TextIO, default: TextIO) -> BinaryIO:
@@ -248,31 +248,44 @@ def _kubelet_error(exc: HelperError, err: TextIO) -> int:
     return 1
 
 
-def _command(name: str, argv: Sequence[str], environ: Mapping[str, str], out: TextIO) -> int:
+def _command(
+    name: str, argv: Sequence[str], environ: Mapping[str, str], out: TextIO, err: TextIO
+) -> int:
     """Run an operator command from the table."""
     from docker_credential_ecr import commands
     from docker_credential_ecr.commands.context import Context
 
     command = commands.find(name)
     if command is None:
+        # What Docker shows of a helper's failure is its stdout: an action it may send
+        # one day is answered there, as docker-credential-helpers answers it.
         return _command_error(InputError(f"{NAME}: unknown action: {name}"), out)
     try:
         boot = bootstrap(environ)
     except HelperError as exc:
-        return _command_error(exc, out)
+        return _command_error(exc, err)
     # No background refreshes from here: this may be one, and must not start another.
     services = _build(boot, _Fetcher(boot), background=False)
     # The command sees the environment it was given; botocore (doctor's) only what passed.
+    settings = boot.settings
     context = Context(
-        boot.settings, services.tokens, services.logins, dict(environ), out, time.time
+        file=settings.file,
+        cache=settings.cache,
+        aws=settings.aws,
+        tokens=services.tokens,
+        logins=services.logins,
+        environ=dict(environ),
+        out=out,
+        err=err,
+        clock=time.time,
     )
     boot.aws_environment()
     return commands.run(command, argv, context)
 
 
-def _command_error(exc: HelperError, out: TextIO) -> int:
+def _command_error(exc: HelperError, err: TextIO) -> int:
     """Report an error as every command does (``commands.run``): its line; the exit status, 1."""
-    out.write(f"{exc}\n")
+    err.write(f"{exc}\n")
     return 1
 
 
@@ -309,7 +322,7 @@ def _build(boot: Boot, fetcher: _Fetcher, *, background: bool) -> _Services:
     from docker_credential_ecr.tokens import TokenService
 
     settings = boot.settings
-    cache: Cache = TokenCache(settings.cache_dir) if settings.cache_enabled else NullCache()
+    cache: Cache = TokenCache(settings.cache.directory) if settings.cache.enabled else NullCache()
     spawn = None
     if background and cache.enabled:
         # The environment as this process was given it, before botocore's was changed.
@@ -323,7 +336,7 @@ def _build(boot: Boot, fetcher: _Fetcher, *, background: bool) -> _Services:
     resolver = Resolver(cache, fetcher, time.time, warn, settings.lock_timeout, spawn)
     tokens = TokenService(resolver, cache, settings.file, settings.identity_tag)
     logins = LoginStore(
-        os.path.join(settings.cache_dir, "logins") if settings.cache_trusted else None
+        os.path.join(settings.cache.directory, "logins") if settings.cache.trusted else None
     )
     store = DockerStore(
         tokens, cache, logins, time.time, warn, ignore_storage=settings.ignore_creds_storage
@@ -335,11 +348,11 @@ def _warn_refused(settings: Settings) -> None:
     """Say which files and cache directories failed the trusted-path rule, and what was done."""
     for line in settings.refused:
         warn(line)
-    if not settings.cache_refused:
+    if not settings.cache.refused:
         return
-    why = "; ".join(settings.cache_refused)
-    if settings.cache_trusted:
-        warn(f"not keeping tokens in {why}; using {settings.cache_dir}")
+    why = "; ".join(settings.cache.refused)
+    if settings.cache.trusted:
+        warn(f"not keeping tokens in {why}; using {settings.cache.directory}")
     else:
         warn(
             f"tokens are not cached: {why}; set AWS_ECR_CACHE_DIR to a directory that only "
@@ -359,11 +372,11 @@ class _Fetcher:
     def __call__(self, registry: Registry, config: RegistryConfig) -> AuthToken:
         self._boot.aws_environment()
         started = time.perf_counter()
-        from docker_credential_ecr.ecr import Options, make_fetcher
+        from docker_credential_ecr.ecr import make_fetcher
 
         log.debug("imported boto3 in %.1f ms", 1000 * (time.perf_counter() - started))
         try:
-            return make_fetcher(Options.of(self._boot.settings), time.time)(registry, config)
+            return make_fetcher(self._boot.settings.aws, time.time)(registry, config)
         except DeadlineExceeded:
             self._overran = True
             raise

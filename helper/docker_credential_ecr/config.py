@@ -52,26 +52,65 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
+class CachePlace:
+    """Where tokens and logins are kept, and whether they are kept at all."""
+
+    __slots__ = ("directory", "enabled", "refused", "trusted")
+
+    def __init__(self, directory: str, trusted: bool, enabled: bool, refused: list[str]) -> None:
+        self.directory = directory
+        # No directory passes the trusted-path rule: nothing is kept; ``refused`` says why.
+        self.trusted = trusted
+        self.enabled = enabled and trusted
+        self.refused = refused
+
+    @classmethod
+    def chosen(cls, environ: Mapping[str, str], euid: int) -> CachePlace:
+        """The first candidate directory that passes the trusted-path rule for ``euid``."""
+        candidates = cache_dirs(environ, euid)
+        chosen, refused = trust.first_trusted(candidates, euid)
+        enabled = not environ.get(DISABLE_CACHE_VARIABLE)
+        return cls(chosen or candidates[0], chosen is not None, enabled, refused)
+
+
+class Options:
+    """What the AWS side reads of the settings, and nothing else (as ecr-login's Options)."""
+
+    __slots__ = ("connect_timeout", "deadline", "max_attempts", "read_timeout")
+
+    def __init__(
+        self, connect_timeout: float, read_timeout: float, max_attempts: int, deadline: float
+    ) -> None:
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_attempts = max_attempts
+        self.deadline = deadline
+
+    @classmethod
+    def of(cls, environ: Mapping[str, str]) -> Options:
+        """The options ``environ`` sets: timeouts, attempts and the whole fetch's deadline."""
+        return cls(
+            _seconds(environ, "CONNECT_TIMEOUT", 2.0),
+            _seconds(environ, "READ_TIMEOUT", 5.0),
+            _max_attempts(environ),
+            _seconds(environ, "DEADLINE", 25.0),
+        )
+
+
 class Settings:
     """Everything the helper reads from its environment, parsed and checked."""
 
     __slots__ = (
+        "aws",
         "aws_changes",
         "background_refresh",
-        "cache_dir",
-        "cache_enabled",
-        "cache_refused",
-        "cache_trusted",
-        "connect_timeout",
-        "deadline",
+        "cache",
         "file",
         "identity",
         "ignore_creds_storage",
         "lock_timeout",
         "log_file",
         "log_level",
-        "max_attempts",
-        "read_timeout",
         "refused",
         "web_identity_role",
     )
@@ -84,7 +123,7 @@ class Settings:
         euid: int | None = None,
     ) -> None:
         euid = os.geteuid() if euid is None else euid
-        self._choose_cache(environ, euid)
+        self.cache = CachePlace.chosen(environ, euid)
         self.ignore_creds_storage = environ.get("AWS_ECR_IGNORE_CREDS_STORAGE", "").lower() in _TRUE
         self.background_refresh = _background_refresh(environ)
         # What botocore will be allowed to read; the key is made from that, not from environ.
@@ -93,25 +132,13 @@ class Settings:
         self.identity = _identity(review.applied(environ) if review.changes else environ, stat)
         self.log_level = _log_level(environ)
         self.log_file = environ.get(PREFIX + "LOG_FILE", "")
-        self.connect_timeout = _seconds(environ, "CONNECT_TIMEOUT", 2.0)
-        self.read_timeout = _seconds(environ, "READ_TIMEOUT", 5.0)
-        self.deadline = _seconds(environ, "DEADLINE", 25.0)
+        self.aws = Options.of(environ)
         self.lock_timeout = _seconds(environ, "LOCK_TIMEOUT", 12.0)
-        self.max_attempts = _max_attempts(environ)
         self.file = fileconfig.load(environ, read, fileconfig.check_with(euid))
         # Files not read because another user could change them: one warning line each.
         self.refused = review.refused + self.file.refused
         # The kubelet mode's role for service-account tokens when the account names none.
         self.web_identity_role = environ.get("AWS_ECR_ROLE_ARN", "").strip()
-
-    def _choose_cache(self, environ: Mapping[str, str], euid: int) -> None:
-        """Set the cache directory, and whether tokens are kept there at all."""
-        candidates = cache_dirs(environ, euid)
-        chosen, self.cache_refused = trust.first_trusted(candidates, euid)
-        self.cache_dir = chosen or candidates[0]
-        # No directory passes the rule: tokens and logins are not kept; cache_refused says why.
-        self.cache_trusted = chosen is not None
-        self.cache_enabled = not environ.get(DISABLE_CACHE_VARIABLE) and self.cache_trusted
 
     def identity_tag(self, extra: str = "") -> str:
         """Return a short, file-name-safe digest of the configured AWS identity.

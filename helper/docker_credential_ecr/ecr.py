@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ecr_public import ECRPublicClient
     from mypy_boto3_sts import STSClient
 
-    from docker_credential_ecr.config import Settings
+    from docker_credential_ecr.config import Options
     from docker_credential_ecr.fileconfig import RegistryConfig, WebIdentity
     from docker_credential_ecr.registry import Registry
 
@@ -51,26 +51,6 @@ NO_CREDENTIALS = (
     "no AWS credentials found; provide them with AWS_PROFILE, AWS_ACCESS_KEY_ID and "
     "AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, or an instance or task role"
 )
-
-
-class Options:
-    """What the AWS side reads of the settings, and nothing else (as ecr-login's Options)."""
-
-    __slots__ = ("connect_timeout", "deadline", "max_attempts", "read_timeout")
-
-    def __init__(
-        self, connect_timeout: float, read_timeout: float, max_attempts: int, deadline: float
-    ) -> None:
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.max_attempts = max_attempts
-        self.deadline = deadline
-
-    @classmethod
-    def of(cls, settings: Settings) -> Options:
-        """The options the settings give."""
-        s = settings
-        return cls(s.connect_timeout, s.read_timeout, s.max_attempts, s.deadline)
 
 
 def make_fetcher(

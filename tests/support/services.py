@@ -4,6 +4,7 @@ cache on disk, with a scripted fetcher at the seam where ecr.py would call AWS."
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 from docker_credential_ecr import fileconfig
@@ -65,17 +66,45 @@ class World:
 
 
 def context(world: World, tmp_path: Path, environ: dict[str, str] | None = None) -> Context:
-    """The operator commands' context over ``world``'s services, writing to a buffer."""
+    """The operator commands' context over ``world``'s services, writing to buffers."""
+    return command_context(world.tokens, world.logins, world.clock, tmp_path, world.file, environ)
+
+
+def command_context(
+    tokens: TokenService,
+    logins: LoginStore | None,
+    clock: Callable[[], float],
+    tmp_path: Path,
+    file: FileConfig | None = None,
+    environ: dict[str, str] | None = None,
+) -> Context:
+    """A command context over these services, the rest as a clean environment sets it."""
     from docker_credential_ecr.config import Settings
     from support.environ import clean_env
 
     settings = Settings(clean_env(tmp_path, None))
-    settings.file = world.file
-    return Context(settings, world.tokens, world.logins, environ or {}, io.StringIO(), world.clock)
+    return Context(
+        file=settings.file if file is None else file,
+        cache=settings.cache,
+        aws=settings.aws,
+        tokens=tokens,
+        logins=logins,  # type: ignore[arg-type]  # None: a command that must not use them
+        environ=environ or {},
+        out=io.StringIO(),
+        err=io.StringIO(),
+        clock=clock,
+    )
 
 
 def output(ctx: Context) -> str:
-    """What a command wrote."""
+    """What a command wrote on its output."""
     out = ctx.out
     assert isinstance(out, io.StringIO)
     return out.getvalue()
+
+
+def errors(ctx: Context) -> str:
+    """What a command wrote on its error stream."""
+    err = ctx.err
+    assert isinstance(err, io.StringIO)
+    return err.getvalue()

@@ -17,7 +17,7 @@ def cache_entry(env: dict[str, str], host: str = ECR_HOST) -> Path:
 
     settings = Settings(env)
     tag = settings.identity_tag(settings.file.for_host(host).identity())
-    return Path(settings.cache_dir) / (key(host, tag) + SUFFIX)
+    return Path(settings.cache.directory) / (key(host, tag) + SUFFIX)
 
 
 def make_token(

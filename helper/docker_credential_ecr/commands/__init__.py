@@ -68,8 +68,8 @@ def run(command: Command, argv: Sequence[str], ctx: Context) -> int:
             return int(exc.code or 0)
         return int(module.main(args, ctx))
     except HelperError as exc:
-        ctx.out.write(f"{exc}\n")
+        ctx.err.write(f"{exc}\n")
         return 1
     except (OSError, ValueError) as exc:
-        ctx.out.write(f"{NAME} {command.name}: {exc}\n")
+        ctx.err.write(f"{NAME} {command.name}: {exc}\n")
         return 1

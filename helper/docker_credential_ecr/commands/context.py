@@ -13,29 +13,37 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import NoReturn, TextIO
 
-    from docker_credential_ecr.config import Settings
+    from docker_credential_ecr.config import CachePlace, Options
+    from docker_credential_ecr.fileconfig import FileConfig
     from docker_credential_ecr.logins import LoginStore
     from docker_credential_ecr.tokens import Target, TokenService
 
 
 class Context:
-    """The settings, the token service, the logins and the edges (environment, output,
-    clock), built by cli."""
+    """What a command reads of the configuration, the services it uses, and the edges
+    (environment, streams, clock): each part by itself, built by cli."""
 
     def __init__(
         self,
-        settings: Settings,
+        *,
+        file: FileConfig,
+        cache: CachePlace,
+        aws: Options,
         tokens: TokenService,
         logins: LoginStore,
         environ: Mapping[str, str],
         out: TextIO,
+        err: TextIO,
         clock: Callable[[], float],
     ) -> None:
-        self.settings = settings
+        self.file = file
+        self.cache = cache
+        self.aws = aws
         self.tokens = tokens
         self.logins = logins
         self.environ = environ
         self.out = out
+        self.err = err  # a command's failure: one line here, as every CLI reports it
         self.clock = clock
 
 
@@ -49,8 +57,8 @@ class Parser(argparse.ArgumentParser):
 
 def known_hosts(ctx: Context) -> list[str]:
     """Registries to act on by default: configured exact hosts, alias targets, cached hosts."""
-    found = {h for h in ctx.settings.file.registries if registry.parse(h) is not None}
-    found.update(ctx.settings.file.aliases.values())
+    found = {h for h in ctx.file.registries if registry.parse(h) is not None}
+    found.update(ctx.file.aliases.values())
     found.update(entry.host for entry in ctx.tokens.cached_entries() if entry.current)
     return sorted(found)
 

@@ -57,7 +57,7 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
 def main(args: argparse.Namespace, ctx: Context) -> int:
     """Check the configuration, cache, Docker's config and each registry; return the exit status."""
     report = Report(ctx)
-    files = ctx.settings.file.files
+    files = ctx.file.files
     report.ok(f"configuration: {', '.join(files) if files else 'no file (environment only)'}")
     _check_trusted(report, ctx)
     hosts = [host_of(h) for h in args.hosts] or known_hosts(ctx)
@@ -82,14 +82,14 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _check_trusted(report: Report, ctx: Context) -> None:
-    for refused in ctx.settings.cache_refused:
+    for refused in ctx.cache.refused:
         report.problem(
             f"cache directory {refused}, which others could change",
             "set AWS_ECR_CACHE_DIR to a directory that only you and root can write "
             "(see docs/security.md)",
         )
-    if ctx.settings.cache_trusted:
-        _check_cache(report, ctx.settings.cache_dir)
+    if ctx.cache.trusted:
+        _check_cache(report, ctx.cache.directory)
 
 
 def _check_cache(report: Report, directory: str) -> None:
@@ -158,12 +158,12 @@ def _check_registry(report: Report, ctx: Context, target: Target) -> None:
     """Credentials, caller identity, reachability, GetAuthorizationToken: stop at the first
     that fails, since each needs the one before."""
     registry, config = target.registry, target.config
-    bconfig = ecr.botocore_config(ecr.Options.of(ctx.settings), attempts=1)
+    bconfig = ecr.botocore_config(ctx.aws, attempts=1)
     session = _check_credentials(report, registry, config, bconfig)
     if session is None or not _check_caller(report, registry, session, config, bconfig):
         return
     client = ecr.client_for(session, registry, bconfig, config.region)
-    _check_reachable(report, registry.host, client.meta.endpoint_url, ctx.settings.connect_timeout)
+    _check_reachable(report, registry.host, client.meta.endpoint_url, ctx.aws.connect_timeout)
     _check_token(report, registry, client)
 
 

@@ -56,10 +56,9 @@ def token_rows(ctx: Context) -> list[Row]:
 
 def render_table(ctx: Context, rows: list[Row], logins: list[dict[str, str]]) -> str:
     """The rows as aligned columns, after the cache and configuration in use."""
-    settings = ctx.settings
     lines = [
-        f"cache: {settings.cache_dir}{'' if settings.cache_enabled else ' (disabled)'}",
-        f"config: {', '.join(settings.file.files) or 'none'}",
+        f"cache: {ctx.cache.directory}{'' if ctx.cache.enabled else ' (disabled)'}",
+        f"config: {', '.join(ctx.file.files) or 'none'}",
     ]
     header = ("REGISTRY", "IDENTITY", "AGE", "EXPIRES", "REFRESH AT", "STATE")
     table = [header] + [
