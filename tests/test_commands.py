@@ -20,8 +20,8 @@ from docker_credential_ecr.commands.refresh import Watch
 from docker_credential_ecr.errors import TokenError
 from docker_credential_ecr.fileconfig import RegistryConfig
 from docker_credential_ecr.registry import parse
+from docker_credential_ecr.resolver import Target
 from docker_credential_ecr.token import AuthToken
-from docker_credential_ecr.tokens import Target
 from fakeaws import FakeAWS
 from support.environ import clean_env
 from support.hosts import ECR_HOST

@@ -12,7 +12,7 @@ from docker_credential_ecr.cache import NullCache, TokenCache
 from docker_credential_ecr.errors import TokenError
 from docker_credential_ecr.fileconfig import RegistryConfig
 from docker_credential_ecr.registry import Registry, parse
-from docker_credential_ecr.resolver import Resolver
+from docker_credential_ecr.resolver import Resolver, Target
 from docker_credential_ecr.token import AuthToken
 
 _parsed = parse("123456789012.dkr.ecr.us-east-1.amazonaws.com")
@@ -52,7 +52,7 @@ class Harness:
         )
 
     def get(self, *, cached: bool = True) -> str:
-        return self.resolver(cached=cached).get(REG, KEY, RegistryConfig()).secret
+        return self.resolver(cached=cached).get(Target(REG, RegistryConfig(), KEY)).secret
 
 
 @pytest.fixture
@@ -135,13 +135,13 @@ def test_lock_timeout_fetches_without_the_lock(w: Harness) -> None:
         "import sys\n"
         "from docker_credential_ecr.cache import NullCache, TokenCache\n"
         "from docker_credential_ecr.registry import parse\n"
-        "from docker_credential_ecr.resolver import Resolver\n"
+        "from docker_credential_ecr.resolver import Resolver, Target\n"
         "from docker_credential_ecr.token import AuthToken\n"
         "w=[]\n"
         "r=Resolver(TokenCache(sys.argv[1]), lambda reg, c: AuthToken('AWS','other','e',0,4e9), "
         "lambda: 1.8e9, w.append, 0.2)\n"
         "from docker_credential_ecr.fileconfig import RegistryConfig\n"
-        "print(r.get(parse(sys.argv[2]), sys.argv[3], RegistryConfig()).secret, w)\n"
+        "print(r.get(Target(parse(sys.argv[2]), RegistryConfig(), sys.argv[3])).secret, w)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, w.cache.directory, REG.host, KEY],
@@ -157,8 +157,8 @@ def test_lock_timeout_fetches_without_the_lock(w: Harness) -> None:
 def test_a_registry_configured_with_cache_false_is_fetched_every_time(w: Harness) -> None:
     uncached = RegistryConfig({"cache": False})
     resolver = w.resolver()
-    assert resolver.get(REG, KEY, uncached).secret == "secret-1"
-    assert resolver.get(REG, KEY, uncached).secret == "secret-2"
+    assert resolver.get(Target(REG, uncached, KEY)).secret == "secret-1"
+    assert resolver.get(Target(REG, uncached, KEY)).secret == "secret-2"
     assert w.cache.read(KEY) is None
-    assert resolver.get(REG, KEY, RegistryConfig()).secret == "secret-3"
-    assert resolver.get(REG, KEY, RegistryConfig()).secret == "secret-3"  # cached now
+    assert resolver.get(Target(REG, RegistryConfig(), KEY)).secret == "secret-3"
+    assert resolver.get(Target(REG, RegistryConfig(), KEY)).secret == "secret-3"  # cached now

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from docker_credential_ecr.fileconfig import RegistryConfig
     from docker_credential_ecr.logins import LoginStore
     from docker_credential_ecr.registry import Registry
+    from docker_credential_ecr.resolver import Target
     from docker_credential_ecr.token import AuthToken
     from docker_credential_ecr.tokens import TokenService
 
@@ -328,10 +329,10 @@ def _build(boot: Boot, fetcher: _Fetcher, *, background: bool) -> _Services:
         # The environment as this process was given it, before botocore's was changed.
         child_environ = dict(boot.environ)
 
-        def spawn(registry: Registry, key: str, cache: Cache = cache) -> bool:
+        def spawn(target: Target, cache: Cache = cache) -> bool:
             from docker_credential_ecr.background import refresh
 
-            return refresh(cache, registry, key, child_environ)
+            return refresh(cache, target.registry, target.key, child_environ)
 
     resolver = Resolver(cache, fetcher, time.time, warn, settings.lock_timeout, spawn)
     tokens = TokenService(resolver, cache, settings.file, settings.identity_tag)

@@ -10,7 +10,7 @@ from docker_credential_ecr import log
 from docker_credential_ecr.cache import NullCache
 from docker_credential_ecr.errors import TokenError
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # the idiom: see seams.py
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -23,6 +23,24 @@ if TYPE_CHECKING:
 _NO_CACHE = NullCache()
 
 
+class Target:
+    """A registry resolved once (``tokens.TokenService.target``): the registry, the
+    configuration for it, and the cache key of that identity."""
+
+    # Not a dataclass: a cache hit does not import dataclasses.
+    __slots__ = ("config", "key", "registry")
+
+    def __init__(self, registry: Registry, config: RegistryConfig, key: str) -> None:
+        self.registry = registry
+        self.config = config
+        self.key = key
+
+    @property
+    def host(self) -> str:
+        """The registry's host."""
+        return self.registry.host
+
+
 class Resolver:
     """Find a token for a registry: cache hit, locked refresh, or stale-but-valid fallback."""
 
@@ -33,10 +51,10 @@ class Resolver:
         clock: Callable[[], float],
         warn: Callable[[str], None],
         lock_timeout: float,
-        background: Callable[[Registry, str], bool] | None = None,
+        background: Callable[[Target], bool] | None = None,
     ) -> None:
-        """``background(registry, key)`` starts a refresh in another process and says whether
-        it did; without it, a token in its refresh window is refreshed before answering."""
+        """``background(target)`` starts a refresh in another process and says whether it
+        did; without it, a token in its refresh window is refreshed before answering."""
         self._cache = cache
         self._background = background
         self._fetch = fetch
@@ -44,20 +62,14 @@ class Resolver:
         self._warn = warn
         self._lock_timeout = lock_timeout
 
-    def get(
-        self,
-        registry: Registry,
-        key: str,
-        config: RegistryConfig,
-        *,
-        force: bool = False,
-    ) -> AuthToken:
-        """Return a token that may be served for ``registry``; raise TokenError if there is none.
+    def get(self, target: Target, *, force: bool = False) -> AuthToken:
+        """Return a token that may be served for ``target``; raise TokenError if there is none.
 
-        ``config`` is the registry's file configuration: identity, refresh
-        window, and whether its tokens are cached at all (``cache = false``);
-        ``force`` fetches even when the cached token is fresh (and caches it).
+        The target's configuration gives the identity, the refresh window, and whether
+        its tokens are cached at all (``cache = false``); ``force`` fetches even when
+        the cached token is fresh (and caches it).
         """
+        config, key = target.config, target.key
         cache = self._cache if config.cache is not False else _NO_CACHE
         cached = cache.read(key)
         if not force and cached is not None:
@@ -65,72 +77,59 @@ class Resolver:
             if cached.fresh(now, config.refresh_before):
                 log.debug("cache hit for %s", key)
                 return cached
-            if cached.usable(now) and self._handed_off(cache, registry, key):
+            if cached.usable(now) and self._handed_off(cache, target):
                 return cached
-        return self._refresh(cache, registry, key, config, cached, force=force)
+        return self._refresh(cache, target, cached, force=force)
 
-    def _handed_off(self, cache: Cache, registry: Registry, key: str) -> bool:
+    def _handed_off(self, cache: Cache, target: Target) -> bool:
         """A valid token in its refresh window: have another process refresh it, if allowed.
 
         The network is then that process's business; this one answers at once.
         """
         if self._background is None:
             return False
-        failure = cache.last_failure(key)
+        failure = cache.last_failure(target.key)
         if failure is not None:
-            self._warn(f"{failure}; serving the cached token for {registry.host}")
-        if not self._background(registry, key):
+            self._warn(f"{failure}; serving the cached token for {target.host}")
+        if not self._background(target):
             return False
-        log.debug("refreshing %s in the background", key)
+        log.debug("refreshing %s in the background", target.key)
         return True
 
     def _refresh(
-        self,
-        cache: Cache,
-        registry: Registry,
-        key: str,
-        config: RegistryConfig,
-        cached: AuthToken | None,
-        *,
-        force: bool,
+        self, cache: Cache, target: Target, cached: AuthToken | None, *, force: bool
     ) -> AuthToken:
         """Fetch under the refresh lock; fall back to a still-valid cached token on failure."""
-        release, writable = self._lock(cache, key)
+        release, writable = self._lock(cache, target.key)
         try:
             # Another process may have refreshed while this one waited.
-            cached = cache.read(key) or cached
+            cached = cache.read(target.key) or cached
             if (
                 not force
                 and cached is not None
-                and cached.fresh(self._clock(), config.refresh_before)
+                and cached.fresh(self._clock(), target.config.refresh_before)
             ):
-                log.debug("refreshed by another process: %s", key)
+                log.debug("refreshed by another process: %s", target.key)
                 return cached
-            return self._fetch_or_fall_back(cache, registry, key, config, cached, writable)
+            return self._fetch_or_fall_back(cache, target, cached, writable)
         finally:
             if release is not None:
                 release()
 
     def _fetch_or_fall_back(
-        self,
-        cache: Cache,
-        registry: Registry,
-        key: str,
-        config: RegistryConfig,
-        cached: AuthToken | None,
-        writable: bool,
+        self, cache: Cache, target: Target, cached: AuthToken | None, writable: bool
     ) -> AuthToken:
         """A new token, kept if the cache can take it; else ``cached`` while it is valid."""
         try:
-            token = self._fetch_checked(registry, config)
+            token = self._fetch_checked(target.registry, target.config)
         except TokenError as exc:
-            cache.note_failure(key, exc.reason)
+            cache.note_failure(target.key, exc.reason)
             if cached is not None and cached.usable(self._clock()):
-                self._warn(f"{exc.reason}; serving the cached token for {registry.host}")
+                self._warn(f"{exc.reason}; serving the cached token for {target.host}")
                 return cached
             raise
         if writable:
-            self._keep(cache, key, token)
+            self._keep(cache, target.key, token)
         return token
 
     def _keep(self, cache: Cache, key: str, token: AuthToken) -> None:

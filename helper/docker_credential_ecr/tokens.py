@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from docker_credential_ecr.errors import CredentialsNotFound, TokenError
 from docker_credential_ecr.registry import Registry, host_of, parse
+from docker_credential_ecr.resolver import Target
 
 TYPE_CHECKING = False  # the idiom: see seams.py
 if TYPE_CHECKING:
@@ -20,23 +21,6 @@ if TYPE_CHECKING:
     from docker_credential_ecr.fileconfig import FileConfig, RegistryConfig, WebIdentity
     from docker_credential_ecr.resolver import Resolver
     from docker_credential_ecr.token import AuthToken
-
-
-class Target:
-    """A registry resolved once: the registry, the configuration for it, its cache key."""
-
-    # Not a dataclass: a cache hit does not import dataclasses.
-    __slots__ = ("config", "key", "registry")
-
-    def __init__(self, registry: Registry, config: RegistryConfig, key: str) -> None:
-        self.registry = registry
-        self.config = config
-        self.key = key
-
-    @property
-    def host(self) -> str:
-        """The registry's host."""
-        return self.registry.host
 
 
 class Entry:
@@ -90,12 +74,7 @@ class TokenService:
 
     def token(self, target: Target, *, force: bool = False) -> AuthToken:
         """A token for the target: cached if fresh, else refreshed under the lock."""
-        return self._resolver.get(
-            target.registry,
-            target.key,
-            target.config,
-            force=force,
-        )
+        return self._resolver.get(target, force=force)
 
     def served(self, target: Target) -> AuthToken:
         """A token for a client about to pull; CredentialsNotFound where it may go anonymous."""

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from docker_credential_ecr.config import CachePlace, Options
     from docker_credential_ecr.fileconfig import FileConfig
     from docker_credential_ecr.logins import LoginStore
-    from docker_credential_ecr.tokens import Target, TokenService
+    from docker_credential_ecr.resolver import Target
+    from docker_credential_ecr.tokens import TokenService
 
 
 class Context:

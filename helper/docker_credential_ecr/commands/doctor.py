@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from docker_credential_ecr.commands.context import Context
     from docker_credential_ecr.fileconfig import RegistryConfig
-    from docker_credential_ecr.tokens import Target
+    from docker_credential_ecr.resolver import Target
 
 _AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 

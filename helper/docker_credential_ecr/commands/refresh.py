@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
     from docker_credential_ecr.commands.context import Context
     from docker_credential_ecr.fileconfig import RegistryConfig
+    from docker_credential_ecr.resolver import Target
     from docker_credential_ecr.token import AuthToken
-    from docker_credential_ecr.tokens import Target
 
 
 def arguments(parser: argparse.ArgumentParser, name: str) -> None:
