@@ -195,15 +195,6 @@ def test_lock_file_is_never_opened_through_a_link(tmp_path: Path) -> None:
     assert mode(victim) == 0o644
 
 
-def test_write_private_leaves_no_temp_file_on_failure(tmp_path: Path) -> None:
-    target = tmp_path / "d"
-    target.mkdir()
-    (target / "f").mkdir()  # renaming a file over a directory fails
-    with pytest.raises(IsADirectoryError):
-        files.write_private(str(target / "f"), b"x")
-    assert [p.name for p in target.iterdir()] == ["f"]
-
-
 def test_short_lived_entries_are_kept_until_they_expire(tmp_path: Path) -> None:
     cache = TokenCache(str(tmp_path / "c"))
     cache.write("short", tok(lifetime=60), NOW)  # within the clock-skew margin, not expired

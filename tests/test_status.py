@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecr.commands import status
-from docker_credential_ecr.token import AuthToken
 from support.services import HOST, OTHER, World, context, output
 
 
@@ -18,17 +17,10 @@ def w(tmp_path: Path) -> World:
     return World(tmp_path)
 
 
-def put(w: World, host: str, age: float, life: float = 43200, tag: str = "default") -> None:
-    """A token for ``host`` issued ``age`` seconds ago, living ``life`` seconds."""
-    issued = w.now - age
-    token = AuthToken("AWS", "secret", f"https://{host}", issued, issued + life)
-    w.cache.write(f"{host}~{tag}", token, w.now)
-
-
 def test_each_token_is_fresh_due_or_expired_by_the_clock(w: World, tmp_path: Path) -> None:
-    put(w, HOST, age=60)
-    put(w, OTHER, age=40000, tag="tag(profile=puller)")
-    put(w, HOST, age=50000, tag="0123456789abcdef")
+    w.put(HOST, age=60)
+    w.put(OTHER, age=40000, tag="tag(profile=puller)")
+    w.put(HOST, age=50000, tag="0123456789abcdef")
     rows = {(r["registry"], r["identity"]): r for r in status.token_rows(context(w, tmp_path))}
     assert rows[HOST, "default"]["state"] == "fresh"
     assert rows[HOST, "default"]["age_s"] == 60
@@ -38,7 +30,7 @@ def test_each_token_is_fresh_due_or_expired_by_the_clock(w: World, tmp_path: Pat
 
 
 def test_json_names_tokens_and_logins_and_never_a_secret(w: World, tmp_path: Path) -> None:
-    put(w, HOST, age=0)
+    w.put(HOST, age=0)
     w.logins.put("quay.io", "robot", "login-secret")
     ctx = context(w, tmp_path)
     assert status.main(argparse.Namespace(json=True), ctx) == 0
@@ -49,7 +41,7 @@ def test_json_names_tokens_and_logins_and_never_a_secret(w: World, tmp_path: Pat
 
 
 def test_the_table_says_which_cache_and_marks_another_identity(w: World, tmp_path: Path) -> None:
-    put(w, HOST, age=0, tag="0123456789abcdef")
+    w.put(HOST, age=0, tag="0123456789abcdef")
     ctx = context(w, tmp_path)
     assert status.main(argparse.Namespace(json=False), ctx) == 0
     lines = output(ctx).splitlines()
