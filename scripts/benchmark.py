@@ -70,6 +70,43 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class HitComparison:
+    """One hit path, the baseline build against this one: wall times and instructions."""
+
+    baseline: Timing
+    current: Timing
+    baseline_instructions: int
+    current_instructions: int
+
+    @property
+    def instructions_ratio(self) -> float:
+        """This build's instructions over the baseline's: the figure noise does not move.
+
+        Not rounded as ``ratio`` is: the bound is a few per cent.
+        """
+        return self.current_instructions / max(1, self.baseline_instructions)
+
+    @property
+    def wall_ratio(self) -> float:
+        """This build's median over the baseline's."""
+        return ratio(self.current.median_ms, self.baseline.median_ms)
+
+
+@dataclass(frozen=True)
+class HitAB:
+    """A cache hit, native and through Python, of a baseline commit's build and this one."""
+
+    baseline_rev: str
+    native: HitComparison
+    python: HitComparison
+
+
+# How much more a hit may cost, in instructions, than the baseline's before --baseline
+# fails: a hit's wall time (under 1 ms) moves 30 % between runs; its instructions by <1 %.
+HIT_INSTRUCTIONS_BOUND = 1.05
+
+
+@dataclass(frozen=True)
 class CountedTiming(Timing):
     """A timing and the number of API calls the endpoint saw during it."""
 
@@ -393,6 +430,26 @@ class Bench:
             runs=len(times),
         )
 
+    def instructions(self, exe: str, env: dict[str, str]) -> int:
+        """Instructions one ``get`` of HOST executes, in every process it runs, by callgrind."""
+        out = Path(tempfile.mkdtemp(prefix="callgrind-", dir=self.work))
+        with self.hostfile.open("rb") as stdin:
+            subprocess.run(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    "--trace-children=yes",
+                    f"--callgrind-out-file={out}/cg.%p",
+                    exe,
+                    "get",
+                ],
+                stdin=stdin,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        return sum(callgrind_total(f.read_text()) for f in out.iterdir())
+
     def paced_gets(self, exe: str, env: dict[str, str], n: int) -> list[float]:
         """``n`` gets, one starting each second (or as soon as the last ends); their wall times."""
         walls = []
@@ -478,6 +535,18 @@ def build_role_config(work: Path) -> Path:
     return config
 
 
+def callgrind_total(profile: str) -> int:
+    """The instructions a callgrind profile counted (its ``totals:`` or ``summary:`` line).
+
+    >>> callgrind_total("events: Ir\\nsummary: 46384\\ntotals: 46384\\n")
+    46384
+    """
+    found = re.search(r"^(?:totals|summary): (\d+)", profile, re.MULTILINE)
+    if found is None:
+        raise SystemExit("bench: a callgrind profile without its totals")
+    return int(found.group(1))
+
+
 def size_of(path: Path) -> int:
     """The bytes of a file, or of the regular files under a folder."""
     if path.is_file():
@@ -512,6 +581,11 @@ def main() -> int:
     parser.add_argument(
         "--miss-only", action="store_true", help="measure only cache misses; print, write nothing"
     )
+    parser.add_argument(
+        "--baseline-single",
+        help="another build's single file: compare only cache hits with it; print, write nothing",
+    )
+    parser.add_argument("--baseline-rev", default="", help="the commit that build is of")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="dce-bench-"))
@@ -530,6 +604,10 @@ def run(args: argparse.Namespace, work: Path, fake: FakeAWS, ca: Path) -> int:
     """Measure (everything, or with --miss-only the misses) and report it."""
     b = Bench(work, fake, ca, args.runs)
     programs = unpack(args, work)
+    if args.baseline_single:
+        ab = hit_ab(b, args.single, args.baseline_single, args.baseline_rev, work)
+        print("\n".join(ab_rows(ab)))
+        return 0 if ab_holds(ab) else 1
     if args.miss_only:
         miss = cache_miss(b, programs, work, build_role_config(work))
         print(json.dumps({k: v.get("median_ms", v) for k, v in asdict(miss).items()}, indent=1))
@@ -610,6 +688,53 @@ def cache_hit(b: Bench, p: Programs, work: Path) -> CacheHit:
         single_python=python("single", p.single),
         onedir_python=python("onedir", p.onedir),
     )
+
+
+def hit_ab(b: Bench, current: str, baseline: str, rev: str, work: Path) -> HitAB:
+    """Cache hits of both builds over one warm cache each, natively and through Python."""
+
+    def compare(name: str, **extra: str) -> HitComparison:
+        envs = {}
+        for label, exe in (("baseline", baseline), ("current", current)):
+            envs[label] = b.env(work / f"ab-{label}", **extra)
+            b.get(exe, envs[label])
+        return HitComparison(
+            baseline=b.hyperfine(f"ab-{name}-baseline", baseline, envs["baseline"]),
+            current=b.hyperfine(f"ab-{name}-current", current, envs["current"]),
+            baseline_instructions=b.instructions(baseline, envs["baseline"]),
+            current_instructions=b.instructions(current, envs["current"]),
+        )
+
+    # Any DOCKER_CREDENTIAL_ECR_* setting turns the launcher's native answer off.
+    return HitAB(rev, compare("native"), compare("python", DOCKER_CREDENTIAL_ECR_FASTPATH="off"))
+
+
+def ab_holds(ab: HitAB) -> bool:
+    """Whether neither hit path costs more instructions than the bound allows."""
+    return all(c.instructions_ratio <= HIT_INSTRUCTIONS_BOUND for c in (ab.native, ab.python))
+
+
+def ab_rows(ab: HitAB) -> list[str]:
+    """The comparison as a table, and its verdict."""
+    rows = [
+        f"cache hit, this build against {ab.baseline_rev or 'the baseline'}:",
+        row("path", "baseline ms", "this ms", "ratio", "baseline instr", "this instr", "ratio"),
+    ]
+    for label, c in (("native", ab.native), ("python", ab.python)):
+        rows.append(
+            row(
+                label,
+                c.baseline.median_ms,
+                c.current.median_ms,
+                f"{c.wall_ratio:.2f}x",
+                f"{c.baseline_instructions:,}",
+                f"{c.current_instructions:,}",
+                f"{c.instructions_ratio:.3f}x",
+            )
+        )
+    verdict = "holds" if ab_holds(ab) else "FAILS"
+    rows.append(f"instructions at most {HIT_INSTRUCTIONS_BOUND}x the baseline's: {verdict}")
+    return rows
 
 
 def kubelet_hit(b: Bench, p: Programs, work: Path) -> KubeletHit:

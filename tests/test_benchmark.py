@@ -157,3 +157,25 @@ def test_the_targets_missed_are_the_ones_the_figures_miss() -> None:
         "assumed-role miss <= 0.7x the boto3 floor",
     ]
     assert "| kubelet warm request: no API call | NO |" in benchmark.table(SAMPLE, verdicts)
+
+
+def comparison(baseline: int, current: int) -> benchmark.HitComparison:
+    timing = Timing(median_ms=1.0, p90_ms=1.2, runs=40)
+    return benchmark.HitComparison(timing, timing, baseline, current)
+
+
+def test_the_hit_comparison_fails_past_its_instruction_bound_on_either_path() -> None:
+    bound = benchmark.HIT_INSTRUCTIONS_BOUND
+    within = comparison(100_000, int(100_000 * bound))
+    past = comparison(100_000, int(100_000 * bound) + 100)
+    assert benchmark.ab_holds(benchmark.HitAB("abc", within, within))
+    assert not benchmark.ab_holds(benchmark.HitAB("abc", past, within))
+    assert not benchmark.ab_holds(benchmark.HitAB("abc", within, past))
+    rows = benchmark.ab_rows(benchmark.HitAB("abc", past, within))
+    assert rows[-1].endswith(": FAILS")
+    assert "100,000" in rows[2]
+
+
+def test_callgrind_totals_are_read_from_the_profile() -> None:
+    profile = "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 46384\n"
+    assert benchmark.callgrind_total(profile) == 46384

@@ -73,6 +73,8 @@ missing_test() {
 
 missing_bench() {
   have hyperfine || echo hyperfine
+  have valgrind || echo valgrind
+  have git || echo git
   have docker-credential-ecr-login || echo amazon-ecr-credential-helper
   have openssl || echo openssl
   have ip || echo iproute2
