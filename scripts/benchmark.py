@@ -693,14 +693,19 @@ def cache_hit(b: Bench, p: Programs, work: Path) -> CacheHit:
 def hit_ab(b: Bench, current: str, baseline: str, rev: str, work: Path) -> HitAB:
     """Cache hits of both builds over one warm cache each, natively and through Python."""
 
+    programs = {"baseline": baseline, "current": current}
+
     def compare(name: str, **extra: str) -> HitComparison:
-        envs = {}
-        for label, exe in (("baseline", baseline), ("current", current)):
-            envs[label] = b.env(work / f"ab-{label}", **extra)
+        envs = {label: b.env(work / f"ab-{label}", **extra) for label in programs}
+        timed: dict[str, list[Timing]] = {label: [] for label in programs}
+        for label, exe in programs.items():
             b.get(exe, envs[label])
+        # ABBA: neither build always runs first, or on the warmer machine.
+        for i, label in enumerate(("baseline", "current", "current", "baseline")):
+            timed[label].append(b.hyperfine(f"ab-{name}-{i}", programs[label], envs[label]))
         return HitComparison(
-            baseline=b.hyperfine(f"ab-{name}-baseline", baseline, envs["baseline"]),
-            current=b.hyperfine(f"ab-{name}-current", current, envs["current"]),
+            baseline=min(timed["baseline"], key=lambda t: t.median_ms),
+            current=min(timed["current"], key=lambda t: t.median_ms),
             baseline_instructions=b.instructions(baseline, envs["baseline"]),
             current_instructions=b.instructions(current, envs["current"]),
         )
