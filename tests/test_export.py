@@ -22,7 +22,7 @@ def args(**given: object) -> argparse.Namespace:
         "format": "dockerconfigjson",
         "output": None,
         "name": "ecr-pull",
-        "namespace": None,
+        "namespace": [],
     }
     return argparse.Namespace(**{**defaults, **given})
 
@@ -43,12 +43,22 @@ def test_dockerconfigjson_carries_each_registry_once(w: World, tmp_path: Path) -
 
 def test_a_kubernetes_secret_holds_the_same_document(w: World, tmp_path: Path) -> None:
     ctx = context(w, tmp_path)
-    assert export.main(args(format="kubernetes-secret", namespace="ci"), ctx) == 0
+    assert export.main(args(format="kubernetes-secret", namespace=["ci"]), ctx) == 0
     secret = json.loads(output(ctx))
     assert (secret["kind"], secret["type"]) == ("Secret", "kubernetes.io/dockerconfigjson")
     assert (secret["metadata"]["name"], secret["metadata"]["namespace"]) == ("ecr-pull", "ci")
     inner = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
     assert sorted(inner["auths"]) == sorted([HOST, OTHER])
+
+
+def test_a_secret_for_each_namespace_is_one_list(w: World, tmp_path: Path) -> None:
+    ctx = context(w, tmp_path)
+    assert export.main(args(format="kubernetes-secret", namespace=["ci", "web"]), ctx) == 0
+    listed = json.loads(output(ctx))
+    assert (listed["apiVersion"], listed["kind"]) == ("v1", "List")
+    assert [i["metadata"]["namespace"] for i in listed["items"]] == ["ci", "web"]
+    assert len({i["data"][".dockerconfigjson"] for i in listed["items"]}) == 1
+    assert len(w.asked) == 2  # one token per registry, whatever the number of namespaces
 
 
 def test_output_is_a_private_file_and_the_screen_gets_no_token(w: World, tmp_path: Path) -> None:
