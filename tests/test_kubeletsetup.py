@@ -237,11 +237,6 @@ def test_a_teardown_dry_run_names_what_is_ours_and_removes_nothing(
     assert (os.readlink(link), config.read_text()) == (str(program), kubeletsetup.render())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="os.makedirs gives a missing --kubelet-dir the umask's mode, not 0755: under "
-    "umask 002 it is 0775, which setup's own trust check then refuses, leaving it behind",
-)
 def test_a_new_kubelet_dir_is_made_0755_whatever_the_umask(ctx: Context, tmp_path: Path) -> None:
     program = a_program(tmp_path / "opt")
     directory = tmp_path / "credentialprovider"

@@ -3,7 +3,7 @@
 Messages are written for the person at the terminal and must never contain a
 token or secret.  Each channel reports them one way: ``protocol.report`` for Docker
 (the line on stdout, and stderr), ``cli`` for the kubelet (stderr) and for the
-operator commands (stdout).
+operator commands (stderr).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ enabled = False
 
 
 def debug(message: str, *args: object) -> None:
-    """Log at debug level to the ``helper`` logger when logging is enabled."""
+    """Log at debug level to the ``docker_credential_ecr`` logger when logging is enabled."""
     if enabled:
         import logging
 

@@ -113,10 +113,17 @@ def _make_trusted_dirs(path: str) -> None:
     The kubelet runs what is linked there as root.
     """
     existing = os.path.abspath(path)
+    missing = []
     while not os.path.isdir(existing):
+        missing.append(os.path.basename(existing))
         existing = os.path.dirname(existing)
     trust.check_dir(existing, os.geteuid())
-    os.makedirs(path, mode=0o755, exist_ok=True)
+    for name in reversed(missing):
+        existing = os.path.join(existing, name)
+        os.mkdir(existing, 0o755)
+        # mkdir's mode passes through the umask (002 would make it 0775, which the
+        # check below refuses); the parent passed the rule, so no one swaps it meanwhile.
+        os.chmod(existing, 0o755)
     trust.check_dir(os.path.abspath(path), os.geteuid())
 
 
