@@ -113,6 +113,9 @@ class FileConfig:
     def __init__(self) -> None:
         self.registries: dict[str, RegistryConfig] = {}
         self.aliases: dict[str, str] = {}
+        # Delivery sections as written, each with its file and text: only refresh reads
+        # them (deliveries.py checks them then), so a get never pays for them.
+        self.deliveries: dict[str, tuple[object, str, str]] = {}
         self.files: list[str] = []
         self.refused: list[str] = []  # files not read, each with the reason
 
@@ -120,6 +123,7 @@ class FileConfig:
         """Let ``other``'s sections and aliases replace this one's."""
         self.registries.update(other.registries)
         self.aliases.update(other.aliases)
+        self.deliveries.update(other.deliveries)
         self.files.extend(other.files)
         self.refused.extend(other.refused)
 
@@ -160,34 +164,39 @@ def parse(text: str, path: str) -> FileConfig:
     config = FileConfig()
     config.files.append(path)
     for key in document:
-        if key not in ("registries", "aliases"):
-            _fail(path, text, key, f"unknown section {key!r} (expected registries, aliases)")
+        if key not in ("registries", "aliases", "deliveries"):
+            expected = "expected registries, aliases, deliveries"
+            fail(path, text, key, f"unknown section {key!r} ({expected})")
     registries = document.get("registries", {})
     if not isinstance(registries, dict):
-        _fail(path, text, "registries", "must be a table of registry sections")
+        fail(path, text, "registries", "must be a table of registry sections")
     for host, section in registries.items():
         config.registries[host.lower()] = _section(path, text, host, section)
+    deliveries = document.get("deliveries", {})
+    if not isinstance(deliveries, dict):
+        fail(path, text, "deliveries", "must be a table of delivery sections")
+    config.deliveries = {name: (section, path, text) for name, section in deliveries.items()}
     aliases = document.get("aliases", {})
     if not isinstance(aliases, dict):
-        _fail(path, text, "aliases", "must be a table of alias = registry host")
+        fail(path, text, "aliases", "must be a table of alias = registry host")
     from docker_credential_ecr import registry
 
     for alias, target in aliases.items():
         if not isinstance(target, str) or registry.parse(target) is None:
-            _fail(path, text, alias, f"alias {alias!r} must name an ECR registry host")
+            fail(path, text, alias, f"alias {alias!r} must name an ECR registry host")
         config.aliases[registry.host_of(alias)] = registry.host_of(target)
     return config
 
 
 def _section(path: str, text: str, host: str, section: object) -> RegistryConfig:
     if not isinstance(section, dict):
-        _fail(path, text, host, f"registries.{host!r} must be a table")
+        fail(path, text, host, f"registries.{host!r} must be a table")
     for key, value in section.items():
         problem = _problem(host, key, value)
         if problem:
-            _fail(path, text, key, problem)
+            fail(path, text, key, problem)
     if ("aws_access_key_id" in section) != ("aws_secret_access_key" in section):
-        _fail(path, text, host, f"{host!r} needs both aws_access_key_id and aws_secret_access_key")
+        fail(path, text, host, f"{host!r} needs both aws_access_key_id and aws_secret_access_key")
     values = dict(section)
     if "duration_seconds" in values:
         values["duration_seconds"] = int(values["duration_seconds"])
@@ -222,7 +231,8 @@ def _is_seconds(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float) and value > 0
 
 
-def _fail(path: str, text: str, key: str, message: str) -> NoReturn:
+def fail(path: str, text: str, key: str, message: str) -> NoReturn:
+    """Raise InputError naming the file, the line where ``key`` first appears, and ``message``."""
     line = next(
         (
             n

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 def arguments(parser: argparse.ArgumentParser, name: str) -> None:
     """Declare the options of configure (or unconfigure)."""
     parser.add_argument("--registry", action="append", default=None, metavar="HOST")
-    parser.add_argument("--docker-config", help="the file (default: config.json in $DOCKER_CONFIG, else in ~/.docker)")
+    parser.add_argument(
+        "--docker-config",
+        help="the file (default: config.json in $DOCKER_CONFIG, else in ~/.docker)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the result, change nothing")
     parser.add_argument(
         "--kubelet",

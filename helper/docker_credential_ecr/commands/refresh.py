@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from docker_credential_ecr.commands.context import targets, when
+from docker_credential_ecr.commands.context import known_hosts, targets, when
 from docker_credential_ecr.errors import NAME, InputError, TokenError
 
 TYPE_CHECKING = False
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from docker_credential_ecr.commands.context import Context
+    from docker_credential_ecr.commands.deliver import Deliverer
     from docker_credential_ecr.fileconfig import RegistryConfig
     from docker_credential_ecr.resolver import Target
     from docker_credential_ecr.token import AuthToken
@@ -23,6 +24,12 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--all", action="store_true", help="refresh even tokens that are fresh")
     parser.add_argument(
         "--watch", action="store_true", help="stay running; refresh ahead of expiry"
+    )
+    parser.add_argument(
+        "--deliver",
+        action="store_true",
+        help="one pass of the configured deliveries: each sent if its tokens changed"
+        " (with --all: sent again anyway)",
     )
     parser.add_argument(
         "--interval",
@@ -37,6 +44,8 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     """Refresh once (each registry due, or all), or watch."""
     if args.watch:
         return watch(args, ctx)
+    if args.deliver:
+        return deliver_once(args, ctx)
     chosen = targets(ctx, args.hosts)
     if not chosen:
         ctx.out.write(f"{NAME} refresh: nothing to refresh (no cached or configured registries)\n")
@@ -56,6 +65,19 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out.write(f"{target.host}: failed: {exc.reason}\n")
             continue
         ctx.out.write(f"{target.host}: refreshed, expires {when(token.expires_at)}\n")
+    return 1 if failed else 0
+
+
+def deliver_once(args: argparse.Namespace, ctx: Context) -> int:
+    """Refresh what the deliveries carry if due, and send each whose document changed."""
+    from docker_credential_ecr.commands.deliver import Deliverer, refreshed
+
+    deliverer = Deliverer(ctx, refreshed(ctx), lambda failures: 0.0)
+    if not deliverer.all:
+        raise InputError(f"{NAME} refresh --deliver: the configuration has no [deliveries]")
+    if args.hosts:
+        raise InputError(f"{NAME} refresh --deliver: each delivery names its registries")
+    _wake, failed = deliverer.tick(ctx.clock(), force=args.all)
     return 1 if failed else 0
 
 
@@ -89,23 +111,40 @@ class Watch:
     without waiting real seconds.
     """
 
-    def __init__(self, ctx: Context, hosts: list[str], interval: float, rng: random.Random) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        hosts: list[str],
+        interval: float,
+        rng: random.Random,
+        deliverer: Deliverer | None = None,
+    ) -> None:
         self.ctx = ctx
         self.hosts = hosts
         self.interval = interval
         self.rng = rng
+        self.deliverer = deliverer  # sends what changed after each round of refreshes
         self.retry_at: dict[str, float] = {}
         self.failures: dict[str, int] = {}
         self.jitter: dict[str, float] = {}
 
     def tick(self) -> float:
-        """Refresh every registry that is due; return when the next one will be."""
+        """Refresh every registry that is due, then deliver what changed; return when the
+        next one of either will be."""
         now = self.ctx.clock()
         wake = now + self.interval
-        for target in targets(self.ctx, self.hosts):
+        for target in targets(self.ctx, self.hosts or self._known()):
             due = max(self._due(target, now), self.retry_at.get(target.host, 0.0))
             wake = min(wake, self._refresh(target, now) if due <= now else due)
+        if self.deliverer is not None:
+            retry, _failed = self.deliverer.tick(self.ctx.clock())
+            wake = min(wake, retry or wake)
         return wake
+
+    def _known(self) -> list[str]:
+        """The known registries and those a delivery names (it needs their tokens too)."""
+        named = [h for d in self.deliverer.all for h in d.carries([])] if self.deliverer else []
+        return list(dict.fromkeys(known_hosts(self.ctx) + named))
 
     def _due(self, target: Target, now: float) -> float:
         cached, config = self.ctx.tokens.cached(target), target.config
@@ -150,8 +189,14 @@ def watch(
 
     if args.interval <= 0:
         raise InputError(f"{NAME} refresh: --interval must be positive")
+    from docker_credential_ecr.commands.deliver import Deliverer, usable
+
     wait = wait or _stop_on_signals()
-    scheduler = Watch(ctx, args.hosts, args.interval, random.Random())  # noqa: S311 - jitter
+    rng = random.Random()  # noqa: S311 - jitter, not secrets
+    deliverer = Deliverer(
+        ctx, usable(ctx), lambda failures: backoff(failures, args.interval, rng.uniform(0.5, 1))
+    )
+    scheduler = Watch(ctx, args.hosts, args.interval, rng, deliverer if deliverer.all else None)
     ctx.out.write(f"{NAME} refresh --watch: started\n")
     ctx.out.flush()
     while not wait(max(0.5, scheduler.tick() - ctx.clock())):
