@@ -40,13 +40,13 @@ def tag(extra: str) -> str:
 class World:
     """A token service and a Docker store over one cache, with a scripted fetcher."""
 
-    def __init__(self, tmp_path: Path, cache: Cache | None = None) -> None:
+    def __init__(self, tmp_path: Path, cache: Cache | None = None, config: str = CONFIG) -> None:
         self.now = T0
         self.asked: list[tuple[str, RegistryConfig]] = []
         self.fail = False
         self.warnings: list[str] = []
         self.cache = TokenCache(str(tmp_path / "cache")) if cache is None else cache
-        self.file: FileConfig = fileconfig.parse(CONFIG, str(tmp_path / "config.toml"))
+        self.file: FileConfig = fileconfig.parse(config, str(tmp_path / "config.toml"))
         resolver = Resolver(self.cache, self.fetch, self.clock, self.warnings.append, 1.0)
         self.tokens = TokenService(resolver, self.cache, self.file, tag)
         self.logins = LoginStore(str(tmp_path / "logins"))
