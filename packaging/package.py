@@ -110,6 +110,7 @@ COMPONENTS = (
     ("jmespath", "MIT", ("_internal/jmespath/*",)),
     ("platformdirs", "MIT", ("_internal/platformdirs/*",)),
     ("filelock", "MIT", ("_internal/filelock/*",)),
+    ("ruamel.yaml", "MIT", ("_internal/ruamel/*",)),
 )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from docker_credential_ecr import deliveries, fileconfig
+from docker_credential_ecr import deliveries, fileconfig, formats
 from docker_credential_ecr.deliveries import Delivery, Ledger, Record
 from docker_credential_ecr.errors import InputError
 from support.users import OTHER
@@ -19,6 +19,7 @@ from support.users import OTHER
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 EU = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
 DOCUMENT = b'{"auths": {"h": {"password": "the-token"}}}\n'
+MADE = {"": DOCUMENT.decode()}  # what a format of one document renders
 
 
 def parsed(text: str) -> list[Delivery]:
@@ -88,12 +89,15 @@ def test_the_file_is_replaced_private_and_keeps_its_owner(tmp_path: Path) -> Non
     target.write_text("old")
     os.chown(target, OTHER, OTHER)
     delivery = Delivery("d", "dockerconfigjson", file=str(target))
-    assert deliveries.deliver(delivery, DOCUMENT, {}) is None
+    assert deliveries.deliver(delivery, MADE, {}) is None
     info = target.stat()
     assert (target.read_bytes(), stat.S_IMODE(info.st_mode)) == (DOCUMENT, 0o600)
     assert (info.st_uid, info.st_gid) == (OTHER, OTHER)
     fresh = tmp_path / "new.json"
-    assert deliveries.deliver(Delivery("d", "dockerconfigjson", file=str(fresh)), b"x", {}) is None
+    assert (
+        deliveries.deliver(Delivery("d", "dockerconfigjson", file=str(fresh)), {"": "x"}, {})
+        is None
+    )
     assert (fresh.stat().st_uid, stat.S_IMODE(fresh.stat().st_mode)) == (os.geteuid(), 0o600)
 
 
@@ -102,7 +106,7 @@ def test_a_file_in_a_directory_others_can_change_is_refused(tmp_path: Path) -> N
     shared.mkdir()
     shared.chmod(0o777)
     reason = deliveries.deliver(
-        Delivery("d", "dockerconfigjson", file=str(shared / "x.json")), DOCUMENT, {}
+        Delivery("d", "dockerconfigjson", file=str(shared / "x.json")), MADE, {}
     )
     assert reason is not None
     assert "writable" in reason
@@ -114,7 +118,7 @@ def test_the_command_gets_the_document_on_stdin_and_nowhere_else(tmp_path: Path)
     seen.mkdir()
     script = program(tmp_path, f'cat > {seen}/stdin; env > {seen}/env; echo "$@" > {seen}/argv\n')
     delivery = Delivery("d", "dockerconfigjson", command=(script, "apply"))
-    assert deliveries.deliver(delivery, DOCUMENT, {"PATH": "/usr/bin:/bin", "KEEP": "1"}) is None
+    assert deliveries.deliver(delivery, MADE, {"PATH": "/usr/bin:/bin", "KEEP": "1"}) is None
     assert (seen / "stdin").read_bytes() == DOCUMENT
     assert "KEEP=1" in (seen / "env").read_text()
     for place in ("env", "argv"):
@@ -126,31 +130,31 @@ def test_a_command_found_on_path_runs(tmp_path: Path) -> None:
     program(tmp_path, f"cat > {out}\n", name="apply-it")
     delivery = Delivery("d", "dockerconfigjson", command=("apply-it",))
     path = f"{tmp_path / 'bin'}:/usr/bin:/bin"
-    assert deliveries.deliver(delivery, DOCUMENT, {"PATH": path}) is None
+    assert deliveries.deliver(delivery, MADE, {"PATH": path}) is None
     assert out.read_bytes() == DOCUMENT
 
 
 def test_a_failed_command_says_its_status_and_last_line_of_stderr(tmp_path: Path) -> None:
     script = program(tmp_path, "cat >/dev/null; echo first >&2; echo 'error: denied' >&2; exit 3\n")
-    reason = deliveries.deliver(Delivery("d", "dockerconfigjson", command=(script,)), b"", {})
+    reason = deliveries.deliver(Delivery("d", "dockerconfigjson", command=(script,)), {"": ""}, {})
     assert reason == f"{script} exited 3: error: denied"
 
 
 def test_a_command_that_hangs_is_stopped_at_its_timeout(tmp_path: Path) -> None:
     script = program(tmp_path, "exec sleep 60\n")
     delivery = Delivery("d", "dockerconfigjson", command=(script,), timeout=0.2)
-    assert deliveries.deliver(delivery, b"", {}) == f"{script} timed out after 0.2s"
+    assert deliveries.deliver(delivery, {"": ""}, {}) == f"{script} timed out after 0.2s"
 
 
 def test_a_program_others_can_replace_is_not_run(tmp_path: Path) -> None:
     ran = tmp_path / "ran"
     script = program(tmp_path, f"touch {ran}\n")
     Path(script).chmod(0o777)  # anyone may replace it
-    reason = deliveries.deliver(Delivery("d", "dockerconfigjson", command=(script,)), b"", {})
+    reason = deliveries.deliver(Delivery("d", "dockerconfigjson", command=(script,)), {"": ""}, {})
     assert reason is not None
     assert reason.startswith(f"not running {script}: ")
     assert not ran.exists()
-    missing = deliveries.deliver(Delivery("d", "dockerconfigjson", command=("nope",)), b"", {})
+    missing = deliveries.deliver(Delivery("d", "dockerconfigjson", command=("nope",)), {"": ""}, {})
     assert missing == "nope: no such program on PATH"
 
 
@@ -175,7 +179,13 @@ def test_the_ledger_keeps_records_privately_and_survives_a_bad_file(tmp_path: Pa
     Ledger(None).write({"d": record})  # no cache kept: no records either, and no error
 
 
-def test_the_digest_tells_documents_apart_without_holding_them() -> None:
-    assert deliveries.digest(DOCUMENT) == deliveries.digest(bytes(DOCUMENT))
-    assert deliveries.digest(DOCUMENT) != deliveries.digest(DOCUMENT + b" ")
-    assert b"the-token" not in deliveries.digest(DOCUMENT).encode()
+def test_the_digest_changes_with_what_is_carried_and_holds_no_token() -> None:
+    auths = {HOST: {"username": "AWS", "password": "the-token", "auth": "QVdTOnRoZS10b2tlbg=="}}
+    secret = Delivery("d", "kubernetes-secret")
+    first = deliveries.digest(secret, auths)
+    assert first == deliveries.digest(Delivery("d", "kubernetes-secret"), dict(auths))
+    renewed = {HOST: {**auths[HOST], "password": "another"}}
+    assert deliveries.digest(secret, renewed) != first
+    other_namespace = Delivery("d", "kubernetes-secret", options=formats.Options(namespaces=("x",)))
+    assert deliveries.digest(other_namespace, auths) != first
+    assert "the-token" not in first

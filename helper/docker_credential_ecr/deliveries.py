@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 
 from docker_credential_ecr import formats
-from docker_credential_ecr.errors import NAME
 from docker_credential_ecr.fileconfig import fail
 
 TYPE_CHECKING = False  # the idiom: see seams.py
@@ -31,8 +30,8 @@ if TYPE_CHECKING:
     from docker_credential_ecr.fileconfig import FileConfig
 
 _KEYS = frozenset(
-    ("registries", "format", "file", "command", "timeout", "name", "namespaces", "labels",
-     "annotations")
+    ("registries", "format", "file", "directory", "command", "timeout", "name", "namespaces",
+     "labels", "annotations")
 )  # fmt: skip
 DEFAULT_TIMEOUT = 60.0
 
@@ -40,7 +39,9 @@ DEFAULT_TIMEOUT = 60.0
 class Delivery:
     """One delivery section, checked: what it carries, in which format, to where."""
 
-    __slots__ = ("command", "file", "format", "name", "options", "registries", "timeout")
+    __slots__ = (
+        "command", "directory", "file", "format", "name", "options", "registries", "timeout"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -51,11 +52,13 @@ class Delivery:
         command: tuple[str, ...] = (),
         timeout: float = DEFAULT_TIMEOUT,
         options: formats.Options | None = None,
+        directory: str | None = None,
     ) -> None:
         self.name = name
         self.format = format
         self.registries = registries  # hosts or globs; empty: every known registry
         self.file = file
+        self.directory = directory  # a format of one file per registry writes under it
         self.command = command
         self.timeout = timeout
         self.options = options or formats.Options()
@@ -72,9 +75,20 @@ class Delivery:
         matched = [h for h in known if any(fnmatch.fnmatchcase(h, p) for p in globs)]
         return list(dict.fromkeys(named + matched))
 
-    def render(self, auths: formats.Auths) -> bytes:
-        """The document this delivery writes and pipes."""
-        return formats.FORMATS[self.format](auths, self.options).encode()
+    def render(self, auths: formats.Auths) -> formats.Files:
+        """The files this delivery writes (a format that merges reads its file first).
+
+        Raises OSError when the file to merge into cannot be read, ValueError when it
+        does not hold what its format says.
+        """
+        kind = formats.FORMATS[self.format]
+        current = None
+        if kind.merges and self.file is not None:
+            from docker_credential_ecr import files
+
+            found = files.read_regular(self.file)
+            current = None if found is None else found[0].decode("utf-8")
+        return kind.render(auths, self.options, current)
 
 
 def of(file: FileConfig) -> list[Delivery]:
@@ -96,17 +110,38 @@ def parse(name: str, section: object, path: str, text: str) -> Delivery:
     kind = section.get("format")
     if kind not in formats.FORMATS:
         wrong("format", f"format must be one of {', '.join(sorted(formats.FORMATS))}")
-    if "file" not in section and "command" not in section:
-        wrong(name, "needs a file, a command, or both")
+    _destination(name, section, formats.FORMATS[str(kind)], wrong)
     return Delivery(
         name,
         str(kind),
         _strings(section, "registries", wrong),
-        _path(section, wrong),
+        _path(section, "file", wrong),
         _command(section, wrong),
         _timeout(section, wrong),
         _options(section, wrong),
+        _path(section, "directory", wrong),
     )
+
+
+def _destination(
+    name: str,
+    section: Mapping[str, object],
+    kind: formats.Format,
+    wrong: Callable[[str, str], None],
+) -> None:
+    """Where a format's output may go: a directory for one file per registry, a file (the
+    one to merge into, for a format that merges), and a command for any of them."""
+    if kind.per_registry:
+        if "directory" not in section:
+            wrong(name, "needs a directory (a file per registry goes under it)")
+        if "file" in section:
+            wrong("file", "writes a file per registry under its directory, not one file")
+    elif "directory" in section:
+        wrong("directory", "writes one document: give a file, not a directory")
+    elif kind.merges and "file" not in section:
+        wrong(name, "needs the file it merges into")
+    elif "file" not in section and "command" not in section:
+        wrong(name, "needs a file, a command, or both")
 
 
 def _strings(
@@ -129,10 +164,10 @@ def _table(
     return {str(k): str(v) for k, v in value.items()}
 
 
-def _path(section: Mapping[str, object], wrong: Callable[[str, str], None]) -> str | None:
-    value = section.get("file")
+def _path(section: Mapping[str, object], key: str, wrong: Callable[[str, str], None]) -> str | None:
+    value = section.get(key)
     if value is not None and not (isinstance(value, str) and value.startswith("/")):
-        wrong("file", "file must be an absolute path")
+        wrong(key, f"{key} must be an absolute path")
     return value if isinstance(value, str) else None
 
 
@@ -185,7 +220,7 @@ def executable(command: str, path: str) -> str:
 
 
 def write(path: str, document: bytes) -> None:
-    """Replace the delivery's file with ``document``: 0600, its owner kept if it exists."""
+    """Replace the file at ``path`` with ``document``: 0600, its owner kept if it exists."""
     from docker_credential_ecr import files
 
     try:
@@ -196,6 +231,24 @@ def write(path: str, document: bytes) -> None:
     files.replace_file(path, document, 0o600, owner)
 
 
+def write_under(directory: str, made: formats.Files) -> None:
+    """Write each file under ``directory``, making its own directory (0755) if missing.
+
+    ``directory`` must pass the trusted-path rule; what is made under it is made by a
+    process no one else can race there, and ``replace_file`` checks it again.
+    """
+    from docker_credential_ecr import trust
+
+    trust.check_dir(directory, os.geteuid())
+    for name, text in sorted(made.items()):
+        path = os.path.join(directory, name)
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            os.mkdir(parent, 0o755)
+            os.chmod(parent, 0o755)  # noqa: S103 - as containerd's certs.d; the files are 0600
+        write(path, text.encode())
+
+
 def run(delivery: Delivery, document: bytes, environ: Mapping[str, str]) -> None:
     """Run the delivery's command with ``document`` on its stdin; OSError saying how it failed.
 
@@ -203,7 +256,8 @@ def run(delivery: Delivery, document: bytes, environ: Mapping[str, str]) -> None
     """
     import subprocess
 
-    argv = [executable(delivery.command[0], environ.get("PATH", os.defpath)), *delivery.command[1:]]
+    path = environ.get("PATH", os.defpath)
+    argv = [executable(delivery.command[0], path), *delivery.command[1:]]
     try:
         proc = subprocess.run(  # noqa: S603 - an argv the trusted configuration gave; no shell
             argv,
@@ -217,24 +271,23 @@ def run(delivery: Delivery, document: bytes, environ: Mapping[str, str]) -> None
     except subprocess.TimeoutExpired:
         raise OSError(f"{delivery.command[0]} timed out after {delivery.timeout:g}s") from None
     if proc.returncode != 0:
-        last = next(
-            (line for line in reversed(proc.stderr.decode(errors="replace").splitlines()) if line),
-            "",
-        )
-        raise OSError(
-            f"{delivery.command[0]} exited {proc.returncode}" + (f": {last}" if last else "")
-        )
+        lines = proc.stderr.decode(errors="replace").splitlines()
+        last = next((line for line in reversed(lines) if line.strip()), "")
+        said = f": {last}" if last else ""
+        raise OSError(f"{delivery.command[0]} exited {proc.returncode}{said}")
 
 
-def deliver(delivery: Delivery, document: bytes, environ: Mapping[str, str]) -> str | None:
-    """Write and/or pipe the document; None if it arrived, else the one-line reason."""
+def deliver(delivery: Delivery, made: formats.Files, environ: Mapping[str, str]) -> str | None:
+    """Write the files and/or pipe the document; None if it arrived, else the one-line reason."""
     from docker_credential_ecr.errors import one_line
 
     try:
-        if delivery.file is not None:
-            write(delivery.file, document)
+        if delivery.directory is not None:
+            write_under(delivery.directory, made)
+        elif delivery.file is not None:
+            write(delivery.file, made[""].encode())
         if delivery.command:
-            run(delivery, document, environ)
+            run(delivery, formats.listing(made).encode(), environ)
     except OSError as exc:
         return one_line(str(exc))
     return None
@@ -242,10 +295,10 @@ def deliver(delivery: Delivery, document: bytes, environ: Mapping[str, str]) -> 
 
 def where(delivery: Delivery) -> str:
     """Where a delivery goes, as its report names it."""
-    places = [delivery.file] if delivery.file else []
+    places = [p for p in (delivery.directory, delivery.file) if p]
     if delivery.command:
         places.append(" ".join(delivery.command))
-    return " and ".join(p for p in places if p) or NAME
+    return " and ".join(places)
 
 
 class Record:
@@ -309,8 +362,16 @@ class Ledger:
         files.write_private(self.path, (json.dumps(document, indent=2) + "\n").encode())
 
 
-def digest(document: bytes) -> str:
-    """A document's fingerprint: whether it changed, without keeping what it says."""
-    import hashlib
+def digest(delivery: Delivery, auths: formats.Auths) -> str:
+    """A fingerprint of what a delivery carries (its format, options and credentials):
+    whether it changed, without keeping what it says.
 
-    return hashlib.sha256(document).hexdigest()
+    Not of the rendered files: a file merged into changes when someone edits its other
+    keys, which is no reason to send it (and restart whatever reads it) again.
+    """
+    import hashlib
+    import json
+
+    o = delivery.options
+    carried = [delivery.format, o.name, o.namespaces, o.labels, o.annotations, auths]
+    return hashlib.sha256(json.dumps(carried, sort_keys=True).encode()).hexdigest()

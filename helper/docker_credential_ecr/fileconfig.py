@@ -167,25 +167,31 @@ def parse(text: str, path: str) -> FileConfig:
         if key not in ("registries", "aliases", "deliveries"):
             expected = "expected registries, aliases, deliveries"
             fail(path, text, key, f"unknown section {key!r} ({expected})")
-    registries = document.get("registries", {})
-    if not isinstance(registries, dict):
-        fail(path, text, "registries", "must be a table of registry sections")
-    for host, section in registries.items():
+    tables = {k: _table(path, text, document, k) for k in ("registries", "aliases", "deliveries")}
+    for host, section in tables["registries"].items():
         config.registries[host.lower()] = _section(path, text, host, section)
-    deliveries = document.get("deliveries", {})
-    if not isinstance(deliveries, dict):
-        fail(path, text, "deliveries", "must be a table of delivery sections")
-    config.deliveries = {name: (section, path, text) for name, section in deliveries.items()}
-    aliases = document.get("aliases", {})
-    if not isinstance(aliases, dict):
-        fail(path, text, "aliases", "must be a table of alias = registry host")
+    config.deliveries = {name: (s, path, text) for name, s in tables["deliveries"].items()}
     from docker_credential_ecr import registry
 
-    for alias, target in aliases.items():
+    for alias, target in tables["aliases"].items():
         if not isinstance(target, str) or registry.parse(target) is None:
             fail(path, text, alias, f"alias {alias!r} must name an ECR registry host")
         config.aliases[registry.host_of(alias)] = registry.host_of(target)
     return config
+
+
+_TABLES = {
+    "registries": "must be a table of registry sections",
+    "aliases": "must be a table of alias = registry host",
+    "deliveries": "must be a table of delivery sections",
+}
+
+
+def _table(path: str, text: str, document: dict[str, object], key: str) -> dict[str, object]:
+    found = document.get(key, {})
+    if not isinstance(found, dict):
+        fail(path, text, key, _TABLES[key])
+    return found
 
 
 def _section(path: str, text: str, host: str, section: object) -> RegistryConfig:

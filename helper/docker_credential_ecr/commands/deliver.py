@@ -76,11 +76,14 @@ class Deliverer:
         if not auths:
             why = f"no token for {', '.join(missing)}" if missing else "no registries to carry"
             return self._failed(delivery, record, now, why)
-        document = delivery.render(auths)
-        digest = deliveries.digest(document)
+        digest = deliveries.digest(delivery, auths)
         if digest == record.digest and not force:
             return True  # what is there is what would be sent
-        reason = deliveries.deliver(delivery, document, self.ctx.environ)
+        try:
+            made = delivery.render(auths)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            return self._failed(delivery, record, now, f"{delivery.file}: {exc}")
+        reason = deliveries.deliver(delivery, made, self.ctx.environ)
         if reason is not None:
             return self._failed(delivery, record, now, reason)
         record.digest, record.last_success, record.registries = digest, now, sorted(auths)
