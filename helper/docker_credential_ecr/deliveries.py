@@ -232,20 +232,16 @@ def write(path: str, document: bytes) -> None:
 
 
 def write_under(directory: str, made: formats.Files) -> None:
-    """Write each file under ``directory``, making its own directory (0755) if missing.
+    """Write each file under ``directory``, making what is missing of its directories.
 
-    ``directory`` must pass the trusted-path rule; what is made under it is made by a
-    process no one else can race there, and ``replace_file`` checks it again.
+    They are made 0755, as containerd's ``certs.d`` is (the files are 0600), by
+    descriptor under parents that pass the trusted-path rule (``trust.make_dirs``).
     """
     from docker_credential_ecr import trust
 
-    trust.check_dir(directory, os.geteuid())
     for name, text in sorted(made.items()):
         path = os.path.join(directory, name)
-        parent = os.path.dirname(path)
-        if not os.path.isdir(parent):
-            os.mkdir(parent, 0o755)
-            os.chmod(parent, 0o755)  # noqa: S103 - as containerd's certs.d; the files are 0600
+        trust.make_dirs(os.path.dirname(path), os.geteuid(), 0o755)
         write(path, text.encode())
 
 

@@ -116,6 +116,8 @@ def registries_yaml(auths: Auths, options: Options, current: str | None) -> File
     from ruamel.yaml.error import YAMLError
 
     yaml = YAML()  # round-trip: comments, order and style survive
+    yaml.preserve_quotes = True
+    yaml.width = 1 << 16  # a token on one line, as an operator greps for it
     try:
         document = _mapping(yaml.load(current or "") or {}, "the file")
     except YAMLError as exc:

@@ -25,11 +25,48 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     """Print the rows as a table, or as JSON with ``--json``."""
     rows = token_rows(ctx)
     logins = [{"server": s, "user": u} for s, u in ctx.logins.entries()]
+    sent = delivery_rows(ctx)
     if args.json:
-        ctx.out.write(json.dumps({"tokens": rows, "logins": logins}, indent=2) + "\n")
+        document = {"tokens": rows, "logins": logins, "deliveries": sent}
+        ctx.out.write(json.dumps(document, indent=2) + "\n")
     else:
-        ctx.out.write(render_table(ctx, rows, logins))
+        ctx.out.write(render_table(ctx, rows, logins) + "".join(map(delivery_line, sent)))
     return 0
+
+
+def delivery_rows(ctx: Context) -> list[Row]:
+    """One row per configured delivery: where it goes, its last success and failure, why."""
+    from docker_credential_ecr import deliveries
+    from docker_credential_ecr.commands.deliver import ledger
+
+    records = ledger(ctx).read()
+    rows = []
+    for delivery in deliveries.of(ctx.file):
+        record = records.get(delivery.name, deliveries.Record())
+        rows.append(
+            {
+                "name": delivery.name,
+                "format": delivery.format,
+                "to": deliveries.where(delivery),
+                "registries": record.registries,
+                "last_success": _moment(record.last_success),
+                "last_failure": _moment(record.last_failure),
+                "reason": record.reason,
+            }
+        )
+    return rows
+
+
+def _moment(moment: float | None) -> str | None:
+    return None if moment is None else when(moment)
+
+
+def delivery_line(row: Row) -> str:
+    """A delivery as the table shows it."""
+    done = f"delivered {row['last_success']}" if row["last_success"] else "never delivered"
+    if row["reason"]:
+        done += f"; failing since {row['last_failure']}: {row['reason']}"
+    return f"delivery: {row['name']} ({row['format']}) to {row['to']}: {done}\n"
 
 
 def token_rows(ctx: Context) -> list[Row]:
