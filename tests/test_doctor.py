@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecr import dockerconfig, ecr
+from docker_credential_ecr.commands import deliverycheck
+from docker_credential_ecr.commands.doctor import Report
 from fakeaws import FakeAWS
 from support.environ import clean_env
 from support.hosts import ECR_HOST
 from support.inprocess import run_main
+from support.services import World, context, output
 
 
 def doctor(environ: dict[str, str], *hosts: str) -> tuple[int, list[str]]:
@@ -72,3 +75,28 @@ def test_a_host_not_ecrs_is_a_problem_not_a_crash(configured: dict[str, str]) ->
     status, lines = doctor(configured, "quay.io")
     assert status == 1
     assert "PROBLEM  quay.io: not an ECR registry host (nor a configured alias)" in lines
+
+
+def test_doctor_checks_each_delivery_and_says_the_fix(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    bad_yaml = tmp_path / "registries.yaml"
+    bad_yaml.write_text("- not a mapping\n")
+    good = tmp_path / "good.json"
+    config = (
+        f'[deliveries.ok]\nformat = "dockerconfigjson"\nfile = "{good}"\n'
+        f'[deliveries.loose]\nformat = "dockerconfigjson"\nfile = "{shared}/x.json"\n'
+        f'[deliveries.rke2]\nformat = "registries-yaml"\nfile = "{bad_yaml}"\n'
+        '[deliveries.cmd]\nformat = "kubernetes-secret"\ncommand = ["no-such-kubectl"]\n'
+    )
+    w = World(tmp_path, config=config)
+    ctx = context(w, tmp_path, {"PATH": "/usr/bin:/bin"})
+    report = Report(ctx)
+    deliverycheck.check(report, ctx)
+    lines = output(ctx).splitlines()
+    assert f"ok       delivery ok: dockerconfigjson to {good}" in lines
+    assert report.problems == 3
+    assert any(f"PROBLEM  delivery loose: not writing under {shared}: " in line for line in lines)
+    assert f"PROBLEM  delivery rke2: {bad_yaml}: the file is not a mapping" in lines
+    assert "PROBLEM  delivery cmd: no-such-kubectl: no such program on PATH" in lines

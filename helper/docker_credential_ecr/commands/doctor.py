@@ -14,6 +14,7 @@ import urllib.parse
 import botocore.exceptions
 
 from docker_credential_ecr import dockerconfig, ecr
+from docker_credential_ecr.commands import deliverycheck
 from docker_credential_ecr.commands.context import known_hosts
 from docker_credential_ecr.errors import one_line
 from docker_credential_ecr.registry import Registry, host_of
@@ -77,6 +78,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
             continue
         _check_docker_entry(report, docker, host, target.host)
         _check_registry(report, ctx, target)
+    deliverycheck.check(report, ctx)
     ctx.out.write("all is well\n" if not report.problems else f"{report.problems} problem(s)\n")
     return 1 if report.problems else 0
 
