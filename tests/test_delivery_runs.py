@@ -137,3 +137,18 @@ def test_the_watch_delivers_at_start(
     assert lines[0] == "docker-credential-ecr refresh --watch: started\n"
     assert lines[2] == f"delivery f: delivered 1 registries to {out}\n"
     assert json.loads(out.read_text())["auths"][ECR_HOST]["password"] == fake_aws.issued[0]
+
+
+def test_a_plain_refresh_delivers_and_a_refresh_of_named_hosts_does_not(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.json"
+    configure(env, tmp_path, f'[deliveries.f]\nformat = "dockerconfigjson"\nfile = "{out}"\n')
+    # What a get starts in the background: refresh HOST, which must run no delivery.
+    named = runner.run(["refresh", ECR_HOST], "", env)
+    assert named.returncode == 0, named
+    assert not out.exists()
+    plain = runner.run(["refresh"], "", env)  # the timer's one pass
+    assert plain.returncode == 0, plain
+    assert plain.stdout.splitlines()[-1] == f"delivery f: delivered 1 registries to {out}"
+    assert json.loads(out.read_text())["auths"][ECR_HOST]["password"] == fake_aws.issued[0]

@@ -28,8 +28,8 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--deliver",
         action="store_true",
-        help="one pass of the configured deliveries: each sent if its tokens changed"
-        " (with --all: sent again anyway)",
+        help="only the configured deliveries: refresh what they carry if due, send each"
+        " whose tokens changed (with --all: send them all again); a plain refresh delivers too",
     )
     parser.add_argument(
         "--interval",
@@ -46,6 +46,19 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         return watch(args, ctx)
     if args.deliver:
         return deliver_once(args, ctx)
+    failed = refresh_once(args, ctx)
+    if not args.hosts:
+        # The one-pass twin of the watch: what changed is delivered too.  A refresh of
+        # named hosts (the one a get starts in the background) delivers nothing.
+        from docker_credential_ecr.commands.deliver import Deliverer, usable
+
+        deliverer = Deliverer(ctx, usable(ctx), lambda failures: 0.0)
+        failed += deliverer.tick(ctx.clock(), force=args.all)[1]
+    return 1 if failed else 0
+
+
+def refresh_once(args: argparse.Namespace, ctx: Context) -> int:
+    """Refresh each registry named (or known) that is due, or all with --all; the failures."""
     chosen = targets(ctx, args.hosts)
     if not chosen:
         ctx.out.write(f"{NAME} refresh: nothing to refresh (no cached or configured registries)\n")
@@ -65,7 +78,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
             ctx.out.write(f"{target.host}: failed: {exc.reason}\n")
             continue
         ctx.out.write(f"{target.host}: refreshed, expires {when(token.expires_at)}\n")
-    return 1 if failed else 0
+    return failed
 
 
 def deliver_once(args: argparse.Namespace, ctx: Context) -> int:
