@@ -189,3 +189,34 @@ def test_the_digest_changes_with_what_is_carried_and_holds_no_token() -> None:
     other_namespace = Delivery("d", "kubernetes-secret", options=formats.Options(namespaces=("x",)))
     assert deliveries.digest(other_namespace, auths) != first
     assert "the-token" not in first
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/rancher.md"])
+def test_every_delivery_the_documents_show_is_one_the_helper_takes(document: str) -> None:
+    text = (Path(__file__).resolve().parent.parent / document).read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```toml\n")[1:]]
+    shown = [b for b in blocks if "[deliveries." in b]
+    assert shown, f"{document} shows no delivery"
+    for block in shown:
+        for found in deliveries.of(fileconfig.parse(block, document)):
+            assert found.format in formats.FORMATS
+            assert found.file or found.directory or found.command
+
+
+def test_a_program_in_another_users_directory_on_path_is_refused(tmp_path: Path) -> None:
+    # sudo -E keeps a user's PATH: their ~/bin comes first, with a kubectl of theirs.
+    theirs = tmp_path / "home" / "bin"
+    theirs.mkdir(parents=True)
+    ran = tmp_path / "ran"
+    planted = theirs / "kubectl"
+    planted.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    planted.chmod(0o755)
+    for path in (theirs, theirs.parent):
+        os.chown(path, OTHER, OTHER)
+    os.chown(planted, OTHER, OTHER)
+    delivery = Delivery("d", "kubernetes-secret", command=("kubectl", "apply", "-f", "-"))
+    reason = deliveries.deliver(delivery, {"": "{}"}, {"PATH": f"{theirs}:/usr/bin:/bin"})
+    assert reason is not None
+    assert reason.startswith(f"not running {planted}: ")
+    assert str(OTHER) in reason
+    assert not ran.exists()
