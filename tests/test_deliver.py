@@ -120,3 +120,16 @@ def test_the_watch_delivers_again_after_it_refreshes_a_token(tmp_path: Path) -> 
     assert lines.count(delivered) == 2
     # The report names registries and places: each line is one of these, never a secret.
     assert all(line == delivered or ": refreshed, expires " in line for line in lines), lines
+
+
+def test_a_delivery_naming_a_host_not_ecrs_fails_alone(tmp_path: Path) -> None:
+    sections = to_file(tmp_path, "typo", registries='"docker.io"') + to_file(tmp_path, "good")
+    w, ctx = configured(tmp_path, sections)
+    watch = refresh.Watch(
+        ctx, [], 300.0, random.Random(1), Deliverer(ctx, usable(ctx), lambda n: 5.0)
+    )
+    assert watch.tick() == w.now + 5.0  # the failed delivery's retry comes first
+    assert "delivery typo: failed: docker-credential-ecr: docker.io is not an ECR registry" in (
+        output(ctx)
+    )
+    assert (tmp_path / "good.json").exists()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from docker_credential_ecr import deliveries, formats
 from docker_credential_ecr.commands.context import known_hosts, targets
-from docker_credential_ecr.errors import NAME, TokenError
+from docker_credential_ecr.errors import NAME, InputError, TokenError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,7 +72,10 @@ class Deliverer:
 
     def _send(self, delivery: Delivery, now: float, *, force: bool) -> bool:
         record = self.records.setdefault(delivery.name, deliveries.Record())
-        auths, missing = self._auths(delivery)
+        try:
+            auths, missing = self._auths(delivery)
+        except InputError as exc:  # it names a host that is not ECR's
+            return self._failed(delivery, record, now, str(exc))
         if not auths:
             why = f"no token for {', '.join(missing)}" if missing else "no registries to carry"
             return self._failed(delivery, record, now, why)

@@ -157,7 +157,8 @@ class Watch:
     def _known(self) -> list[str]:
         """The known registries and those a delivery names (it needs their tokens too)."""
         named = [h for d in self.deliverer.all for h in d.carries([])] if self.deliverer else []
-        return list(dict.fromkeys(known_hosts(self.ctx) + named))
+        ours = [h for h in named if self.ctx.tokens.target(h) is not None]  # the rest: its failure
+        return list(dict.fromkeys(known_hosts(self.ctx) + ours))
 
     def _due(self, target: Target, now: float) -> float:
         cached, config = self.ctx.tokens.cached(target), target.config
