@@ -14,7 +14,7 @@ from docker_credential_ecr.commands import configure
 from docker_credential_ecr.commands.context import Parser
 from docker_credential_ecr.errors import InputError
 from docker_credential_ecr.token import AuthToken
-from support.services import HOST, OTHER, World, command_context, context, errors, output
+from support.services import ALIAS, HOST, OTHER, World, command_context, context, errors, output
 
 THIRD = "345678901234.dkr.ecr.ap-south-1.amazonaws.com"
 FOURTH = "456789012345.dkr.ecr.sa-east-1.amazonaws.com"
@@ -216,3 +216,13 @@ def test_kubelet_sets_up_the_kubelet_and_leaves_dockers_config_alone(
     assert output(ctx) == "nothing of ours found\n"
     assert not path.parent.exists()
     assert not directory.exists()
+
+
+def test_without_registries_each_alias_gets_its_own_entry(w: World, tmp_path: Path) -> None:
+    # Docker asks the helper named for the host in the image reference: the alias's.
+    path = docker_config(tmp_path, {})
+    assert (
+        configure.main(parse("configure", "--docker-config", str(path)), context(w, tmp_path)) == 0
+    )
+    helpers = json.loads(path.read_text())["credHelpers"]
+    assert helpers == {ALIAS: "ecr", HOST: "ecr", OTHER: "ecr"}

@@ -73,10 +73,14 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
 def configure(
     args: argparse.Namespace, ctx: Context, document: dict[str, object]
 ) -> dict[str, object]:
-    """Add credHelpers entries for the named (or known) registries, and credsStore if asked."""
+    """Add credHelpers entries for the named (or known) registries, and credsStore if asked.
+
+    The known ones include each alias's own name: Docker looks a helper up by the host
+    an image reference names, so a pull through an alias needs its entry too.
+    """
     hosts = [registry.host_of(h) for h in (args.registry or [])]
     if not hosts and not args.creds_store:
-        hosts = known_hosts(ctx)
+        hosts = sorted({*known_hosts(ctx), *ctx.file.aliases})
         if not hosts:
             raise InputError(
                 f"{NAME} configure: name registries with --registry HOST, or use --creds-store"
