@@ -152,15 +152,15 @@ def test_a_directory_others_can_change_is_refused_with_the_fix(
     before = path.read_bytes()
     with pytest.raises(trust.UntrustedPath) as untrusted:
         trust.check_dir(str(path.parent), os.geteuid())
-    with pytest.raises(InputError) as refused:
-        configure.main(
-            parse(verb, "--docker-config", str(path), "--registry", HOST), context(w, tmp_path)
+    for dry_run in ([], ["--dry-run"]):  # a dry run is refused the same way, with the fix
+        with pytest.raises(InputError) as refused:
+            given = parse(verb, "--docker-config", str(path), "--registry", HOST, *dry_run)
+            configure.main(given, context(w, tmp_path))
+        assert str(refused.value) == (
+            f"docker-credential-ecr {verb}: not changing {path}: {untrusted.value}; "
+            "run it as the user who owns that file, or with --docker-config in a directory "
+            "only you and root can write"
         )
-    assert str(refused.value) == (
-        f"docker-credential-ecr {verb}: not changing {path}: {untrusted.value}; "
-        "run it as the user who owns that file, or with --docker-config in a directory "
-        "only you and root can write"
-    )
     assert path.read_bytes() == before
 
 

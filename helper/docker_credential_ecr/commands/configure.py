@@ -56,17 +56,15 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     if args.kubelet:
         return (kubeletsetup.setup if args.apply is configure else kubeletsetup.teardown)(args, ctx)
     path = str(args.docker_config or dockerconfig.path_for(ctx.environ))
-    if args.dry_run:
-        document = dockerconfig.load(os.path.abspath(path))
-        ctx.out.write(dockerconfig.render(args.apply(args, ctx, document)))
-    else:
-        try:
-            dockerconfig.edit(
-                os.path.abspath(path), lambda document: args.apply(args, ctx, document)
-            )
-        except trust.UntrustedPath as exc:
-            raise InputError(f"{NAME} {args.command}: not changing {path}: {exc}; {FIX}") from None
-        ctx.out.write(f"{path}: updated\n")
+    try:
+        if args.dry_run:
+            document = dockerconfig.load(os.path.abspath(path))
+            ctx.out.write(dockerconfig.render(args.apply(args, ctx, document)))
+            return 0
+        dockerconfig.edit(os.path.abspath(path), lambda document: args.apply(args, ctx, document))
+    except trust.UntrustedPath as exc:
+        raise InputError(f"{NAME} {args.command}: not changing {path}: {exc}; {FIX}") from None
+    ctx.out.write(f"{path}: updated\n")
     return 0
 
 

@@ -86,7 +86,8 @@ def teardown(args: argparse.Namespace, ctx: Context) -> int:
     if not args.dry_run:
         for path in ours:
             os.unlink(path)
-    ctx.out.write("".join(f"{path}: removed\n" for path in ours) or "nothing of ours found\n")
+    done = "would be removed" if args.dry_run else "removed"
+    ctx.out.write("".join(f"{path}: {done}\n" for path in ours) or "nothing of ours found\n")
     return 0
 
 
