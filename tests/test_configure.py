@@ -153,8 +153,8 @@ def test_a_directory_others_can_change_is_refused_with_the_fix(
     with pytest.raises(trust.UntrustedPath) as untrusted:
         trust.check_dir(str(path.parent), os.geteuid())
     for dry_run in ([], ["--dry-run"]):  # a dry run is refused the same way, with the fix
+        given = parse(verb, "--docker-config", str(path), "--registry", HOST, *dry_run)
         with pytest.raises(InputError) as refused:
-            given = parse(verb, "--docker-config", str(path), "--registry", HOST, *dry_run)
             configure.main(given, context(w, tmp_path))
         assert str(refused.value) == (
             f"docker-credential-ecr {verb}: not changing {path}: {untrusted.value}; "
