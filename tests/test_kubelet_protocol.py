@@ -20,6 +20,7 @@ from support.environ import clean_env, offline_env
 from support.helper import built_binary
 from support.hosts import ECR_HOST, every_host_form
 from support.kubelet import OTHER_ROLE, ROLE, password, request, sa_request
+from support.services import ALIAS, HOST, World
 
 
 class Provider:
@@ -166,3 +167,26 @@ def test_the_documented_config_is_the_one_configure_writes() -> None:
     docs = (Path(__file__).resolve().parent.parent / "docs" / "kubernetes.md").read_text()
     block = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert block == kubeletsetup.render().split("\n", 1)[1]
+
+
+def test_a_request_for_an_aliased_image_is_answered_for_the_host_the_kubelet_asked(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path)  # its configuration aliases ALIAS to HOST
+    out = io.BytesIO()
+    asked = kubelet.parse_request(
+        json.dumps(
+            {
+                "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+                "kind": "CredentialProviderRequest",
+                "image": f"{ALIAS}/team/app:1.0",
+            }
+        )
+    )
+    assert kubelet.handle(w.tokens, asked, None, out, w.warnings.append, w.clock) == 0
+    answer = json.loads(out.getvalue())
+    # The kubelet looks the auth up by the host it matched: the alias, not the registry.
+    assert list(answer["auth"]) == [ALIAS]
+    assert answer["auth"][ALIAS] == {"username": "AWS", "password": "s1"}
+    assert [host for host, _ in w.asked] == [HOST]
+    assert w.warnings == []

@@ -15,7 +15,7 @@ from docker_credential_ecr.commands.context import Context
 from docker_credential_ecr.errors import InputError
 from support.files import mode
 from support.hosts import every_host_form
-from support.services import World, context, output
+from support.services import ALIAS, World, context, output
 from support.users import OTHER
 
 NOT_ECR = [
@@ -106,7 +106,7 @@ def test_a_dry_run_names_the_executable_resolved_and_makes_nothing(
     given = args(directory, tmp_path / "bin" / "docker-credential-ecr", dry_run=True)
     assert kubeletsetup.setup(given, ctx) == 0
     link, config = directory / "bin" / kubelet.PROGRAM, directory / "config.yaml"
-    assert output(ctx) == f"# {link} -> {program}\n# {config}:\n{kubeletsetup.render()}"
+    assert output(ctx) == f"# {link} -> {program}\n# {config}:\n{kubeletsetup.render([ALIAS])}"
     assert not directory.exists()
 
 
@@ -122,7 +122,7 @@ def test_setup_links_writes_with_its_own_modes_and_says_to_restart(
         "restart the kubelet's service (rke2-server, rke2-agent, k3s or k3s-agent) to use it\n"
     )
     assert os.readlink(link) == str(program)
-    assert config.read_text() == kubeletsetup.render()
+    assert config.read_text() == kubeletsetup.render([ALIAS])  # World's configuration has one
     assert (mode(directory / "bin"), mode(config)) == (0o755, 0o644)
 
 
@@ -136,7 +136,7 @@ def test_setup_replaces_its_own_link_and_config_from_an_older_install(
     config.write_text(f"{kubeletsetup.MARKER}\nproviders: []\n")
     assert kubeletsetup.setup(args(directory, program), ctx) == 0
     assert os.readlink(link) == str(program)
-    assert config.read_text() == kubeletsetup.render()
+    assert config.read_text() == kubeletsetup.render([ALIAS])
 
 
 def test_a_link_to_another_program_is_refused_and_kept(
@@ -246,3 +246,11 @@ def test_a_new_kubelet_dir_is_made_0755_whatever_the_umask(ctx: Context, tmp_pat
     finally:
         os.umask(old)
     assert (mode(directory), mode(directory / "bin")) == (0o755, 0o755)
+
+
+def test_each_alias_is_matched_by_the_kubelet_as_the_host_it_asks_for() -> None:
+    images = kubeletsetup.match_images(["registry.example.com", "proxy.internal"])
+    for alias in ("registry.example.com", "proxy.internal"):
+        assert any(kubelet_matches(p, alias) for p in images), alias
+    assert not any(kubelet_matches(p, "other.example.com") for p in images)
+    assert kubeletsetup.match_images() == kubeletsetup.match_images([])[: len(images) - 2]

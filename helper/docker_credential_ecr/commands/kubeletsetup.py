@@ -15,6 +15,7 @@ from docker_credential_ecr.errors import NAME, InputError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterable
 
     from docker_credential_ecr.commands.context import Context
 
@@ -25,14 +26,16 @@ MARKER = f"# Written by {NAME} configure --kubelet; unconfigure --kubelet remove
 DEFAULT_CACHE_DURATION = "6h"
 
 
-def match_images() -> list[str]:
-    """Every ECR host form as a kubelet ``matchImages`` glob, from registry's own tables."""
+def match_images(aliases: Iterable[str] = ()) -> list[str]:
+    """Every ECR host form as a kubelet ``matchImages`` glob, from registry's own tables,
+    and each configured alias's own name (the kubelet asks for the host the image names)."""
     images = [f"*.{form.prefix}*.{suffix}" for form, suffix in registry.private_forms()]
-    return images + sorted(registry.PUBLIC_HOSTS)
+    return images + sorted(registry.PUBLIC_HOSTS) + sorted(aliases)
 
 
-def render() -> str:
-    """The CredentialProviderConfig (YAML) naming this helper for every ECR host form."""
+def render(aliases: Iterable[str] = ()) -> str:
+    """The CredentialProviderConfig (YAML) naming this helper for every ECR host form and
+    the aliases."""
     lines = [
         MARKER,
         "apiVersion: kubelet.config.k8s.io/v1",
@@ -43,7 +46,7 @@ def render() -> str:
         f'    args: ["{kubelet.ACTION}"]',
         f'    defaultCacheDuration: "{DEFAULT_CACHE_DURATION}"',
         "    matchImages:",
-        *(f'      - "{image}"' for image in match_images()),
+        *(f'      - "{image}"' for image in match_images(aliases)),
     ]
     return "\n".join(lines) + "\n"
 
@@ -58,7 +61,7 @@ def setup(args: argparse.Namespace, ctx: Context) -> int:
     link, config = paths(args.kubelet_dir)
     executable = os.path.realpath(args.executable or _this_executable(ctx))
     if args.dry_run:
-        ctx.out.write(f"# {link} -> {executable}\n# {config}:\n{render()}")
+        ctx.out.write(f"# {link} -> {executable}\n# {config}:\n{render(ctx.file.aliases)}")
         return 0
     _refuse_foreign(link, config, executable)
     _check_executable(executable)
@@ -66,7 +69,7 @@ def setup(args: argparse.Namespace, ctx: Context) -> int:
     if os.path.realpath(link) != executable:
         files.remove(link)
         os.symlink(executable, link)
-    files.replace_file(config, render().encode(), 0o644)
+    files.replace_file(config, render(ctx.file.aliases).encode(), 0o644)
     ctx.out.write(
         f"{link} -> {executable}\n{config}: written\n"
         "restart the kubelet's service (rke2-server, rke2-agent, k3s or k3s-agent) to use it\n"
