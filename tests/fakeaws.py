@@ -6,6 +6,13 @@ ECR Public, and ``AssumeRole``/``AssumeRoleWithWebIdentity``/``GetCallerIdentity
 latency, inject faults and count calls.  It checks that every request but
 ``AssumeRoleWithWebIdentity`` (which AWS takes unsigned) is SigV4-signed, but
 does not verify signatures.
+
+It is also each place credentials come from that is not a file: the SSO portal's
+``GetRoleCredentials`` (``AWS_ENDPOINT_URL_SSO``), the instance metadata service with
+IMDSv2's session token (``AWS_EC2_METADATA_SERVICE_ENDPOINT``) and a container
+credentials endpoint (``AWS_CONTAINER_CREDENTIALS_FULL_URI`` at ``/container``).  Every
+access key it hands out is in ``role_of_key``, so a test tells which source an ECR call
+was signed with.
 """
 
 from __future__ import annotations
@@ -114,6 +121,11 @@ class FakeAWS:
         self.role_of_key: dict[str, str] = {}
         # Web identity tokens it accepts (None: any non-empty one).
         self.web_identity_tokens: set[str] | None = None
+        # The instance role the metadata service reports, and its IMDSv2 session tokens.
+        self.instance_role = "fake-instance-role"
+        self.imds_tokens: set[str] = set()
+        # The Authorization header the container endpoint wants ("": none).
+        self.container_authorization = ""
         # Called with each request's record as it arrives, before any delay or fault.
         self.on_request: Callable[[dict[str, Any]], None] | None = None
         self._lock = threading.Lock()
@@ -239,6 +251,85 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         self._answer(name, body, fake.next_fault())
+
+    def do_PUT(self) -> None:
+        """IMDSv2: a session token for the metadata service's later GETs."""
+        if self.path != "/latest/api/token" or not self.headers.get(
+            "X-aws-ec2-metadata-token-ttl-seconds"
+        ):
+            self._raw(400, b"", "text/plain")
+            return
+        token = secrets.token_urlsafe(24)
+        with self.fake._lock:
+            self.fake.calls["imds:token"] += 1
+            self.fake.imds_tokens.add(token)
+        self._raw(200, token.encode(), "text/plain")
+
+    def do_GET(self) -> None:
+        """The credential sources that are not AWS APIs: SSO, IMDS, a container endpoint."""
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/federation/credentials":
+            self._sso()
+        elif path.startswith("/latest/meta-data/iam/security-credentials"):
+            self._imds(path)
+        elif path == "/container":
+            self._container()
+        else:
+            self._raw(404, b"", "text/plain")
+
+    def _issue(self, source: str) -> dict[str, str]:
+        """New temporary credentials, remembered as ``source``'s."""
+        key_id = f"ASIA{secrets.token_hex(8).upper()}"
+        with self.fake._lock:
+            self.fake.calls[source.split("=", 1)[0]] += 1
+            self.fake.role_of_key[key_id] = source
+        expiration = datetime.datetime.fromtimestamp(time.time() + 3600, datetime.UTC)
+        return {
+            "AccessKeyId": key_id,
+            "SecretAccessKey": secrets.token_urlsafe(30),
+            "Token": secrets.token_urlsafe(60),
+            "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+    def _sso(self) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if not self.headers.get("x-amz-sso_bearer_token"):
+            self._json(401, {"__type": "UnauthorizedException", "message": "no token"})
+            return
+        account, role = query.get("account_id", ["?"])[0], query.get("role_name", ["?"])[0]
+        issued = self._issue(f"sso=arn:aws:iam::{account}:role/{role}")
+        expiration = int((time.time() + 3600) * 1000)
+        credentials = {
+            "accessKeyId": issued["AccessKeyId"],
+            "secretAccessKey": issued["SecretAccessKey"],
+            "sessionToken": issued["Token"],
+            "expiration": expiration,
+        }
+        self._raw(200, json.dumps({"roleCredentials": credentials}).encode(), "application/json")
+
+    def _imds(self, path: str) -> None:
+        if self.headers.get("X-aws-ec2-metadata-token") not in self.fake.imds_tokens:
+            self._raw(401, b"", "text/plain")
+            return
+        role = self.fake.instance_role
+        listing = path.rstrip("/").endswith(
+            ("security-credentials", "security-credentials-extended")
+        )
+        if listing:
+            self._raw(200, role.encode(), "text/plain")
+            return
+        if not path.endswith(f"/{role}"):
+            self._raw(404, b"", "text/plain")
+            return
+        issued = {"Code": "Success", "Type": "AWS-HMAC", **self._issue(f"imds={role}")}
+        self._raw(200, json.dumps(issued).encode(), "application/json")
+
+    def _container(self) -> None:
+        wanted = self.fake.container_authorization
+        if wanted and self.headers.get("Authorization") != wanted:
+            self._raw(403, b'{"message": "bad authorization"}', "application/json")
+            return
+        self._raw(200, json.dumps(self._issue("container=task-role")).encode(), "application/json")
 
     def _answer(self, name: str, body: bytes, fault: str | None) -> None:
         """Answer a signed call: as asked, or with the fault the test injected."""
