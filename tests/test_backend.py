@@ -17,7 +17,10 @@ import pytest
 from docker_credential_ecr.backend import DockerStore
 from docker_credential_ecr.cache import NullCache
 from docker_credential_ecr.errors import CacheError, CredentialsNotFound
-from support.services import ALIAS, HOST, T0, World
+from support.services import ALIAS, HOST, OTHER, T0, World
+
+# What list names before any token: World's configured registry and its alias.
+CONFIGURED = {f"https://{OTHER}": "AWS", f"https://{ALIAS}": "AWS"}
 
 
 @pytest.fixture
@@ -70,7 +73,7 @@ class TestStoreOverTheTokenCache(StoreContract):
 
     def test_list_shows_the_cached_token(self, store: World) -> None:
         store.store.get(HOST)
-        assert store.store.list() == {f"https://{HOST}": "AWS"}
+        assert store.store.list() == {f"https://{HOST}": "AWS", **CONFIGURED}
 
 
 class TestStoreOverNoCache(StoreContract):
@@ -82,7 +85,7 @@ class TestStoreOverNoCache(StoreContract):
         store.store.get(HOST)
         store.store.get(HOST)
         assert len(store.asked) == 2
-        assert store.store.list() == {}
+        assert store.store.list() == CONFIGURED
 
 
 def test_a_login_that_cannot_be_kept_is_one_line_naming_the_server(
@@ -108,7 +111,7 @@ def login_secret(expires: float) -> str:
 def test_an_expired_login_for_an_ecr_host_is_not_kept(w: World) -> None:
     w.store.add(HOST, "AWS", login_secret(T0 - 1))
     assert w.warnings == [f"the password given for {HOST} has expired; not keeping it"]
-    assert w.store.list() == {}
+    assert w.store.list() == CONFIGURED
 
 
 def test_a_login_through_an_alias_is_kept_as_the_registrys_token(w: World) -> None:
@@ -116,14 +119,14 @@ def test_a_login_through_an_alias_is_kept_as_the_registrys_token(w: World) -> No
     w.store.add(f"https://{ALIAS}/v2/", "AWS", secret)
     assert w.store.get(HOST) == ("AWS", secret)
     w.store.delete(ALIAS)  # erasing the alias forgets the registry's token
-    assert w.store.list() == {}
+    assert w.store.list() == CONFIGURED
     assert w.asked == []
 
 
 def test_list_leaves_out_expired_tokens(w: World) -> None:
     w.store.get(HOST)
     w.now = T0 + 43200
-    assert w.store.list() == {}
+    assert w.store.list() == CONFIGURED
 
 
 def test_ignoring_storage_keeps_and_erases_nothing(tmp_path: Path) -> None:
@@ -134,4 +137,13 @@ def test_ignoring_storage_keeps_and_erases_nothing(tmp_path: Path) -> None:
     w.store.add("quay.io", "robot", "pw")
     ignoring.add("r.example", "robot", "pw")
     ignoring.delete("quay.io")
-    assert w.store.list() == {"quay.io": "robot"}
+    assert w.store.list() == {"quay.io": "robot", **CONFIGURED}
+
+
+def test_list_names_the_configured_registries_without_calling_aws(tmp_path: Path) -> None:
+    config = (
+        f'[registries."*.dkr.ecr.eu-west-1.amazonaws.com"]\n[aliases]\n"a.example" = "{HOST}"\n'
+    )
+    w = World(tmp_path, config=config)
+    assert w.store.list() == {"https://a.example": "AWS"}  # a glob names no registry
+    assert w.asked == []

@@ -81,8 +81,14 @@ class DockerStore:
             raise CacheError(f"{NAME}: cannot erase {server_url}: {exc}") from None
 
     def list(self) -> dict[str, str]:
-        """Return ``{server URL: username}`` for cached tokens and stored logins."""
-        found: dict[str, str] = {}
+        """Return ``{server URL: username}`` for cached tokens, stored logins, and the
+        configured registries and aliases that have no token yet.
+
+        ``docker build`` with ``credsStore`` (the legacy builder) asks ``get`` for each
+        one listed, so a registry listed only once cached would fail its first build.
+        Listing calls no AWS.
+        """
+        found: dict[str, str] = {f"https://{host}": "AWS" for host in self._tokens.configured()}
         now = self._clock()
         for _key, token in self._cache.entries():
             if not token.expired(now):

@@ -100,6 +100,11 @@ class TokenService:
         token = self.served(target)
         return token, token.refresh_at(target.config.refresh_before)
 
+    def configured(self) -> list[str]:
+        """The registries the configuration names exactly, and its aliases' own names."""
+        exact = [h for h in self._file.registries if parse(h) is not None]
+        return sorted({*exact, *self._file.aliases})
+
     def cached(self, target: Target) -> AuthToken | None:
         """The token cached for the target, fresh or not, without calling AWS."""
         return self._cache.read(target.key)

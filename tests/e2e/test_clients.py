@@ -256,3 +256,25 @@ def test_home_unset_and_no_account_home_says_what_to_set(
     assert "no home directory for uid 0; set AWS_ECR_CACHE_DIR or HOME" in proc.stdout
     assert elapsed < 10
     assert calls(world) == {}
+
+
+def test_a_legacy_build_with_creds_store_pulls_a_configured_registry_not_yet_cached(
+    client: Client, world: World
+) -> None:
+    # The legacy builder sends the auth of every registry `list` names, got by `get`:
+    # a configured registry with no token yet must be listed, or its FROM is anonymous.
+    config = client.tmp / "config.toml"
+    config.write_text(f'[registries."{ECR_HOST}"]\n')
+    client.env["DOCKER_CREDENTIAL_ECR_CONFIG"] = str(config)
+    client.configure({"credsStore": "ecr"})
+    assert json.loads(client.helper("list").stdout) == {f"https://{ECR_HOST}": "AWS"}
+    assert calls(world) == {}  # listing asks AWS nothing
+    context = client.tmp / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {ECR_IMAGE}\nLABEL built=by-the-legacy-builder\n")
+    client.env["DOCKER_BUILDKIT"] = "0"
+    built = client.docker("build", "--tag", "e2e/legacy:1", str(context))
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "Successfully tagged e2e/legacy:1" in built.stdout
+    assert calls(world) == {"ecr": 1}
+    client.docker("image", "rm", "e2e/legacy:1")
