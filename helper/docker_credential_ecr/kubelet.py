@@ -211,6 +211,32 @@ def handle(
     return 0
 
 
+def matches(pattern: str, image: str) -> bool:
+    """Whether a ``matchImages`` entry covers an image, by the kubelet's rule: as many host
+    labels, each matching its glob; the same port; the entry's path a prefix of the image's.
+
+    >>> matches("*.dkr.ecr.*.amazonaws.com", "1.dkr.ecr.us-east-1.amazonaws.com/app:1")
+    True
+    >>> matches("*.amazonaws.com", "1.dkr.ecr.us-east-1.amazonaws.com/app:1")
+    False
+    """
+    import fnmatch
+
+    def parts(reference: str) -> tuple[list[str], str, str]:
+        address, _, path = reference.removeprefix("https://").partition("/")
+        host, _, port = address.partition(":")
+        return host.split("."), port, path
+
+    globs, glob_port, glob_path = parts(pattern)
+    labels, port, path = parts(image)
+    return (
+        len(globs) == len(labels)
+        and all(map(fnmatch.fnmatchcase, labels, globs))
+        and glob_port == port
+        and path.startswith(glob_path)
+    )
+
+
 def read_request(stdin: BinaryIO) -> Request:
     """Read and parse the request on stdin."""
     return parse_request(read_text(stdin))

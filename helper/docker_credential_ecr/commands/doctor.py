@@ -52,7 +52,27 @@ class Report:
 
 def arguments(parser: argparse.ArgumentParser, name: str) -> None:
     """Declare doctor's options."""
+    from docker_credential_ecr.commands import kubeletcheck, kubeletsetup
+
     parser.add_argument("hosts", nargs="*", metavar="HOST")
+    parser.add_argument(
+        "--kubelet",
+        action="store_true",
+        help="look through the kubelet's eyes: its provider config, program and environment",
+    )
+    parser.add_argument(
+        "--kubelet-dir",
+        default=kubeletsetup.DEFAULT_DIR,
+        help="holds bin/ and config.yaml (default: RKE2's and K3s's, %(default)s)",
+    )
+    parser.add_argument(
+        "--kubelet-env-file",
+        action="append",
+        default=None,
+        metavar="FILE",
+        help="the kubelet's service environment (default: RKE2's and K3s's that exist)",
+    )
+    parser.set_defaults(default_env_files=kubeletcheck.ENVIRONMENT_FILES)
 
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
@@ -60,6 +80,8 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     report = Report(ctx)
     files = ctx.file.files
     report.ok(f"configuration: {', '.join(files) if files else 'no file (environment only)'}")
+    if args.kubelet:
+        return _kubelet(args, ctx, report)
     _check_trusted(report, ctx)
     hosts = [host_of(h) for h in args.hosts] or known_hosts(ctx)
     if not hosts:
@@ -79,6 +101,16 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         _check_docker_entry(report, docker, host, target.host)
         _check_registry(report, ctx, target)
     deliverycheck.check(report, ctx)
+    ctx.out.write("all is well\n" if not report.problems else f"{report.problems} problem(s)\n")
+    return 1 if report.problems else 0
+
+
+def _kubelet(args: argparse.Namespace, ctx: Context, report: Report) -> int:
+    from docker_credential_ecr.commands import kubeletcheck, kubeletsetup
+
+    _program, config = kubeletsetup.paths(args.kubelet_dir)
+    env_files = args.kubelet_env_file or args.default_env_files
+    kubeletcheck.check(report, ctx, config, os.path.join(args.kubelet_dir, "bin"), env_files)
     ctx.out.write("all is well\n" if not report.problems else f"{report.problems} problem(s)\n")
     return 1 if report.problems else 0
 

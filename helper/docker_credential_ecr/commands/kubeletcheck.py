@@ -1,0 +1,156 @@
+"""``doctor --kubelet``: the registries through the kubelet's eyes.
+
+It reads the kubelet's ``CredentialProviderConfig``, finds our provider and its program,
+and runs the program as the kubelet would: its ``args``, the environment the kubelet
+gives it (RKE2's or K3s' service environment files, which are the kubelet's own, and the
+provider's ``env:``), nothing of the shell's.  So "works from my shell, fails in the
+kubelet" shows here as the one line the kubelet would log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from docker_credential_ecr import kubelet, trust
+from docker_credential_ecr.commands.context import known_hosts
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from docker_credential_ecr.commands.context import Context
+    from docker_credential_ecr.commands.doctor import Report
+
+# The services that run the kubelet on RKE2 and K3s read these (those that exist).
+ENVIRONMENT_FILES = (
+    "/etc/default/rke2-server", "/etc/default/rke2-agent",
+    "/etc/sysconfig/rke2-server", "/etc/sysconfig/rke2-agent",
+    "/etc/systemd/system/k3s.service.env", "/etc/systemd/system/k3s-agent.service.env",
+    "/etc/default/k3s", "/etc/default/k3s-agent",
+    "/etc/sysconfig/k3s", "/etc/sysconfig/k3s-agent",
+)  # fmt: skip
+# What systemd gives a service before its environment files.
+SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def check(
+    report: Report, ctx: Context, config_path: str, bin_dir: str, env_files: Sequence[str]
+) -> None:
+    """Report what a pod's pull from each registry would get from the kubelet's provider."""
+    provider = _provider(report, config_path)
+    if provider is None:
+        return
+    program = os.path.join(bin_dir, kubelet.PROGRAM)
+    why = trust.check_file(program, os.geteuid())
+    if not os.path.isfile(program) or why:
+        report.problem(
+            f"kubelet: the provider {program} is {why or 'missing'}",
+            "docker-credential-ecr configure --kubelet",
+        )
+        return
+    environ = environment(env_files, _list(provider, "env"))
+    args = [str(a) for a in _list(provider, "args")]
+    globs = [str(g) for g in _list(provider, "matchImages")]
+    for host in sorted({*known_hosts(ctx), *ctx.file.aliases}):
+        if not any(kubelet.matches(glob, f"{host}/doctor/check:latest") for glob in globs):
+            report.problem(
+                f"kubelet: matchImages in {config_path} does not cover {host}",
+                "docker-credential-ecr configure --kubelet (it lists every ECR form and alias)",
+            )
+            continue
+        _ask(report, host, [program, *args], environ)
+
+
+def _list(provider: dict[str, object], key: str) -> list[object]:
+    found = provider.get(key)
+    return found if isinstance(found, list) else []
+
+
+def _provider(report: Report, path: str) -> dict[str, object] | None:
+    """Our entry of the CredentialProviderConfig at ``path``, or None (and the problem)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    fix = "docker-credential-ecr configure --kubelet"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = YAML(typ="safe").load(handle)
+    except (OSError, YAMLError, UnicodeDecodeError) as exc:
+        report.problem(f"kubelet: cannot read {path}: {exc}", fix)
+        return None
+    providers = document.get("providers") if isinstance(document, dict) else None
+    found = [p for p in providers or [] if isinstance(p, dict) and p.get("name") == kubelet.PROGRAM]
+    if not found:
+        report.problem(f"kubelet: {path} names no provider {kubelet.PROGRAM}", fix)
+        return None
+    report.ok(f"kubelet: {path} names the provider {kubelet.PROGRAM}")
+    return found[0]
+
+
+def environment(files: Sequence[str], entries: Sequence[object]) -> dict[str, str]:
+    """The provider's environment: a service's PATH, the environment files, its ``env:``."""
+    environ = {"PATH": SERVICE_PATH}
+    for path in files:
+        environ.update(read_environment_file(path))
+    for entry in entries:
+        if isinstance(entry, dict) and "name" in entry:
+            environ[str(entry["name"])] = str(entry.get("value", ""))
+    return environ
+
+
+def read_environment_file(path: str) -> dict[str, str]:
+    """``KEY=VALUE`` lines as systemd's ``EnvironmentFile=`` reads them (none if absent or
+    not root's to trust).
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".env") as f:
+    ...     _ = f.write('# c\\nA=1\\nexport B="two words"\\n')
+    ...     f.flush()
+    ...     read_environment_file(f.name)
+    {'A': '1', 'B': 'two words'}
+    """
+    if trust.check_file(path, os.geteuid()) is not None or not os.path.isfile(path):
+        return {}
+    found = {}
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for raw in handle:
+            line = raw.strip().removeprefix("export ")
+            key, equals, value = line.partition("=")
+            if not equals or line.startswith(("#", ";")):
+                continue
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            found[key.strip()] = value
+    return found
+
+
+def _ask(report: Report, host: str, argv: list[str], environ: Mapping[str, str]) -> None:
+    """Run the provider for an image of ``host`` as the kubelet would; report its answer."""
+    import subprocess
+
+    request = {"apiVersion": kubelet.API_VERSIONS[0], "kind": kubelet.REQUEST_KIND}
+    request["image"] = f"{host}/doctor/check:latest"
+    try:
+        proc = subprocess.run(  # noqa: S603 - the trusted provider, as the kubelet runs it
+            argv, input=json.dumps(request).encode(), capture_output=True, env=dict(environ),
+            timeout=60, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        report.problem(f"kubelet: {host}: the provider did not answer: {exc}", _ENV_FIX)
+        return
+    said = proc.stderr.decode(errors="replace").strip().splitlines()
+    try:
+        auth = json.loads(proc.stdout)["auth"] if proc.returncode == 0 else {}
+    except (ValueError, KeyError, TypeError):
+        auth = {}
+    if host in auth:
+        report.ok(f"kubelet: {host}: a pod's pull gets a token")
+    else:
+        report.problem(f"kubelet: {host}: {said[-1] if said else 'no credentials'}", _ENV_FIX)
+
+
+_ENV_FIX = (
+    "give the provider's env: (or the service's environment file) what the shell has: "
+    "AWS_PROFILE, AWS_CONFIG_FILE, or keys; see docs/kubernetes.md"
+)

@@ -1,0 +1,107 @@
+"""``doctor --kubelet`` (commands/kubeletcheck.py): the provider run as the kubelet runs
+it, the installed script or the built executable linked as ``ecr-credential-provider``,
+with the kubelet's environment and not the shell's, against the local AWS endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docker_credential_ecr import kubelet
+from docker_credential_ecr.commands import kubeletsetup
+from fakeaws import FakeAWS
+from support.helper import Runner
+from support.hosts import ECR_HOST
+from support.inprocess import run_main
+
+ALIAS = "registry.internal.example"
+NO_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def kubelet_dir(tmp_path: Path, runner: Runner, aliases: list[str]) -> Path:
+    """A kubelet directory as ``configure --kubelet`` makes it, linking ``runner``'s program."""
+    if len(runner.command) != 1:
+        pytest.skip("the provider is a program of its own")
+    directory = tmp_path / "credentialprovider"
+    (directory / "bin").mkdir(parents=True)
+    (directory / "bin" / kubelet.PROGRAM).symlink_to(runner.command[0])
+    (directory / "config.yaml").write_text(kubeletsetup.render(aliases))
+    return directory
+
+
+def doctor(
+    env: dict[str, str], tmp_path: Path, directory: Path, kubelets: dict[str, str]
+) -> tuple[int, list[str]]:
+    """``doctor --kubelet`` in-process with the shell's ``env``, the kubelet's ``kubelets``."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[registries."{ECR_HOST}"]\n[aliases]\n"{ALIAS}" = "{ECR_HOST}"\n')
+    env_file = tmp_path / "rke2-agent"
+    # The configuration is the kubelet's too, as /etc/docker-credential-ecr/config.toml is.
+    kubelets = {**kubelets, "DOCKER_CREDENTIAL_ECR_CONFIG": str(config)}
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in kubelets.items()))
+    shell = {**env, "DOCKER_CREDENTIAL_ECR_CONFIG": str(config)}
+    argv = ["doctor", "--kubelet", "--kubelet-dir", str(directory)]
+    status, out, err = run_main([*argv, "--kubelet-env-file", str(env_file)], shell)
+    assert err == ""
+    return status, out.splitlines()
+
+
+def the_kubelets(env: dict[str, str], *leave_out: str) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k != "PATH" and k not in leave_out}
+
+
+def test_each_registry_and_alias_gets_a_token_through_the_kubelets_provider(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    directory = kubelet_dir(tmp_path, runner, [ALIAS])
+    status, lines = doctor(env, tmp_path, directory, the_kubelets(env))
+    assert f"ok       kubelet: {ECR_HOST}: a pod's pull gets a token" in lines, lines
+    assert f"ok       kubelet: {ALIAS}: a pod's pull gets a token" in lines, lines
+    assert (status, lines[-1]) == (0, "all is well")
+    assert fake_aws.calls["ecr"] == 1  # the second answer came from the provider's cache
+
+
+def test_what_works_from_the_shell_fails_without_the_kubelets_credentials(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    directory = kubelet_dir(tmp_path, runner, [ALIAS])
+    status, lines = doctor(env, tmp_path, directory, the_kubelets(env, *NO_CREDENTIALS))
+    assert status == 1
+    problem = next(line for line in lines if line.startswith(f"PROBLEM  kubelet: {ECR_HOST}: "))
+    assert "no AWS credentials found" in problem
+    assert fake_aws.calls["ecr"] == 0
+
+
+def test_a_match_images_without_the_alias_is_named(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    directory = kubelet_dir(tmp_path, runner, [])
+    status, lines = doctor(env, tmp_path, directory, the_kubelets(env))
+    assert status == 1
+    config = directory / "config.yaml"
+    assert f"PROBLEM  kubelet: matchImages in {config} does not cover {ALIAS}" in lines
+    assert f"ok       kubelet: {ECR_HOST}: a pod's pull gets a token" in lines
+
+
+def test_a_missing_provider_or_config_is_named_with_the_fix(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    directory = tmp_path / "empty"
+    directory.mkdir()
+    status, lines = doctor(env, tmp_path, directory, {})
+    assert status == 1
+    assert lines[1].startswith(f"PROBLEM  kubelet: cannot read {directory / 'config.yaml'}: ")
+    (directory / "config.yaml").write_text(kubeletsetup.render())
+    status, lines = doctor(env, tmp_path, directory, {})
+    program = directory / "bin" / kubelet.PROGRAM
+    assert f"PROBLEM  kubelet: the provider {program} is missing" in lines
+    assert "         fix: docker-credential-ecr configure --kubelet" in lines
+
+
+def test_the_kubelets_match_rule() -> None:
+    assert kubelet.matches("*.dkr.ecr.*.amazonaws.com", f"{ECR_HOST}/app:1")
+    assert not kubelet.matches("*.dkr.ecr.*.amazonaws.com", f"{ECR_HOST}.evil.example/app")
+    assert kubelet.matches(ALIAS, f"{ALIAS}/team/app:1")
+    assert not kubelet.matches(f"{ALIAS}/team", f"{ALIAS}/other/app:1")
+    assert not kubelet.matches(f"{ALIAS}:5000", f"{ALIAS}/app")
