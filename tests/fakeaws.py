@@ -124,6 +124,8 @@ class FakeAWS:
         # The instance role the metadata service reports, and its IMDSv2 session tokens.
         self.instance_role = "fake-instance-role"
         self.imds_tokens: set[str] = set()
+        # IMDSv2's token request goes unanswered, as from a container behind hop limit 1.
+        self.imds_silent = False
         # The Authorization header the container endpoint wants ("": none).
         self.container_authorization = ""
         # Called with each request's record as it arrives, before any delay or fault.
@@ -254,6 +256,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         """IMDSv2: a session token for the metadata service's later GETs."""
+        if self.fake.imds_silent:
+            self.fake._stop.wait(30)
+            return
         if self.path != "/latest/api/token" or not self.headers.get(
             "X-aws-ec2-metadata-token-ttl-seconds"
         ):

@@ -22,6 +22,7 @@ from docker_credential_ecr.registry import Registry, host_of
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Mapping
 
     import boto3.session
     import botocore.config
@@ -193,7 +194,7 @@ def _check_registry(report: Report, ctx: Context, target: Target) -> None:
     that fails, since each needs the one before."""
     registry, config = target.registry, target.config
     bconfig = ecr.botocore_config(ctx.aws, attempts=1)
-    session = _check_credentials(report, registry, config, bconfig)
+    session = _check_credentials(report, registry, config, bconfig, ctx.environ)
     if session is None or not _check_caller(report, registry, session, config, bconfig):
         return
     client = ecr.client_for(session, registry, bconfig, config.region)
@@ -202,7 +203,11 @@ def _check_registry(report: Report, ctx: Context, target: Target) -> None:
 
 
 def _check_credentials(
-    report: Report, registry: Registry, config: RegistryConfig, bconfig: botocore.config.Config
+    report: Report,
+    registry: Registry,
+    config: RegistryConfig,
+    bconfig: botocore.config.Config,
+    environ: Mapping[str, str],
 ) -> boto3.session.Session | None:
     try:
         session = ecr.session_for(registry, config, bconfig)
@@ -215,10 +220,11 @@ def _check_credentials(
         )
         return None
     if credentials is None:
-        report.problem(
-            f"{registry.host}: {ecr.NO_CREDENTIALS}",
-            "set AWS_PROFILE or keys, give the instance a role, or configure this registry",
-        )
+        from docker_credential_ecr.commands import imdscheck
+
+        # The last place the SDK looked is the instance role: say why it had none.
+        why, fix = imdscheck.explain(environ)
+        report.problem(f"{registry.host}: {ecr.NO_CREDENTIALS}; {why}", fix)
         return None
     key = credentials.access_key
     report.ok(
