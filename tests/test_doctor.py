@@ -42,10 +42,11 @@ def configured(
 def test_every_check_passes_in_order(configured: dict[str, str], fake_aws: FakeAWS) -> None:
     status, lines = doctor(configured, ECR_HOST)
     assert status == 0, lines
-    checks = [line.split(": ", 1)[1].split(" ", 1)[0] for line in lines if ECR_HOST in line]
-    assert checks[:3] == ["Docker", "credentials", "caller"]
-    assert checks[3].startswith("127.0.0.1:")  # the endpoint, reachable
-    assert checks[4:] == ["GetAuthorizationToken"]
+    ours = [line.split(": ", 1)[1] for line in lines if ECR_HOST in line]
+    checks = [line.split(" ", 1)[0] for line in ours]
+    assert checks == ["Docker", "credentials", "caller", "ECR", "GetAuthorizationToken"]
+    # The endpoint in effect, the variable that chose it, and the way there.
+    assert ours[3].startswith(f"ECR API {fake_aws.url} (AWS_ENDPOINT_URL_ECR), directly: ")
     assert lines[-1] == "all is well"
     assert [r["api"] for r in fake_aws.requests] == ["sts:GetCallerIdentity", "ecr"]
 
@@ -67,7 +68,7 @@ def test_no_credentials_is_named_with_its_fix(
         monkeypatch.delenv(name, raising=False)
     status, lines = doctor(configured, ECR_HOST)
     assert status == 1
-    assert f"PROBLEM  {ECR_HOST}: {ecr.NO_CREDENTIALS}" in lines
+    assert any(line.startswith(f"PROBLEM  {ECR_HOST}: {ecr.NO_CREDENTIALS}; ") for line in lines)
     assert fake_aws.requests == []
 
 

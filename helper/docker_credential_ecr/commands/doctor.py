@@ -198,7 +198,7 @@ def _check_registry(report: Report, ctx: Context, target: Target) -> None:
     if session is None or not _check_caller(report, registry, session, config, bconfig):
         return
     client = ecr.client_for(session, registry, bconfig, config.region)
-    _check_reachable(report, registry.host, client.meta.endpoint_url, ctx.aws.connect_timeout)
+    _check_reachable(report, registry.host, client.meta.endpoint_url, ctx)
     _check_token(report, registry, client)
 
 
@@ -275,19 +275,64 @@ def _check_token(report: Report, registry: Registry, client: ECRClient | ECRPubl
     report.ok(f"{registry.host}: GetAuthorizationToken works ({took:.0f} ms)")
 
 
-def _check_reachable(report: Report, host: str, url: str, timeout: float) -> None:
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+def _check_reachable(report: Report, host: str, url: str, ctx: Context) -> None:
+    """The endpoint in effect and the way to it (direct, or the proxy the environment
+    names), and that a connection gets there."""
+    where, proxy, target = _route(url, ctx.environ)
     started = time.monotonic()
     try:
-        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+        with socket.create_connection(target, timeout=ctx.aws.connect_timeout):
             pass
     except OSError as exc:
+        via = f" (the proxy for {where})" if proxy else ""
         report.problem(
-            f"{host}: cannot reach {parts.hostname}:{port}: {exc}",
+            f"{host}: cannot reach {target[0]}:{target[1]}{via}: {exc}",
             "open the path to the ECR API endpoint (proxy, firewall, VPC endpoint, DNS)",
         )
         return
-    report.ok(
-        f"{host}: {parts.hostname}:{port} reachable in {(time.monotonic() - started) * 1000:.0f} ms"
-    )
+    way = f"through the proxy {proxy}" if proxy else "directly"
+    elapsed = (time.monotonic() - started) * 1000
+    report.ok(f"{host}: ECR API {where}, {way}: reachable in {elapsed:.0f} ms")
+
+
+def _route(url: str, environ: Mapping[str, str]) -> tuple[str, str | None, tuple[str, int]]:
+    """The endpoint as the report names it, the proxy to it (if any), and what to connect to."""
+    parts = urllib.parse.urlsplit(url)
+    named = next((v for v in _ENDPOINT_VARIABLES if environ.get(v)), None)
+    where = f"{url} ({named})" if named else url
+    proxy = proxy_for(parts.scheme, parts.hostname or "", environ)
+    through = urllib.parse.urlsplit(proxy) if proxy else parts
+    default = 80 if proxy or parts.scheme != "https" else 443
+    return where, proxy, (through.hostname or "", through.port or default)
+
+
+_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL")
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether ``no_proxy`` (``*``, hosts and domain suffixes, with or without a dot)
+    names ``host``."""
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        name = entry.rsplit(":", 1)[0].lstrip(".")
+        if entry == "*" or (name and (host == name or host.endswith("." + name))):
+            return True
+    return False
+
+
+def proxy_for(scheme: str, host: str, environ: Mapping[str, str]) -> str | None:
+    """The proxy the environment names for ``scheme`` to ``host`` (as botocore reads it:
+    ``https_proxy``/``HTTPS_PROXY``, ``no_proxy``/``NO_PROXY``), or None.
+
+    >>> proxy_for("https", "api.ecr.us-east-1.amazonaws.com", {"HTTPS_PROXY": "http://p:3128"})
+    'http://p:3128'
+    >>> proxy_for("https", "api.ecr.us-east-1.amazonaws.com",
+    ...           {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": ".amazonaws.com"})
+    """
+
+    def named(name: str) -> str:
+        return environ.get(name.lower()) or environ.get(name.upper()) or ""
+
+    proxy = named(f"{scheme}_proxy")
+    if not proxy or _bypassed(host, named("no_proxy")):
+        return None
+    return proxy
