@@ -14,6 +14,7 @@ from docker_credential_ecr.commands import configure
 from docker_credential_ecr.commands.context import Parser
 from docker_credential_ecr.errors import InputError
 from docker_credential_ecr.token import AuthToken
+from support.files import mode
 from support.services import ALIAS, HOST, OTHER, World, command_context, context, errors, output
 
 THIRD = "345678901234.dkr.ecr.ap-south-1.amazonaws.com"
@@ -226,3 +227,54 @@ def test_without_registries_each_alias_gets_its_own_entry(w: World, tmp_path: Pa
     )
     helpers = json.loads(path.read_text())["credHelpers"]
     assert helpers == {ALIAS: "ecr", HOST: "ecr", OTHER: "ecr"}
+
+
+def containers_env(tmp_path: Path, logged_in: bool) -> dict[str, str]:
+    """A user's environment for podman: its runtime directory (with the auth.json ``podman
+    login`` writes there, if ``logged_in``) and its configuration directory."""
+    runtime = tmp_path / "run"
+    (runtime / "containers").mkdir(parents=True, mode=0o700)
+    if logged_in:
+        login = {"auths": {"quay.io": {"auth": "cm9ib3Q6cHc="}}}
+        (runtime / "containers" / "auth.json").write_text(json.dumps(login))
+        (runtime / "containers" / "auth.json").chmod(0o600)
+    home = tmp_path / "home"
+    return {"HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)}
+
+
+def test_containers_get_our_helpers_in_the_auth_json_they_read_and_the_persistent_one(
+    w: World, tmp_path: Path
+) -> None:
+    environ = containers_env(tmp_path, logged_in=True)
+    ctx = context(w, tmp_path, environ)
+    given = parse("configure", "--containers", "--registry", HOST)
+    assert configure.main(given, ctx) == 0
+    runtime = tmp_path / "run" / "containers" / "auth.json"
+    persistent = tmp_path / "home" / ".config" / "containers" / "auth.json"
+    assert output(ctx) == f"{runtime}: updated\n{persistent}: updated\n"
+    assert json.loads(runtime.read_text()) == {
+        "auths": {"quay.io": {"auth": "cm9ib3Q6cHc="}},  # podman's login, kept
+        "credHelpers": {HOST: "ecr"},
+    }
+    assert json.loads(persistent.read_text()) == {"credHelpers": {HOST: "ecr"}}
+    assert mode(runtime) == 0o600
+    assert configure.main(parse("unconfigure", "--containers"), context(w, tmp_path, environ)) == 0
+    assert json.loads(runtime.read_text()) == {"auths": {"quay.io": {"auth": "cm9ib3Q6cHc="}}}
+
+
+def test_containers_without_a_login_get_only_the_persistent_file(w: World, tmp_path: Path) -> None:
+    environ = containers_env(tmp_path, logged_in=False)
+    ctx = context(w, tmp_path, environ)
+    assert configure.main(parse("configure", "--containers", "--registry", HOST), ctx) == 0
+    assert not (tmp_path / "run" / "containers" / "auth.json").exists()
+    persistent = tmp_path / "home" / ".config" / "containers" / "auth.json"
+    assert output(ctx) == f"{persistent}: updated\n"
+
+
+def test_registry_auth_file_is_the_only_one_then(w: World, tmp_path: Path) -> None:
+    named = tmp_path / "ci" / "auth.json"
+    environ = {**containers_env(tmp_path, logged_in=True), "REGISTRY_AUTH_FILE": str(named)}
+    ctx = context(w, tmp_path, environ)
+    assert configure.main(parse("configure", "--containers", "--registry", HOST), ctx) == 0
+    assert output(ctx) == f"{named}: updated\n"
+    assert "credHelpers" not in (tmp_path / "run" / "containers" / "auth.json").read_text()

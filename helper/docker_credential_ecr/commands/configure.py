@@ -44,6 +44,11 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
         help="holds bin/ and config.yaml (default: RKE2's and K3s's, %(default)s)",
     )
     parser.add_argument("--executable", help="the helper to link (default: this one)")
+    parser.add_argument(
+        "--containers",
+        action="store_true",
+        help="podman's, buildah's and skopeo's auth.json instead of Docker's config.json",
+    )
     if name == "configure":
         parser.add_argument(
             "--creds-store", action="store_true", help='also set "credsStore": "ecr"'
@@ -55,17 +60,27 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     """Change config.json (or print the change with ``--dry-run``)."""
     if args.kubelet:
         return (kubeletsetup.setup if args.apply is configure else kubeletsetup.teardown)(args, ctx)
-    path = str(args.docker_config or dockerconfig.path_for(ctx.environ))
+    if args.containers:
+        paths = dockerconfig.container_paths(ctx.environ, os.geteuid())
+    else:
+        paths = [str(args.docker_config or dockerconfig.path_for(ctx.environ))]
+    for path in paths:
+        _change(args, ctx, path)
+    return 0
+
+
+def _change(args: argparse.Namespace, ctx: Context, path: str) -> None:
+    """Change one file of that shape (or print the change with ``--dry-run``)."""
     try:
         if args.dry_run:
             document = dockerconfig.load(os.path.abspath(path))
-            ctx.out.write(dockerconfig.render(args.apply(args, ctx, document)))
-            return 0
+            prefix = f"# {path}\n" if args.containers else ""
+            ctx.out.write(prefix + dockerconfig.render(args.apply(args, ctx, document)))
+            return
         dockerconfig.edit(os.path.abspath(path), lambda document: args.apply(args, ctx, document))
     except trust.UntrustedPath as exc:
         raise InputError(f"{NAME} {args.command}: not changing {path}: {exc}; {FIX}") from None
     ctx.out.write(f"{path}: updated\n")
-    return 0
 
 
 def configure(
