@@ -60,11 +60,16 @@ missing_test() {
   compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || echo faketime
   # The systemd units are checked with systemd-analyze verify (nothing is started).
   have systemd-analyze || echo systemd
+  # The forwarding proxy the proxy tests tunnel through (tests/test_proxy.py).
+  { [ -x /usr/bin/tinyproxy ] || [ -x /usr/sbin/tinyproxy ]; } || echo tinyproxy
   # The end-to-end tests (pytest -m e2e) need these; they skip without root.
   if [ "$(id -u)" = 0 ]; then
     { [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; } || echo docker.io
     [ -x /usr/bin/docker-registry ] || echo docker-registry
     have skopeo || echo skopeo
+    # configure --containers, tried with the clients that read auth.json.
+    have podman || echo podman
+    have buildah || echo buildah
     have htpasswd || echo apache2-utils
     have ip || echo iproute2
     have nsenter || echo util-linux
