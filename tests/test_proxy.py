@@ -58,7 +58,8 @@ class Proxy:
     def tunnels(self) -> list[str]:
         """The CONNECT requests it logged."""
         text = self.log.read_text() if self.log.exists() else ""
-        return [line for line in text.splitlines() if "CONNECT" in line]
+        # "Request (file descriptor 5): CONNECT host:port HTTP/1.1"; not the readiness probe.
+        return [line for line in text.splitlines() if "): CONNECT " in line]
 
     def stop(self) -> None:
         self.process.terminate()

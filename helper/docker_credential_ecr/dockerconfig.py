@@ -26,22 +26,25 @@ def path_for(environ: Mapping[str, str]) -> str:
 
 def container_paths(environ: Mapping[str, str], euid: int) -> list[str]:
     """The ``auth.json`` files podman, buildah and skopeo read (containers-auth.json(5)):
-    ``$REGISTRY_AUTH_FILE`` alone if set; else the runtime one if it exists (``podman
-    login`` writes it, and once it exists they read no other), then the persistent one
-    under ``$XDG_CONFIG_HOME`` (made if missing, so our entries survive a reboot).
+    ``$REGISTRY_AUTH_FILE`` alone if set; else each runtime one that exists (``podman
+    login`` writes one, and once it exists they read no other: under
+    ``$XDG_RUNTIME_DIR``, or ``/run/containers/<uid>``, where rootful podman keeps it
+    even when that variable is set), then the persistent one under ``$XDG_CONFIG_HOME``
+    (made if missing, so our entries survive a reboot).
 
     >>> container_paths({"HOME": "/h", "XDG_RUNTIME_DIR": "/nonexistent"}, 1000)
     ['/h/.config/containers/auth.json']
     """
     if environ.get("REGISTRY_AUTH_FILE"):
         return [environ["REGISTRY_AUTH_FILE"]]
-    runtime = environ.get("XDG_RUNTIME_DIR") or f"/run/containers/{euid}"
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    found = [os.path.join(runtime, "containers", "auth.json")] if runtime else []
+    found.append(f"/run/containers/{euid}/auth.json")
     config = environ.get("XDG_CONFIG_HOME") or os.path.join(
         environ.get("HOME") or os.path.expanduser("~"), ".config"
     )
-    found = os.path.join(runtime, "containers", "auth.json")
-    persistent = os.path.join(config, "containers", "auth.json")
-    return [found, persistent] if os.path.exists(found) else [persistent]
+    existing = [p for p in dict.fromkeys(found) if os.path.exists(p)]
+    return [*existing, os.path.join(config, "containers", "auth.json")]
 
 
 def load(path: str) -> dict[str, object]:

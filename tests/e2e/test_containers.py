@@ -1,11 +1,14 @@
 """podman, buildah and skopeo (the real ones, Debian's) after ``configure --containers``,
-in the hermetic world: a ``podman login`` to another registry has made ``auth.json``, and
-our credHelpers there serve the ECR registry while the login keeps working."""
+in the hermetic world, on a host without Docker's config.json: a ``podman login`` to
+another registry has made ``auth.json``; before, the ECR image is refused, after, our
+credHelpers there serve it, and the login keeps working."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,24 +26,49 @@ def tool(name: str) -> str:
 
 
 def containers(client: Client) -> list[str]:
-    """podman's (and buildah's) storage options: the test's own, on any file system."""
+    """podman's (and buildah's) storage options: the test's own, on any file system.
+
+    The run root must be a short path (podman takes at most 50 characters): one in the
+    world's private /run, which goes with the world.
+    """
     storage = client.tmp / "storage"
-    return [f"--root={storage}/root", f"--runroot={storage}/run", "--storage-driver=vfs"]
+    short = hashlib.sha256(str(client.tmp).encode()).hexdigest()[:12]
+    return [f"--root={storage}", f"--runroot=/run/podman-{short}", "--storage-driver=vfs"]
+
+
+def podman_env(client: Client) -> None:
+    """Locks in files, not in /dev/shm (which the world shares with the machine); no
+    DOCKER_CONFIG, which podman would take as its own auth file."""
+    conf = client.tmp / "containers.conf"
+    conf.write_text('[engine]\nlock_type = "file"\nevents_logger = "none"\n')
+    client.env["CONTAINERS_CONF"] = str(conf)
+    del client.env["DOCKER_CONFIG"]
 
 
 @pytest.fixture
-def logged_in(client: Client) -> Client:
-    """A client whose runtime directory holds the auth.json ``podman login`` made."""
-    runtime = client.tmp / "run"
-    runtime.mkdir(mode=0o700)
-    client.env["XDG_RUNTIME_DIR"] = str(runtime)
+def logged_in(client: Client) -> Iterator[Client]:
+    """A client (root) with the auth.json ``podman login`` made in its runtime directory,
+    ``/run/containers/0`` (the world's own /run); removed afterwards."""
+    podman_env(client)
     login = client.run(
         [tool("podman"), *containers(client), "login", "-u", PLAIN_USER, "--password-stdin",
          PLAIN_HOST], stdin=PLAIN_PASSWORD,
     )  # fmt: skip
     assert login.returncode == 0, login.stdout + login.stderr
-    assert PLAIN_HOST in json.loads((runtime / "containers" / "auth.json").read_text())["auths"]
-    return client
+    assert PLAIN_HOST in auth_json(client)["auths"]
+    yield client
+    client.run(["rm", "-f", RUNTIME_AUTH])
+
+
+RUNTIME_AUTH = "/run/containers/0/auth.json"
+
+
+def auth_json(client: Client) -> dict[str, dict[str, object]]:
+    """The runtime auth.json, read inside the world."""
+    shown = client.run(["cat", RUNTIME_AUTH])
+    assert shown.returncode == 0, shown.stderr
+    found: dict[str, dict[str, object]] = json.loads(shown.stdout)
+    return found
 
 
 def configure_containers(client: Client) -> None:
@@ -52,6 +80,9 @@ def configure_containers(client: Client) -> None:
 def test_podman_pulls_from_ecr_and_keeps_its_login(logged_in: Client) -> None:
     client = logged_in
     podman = [tool("podman"), *containers(client)]
+    before = client.run([*podman, "pull", "--quiet", ECR_IMAGE])  # no Docker config here
+    assert before.returncode != 0
+    assert "authentication required" in before.stderr or "unauthorized" in before.stderr.lower()
     configure_containers(client)
     pulled = client.run([*podman, "pull", "--quiet", ECR_IMAGE])
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
@@ -82,6 +113,16 @@ def test_unconfigure_leaves_podman_its_login_alone(logged_in: Client) -> None:
     configure_containers(client)
     helper = str(client.bin / "docker-credential-ecr")
     assert client.run([helper, "unconfigure", "--containers"]).returncode == 0
-    document = json.loads((client.tmp / "run" / "containers" / "auth.json").read_text())
+    document = auth_json(client)
     assert sorted(document) == ["auths"]
     assert PLAIN_HOST in document["auths"]
+
+
+def test_podman_falls_back_to_dockers_cred_helpers_where_they_are(logged_in: Client) -> None:
+    # What docs/troubleshooting.md says of Debian's podman: Docker's file is read last.
+    client = logged_in
+    docker = client.home / ".docker"
+    docker.mkdir(parents=True, exist_ok=True)
+    (docker / "config.json").write_text(json.dumps({"credHelpers": {ECR_HOST: "ecr"}}))
+    pulled = client.run([tool("podman"), *containers(client), "pull", "--quiet", ECR_IMAGE])
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
