@@ -12,8 +12,8 @@ import pytest
 from docker_credential_ecr.commands import imdscheck
 from fakeaws import FakeAWS
 from support.environ import CLOSED_ENDPOINT
+from support.helper import Runner
 from support.hosts import ECR_HOST
-from support.inprocess import run_main
 
 
 def no_keys(env: dict[str, str], endpoint: str | None) -> dict[str, str]:
@@ -28,10 +28,14 @@ def no_keys(env: dict[str, str], endpoint: str | None) -> dict[str, str]:
 
 
 def problem(env: dict[str, str]) -> tuple[str, str]:
-    """doctor's line about the registry's credentials, and its fix."""
-    status, out, _err = run_main(["doctor", ECR_HOST], env)
-    assert status == 1
-    lines = out.splitlines()
+    """doctor's line about the registry's credentials, and its fix.
+
+    In a process of its own: the AWS SDK reads its process's environment, which must be
+    ``env`` and nothing of the test runner's.
+    """
+    proc = Runner.script().run(["doctor", ECR_HOST], "", env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if "no AWS credentials found" in line)
     return lines[at], lines[at + 1]
 
