@@ -5,6 +5,7 @@ botocore reads the process's own environment, so each test's is set there too.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,14 @@ def test_doctor_checks_each_delivery_and_says_the_fix(tmp_path: Path) -> None:
     assert any(f"PROBLEM  delivery loose: not writing under {shared}: " in line for line in lines)
     assert f"PROBLEM  delivery rke2: {bad_yaml}: the file is not a mapping" in lines
     assert "PROBLEM  delivery cmd: no-such-kubectl: no such program on PATH" in lines
+
+
+def test_a_fifo_at_a_deliverys_file_hangs_nothing(tmp_path: Path) -> None:
+    fifo = tmp_path / "out.json"
+    os.mkfifo(fifo)  # opened for reading, a FIFO would block doctor
+    w = World(tmp_path, config=f'[deliveries.f]\nformat = "dockerconfigjson"\nfile = "{fifo}"\n')
+    ctx = context(w, tmp_path)
+    report = Report(ctx)
+    deliverycheck.check(report, ctx)
+    assert report.problems == 1
+    assert f"PROBLEM  delivery f: {fifo}: {fifo} is not a regular file" in output(ctx).splitlines()

@@ -4,6 +4,7 @@ with the kubelet's environment and not the shell's, against the local AWS endpoi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,18 @@ def test_the_kubelets_match_rule() -> None:
     assert kubelet.matches(ALIAS, f"{ALIAS}/team/app:1")
     assert not kubelet.matches(f"{ALIAS}/team", f"{ALIAS}/other/app:1")
     assert not kubelet.matches(f"{ALIAS}:5000", f"{ALIAS}/app")
+
+
+def test_a_fifo_where_the_kubelets_files_are_expected_hangs_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from docker_credential_ecr.commands import kubeletcheck
+
+    directory = tmp_path / "fifo"
+    directory.mkdir()
+    os.mkfifo(directory / "config.yaml")  # opened for reading, a FIFO would block doctor
+    os.mkfifo(tmp_path / "env-fifo")
+    assert kubeletcheck.read_environment_file(str(tmp_path / "env-fifo")) == {}
+    status, lines = doctor(env, tmp_path, directory, {})
+    assert status == 1
+    assert "is not a regular file" in lines[1], lines

@@ -62,11 +62,14 @@ def _check_file(report: Report, delivery: Delivery, path: str) -> None:
     try:
         if kind.merges:
             delivery.render({})
-        elif os.path.exists(path):
+        else:
             import json
 
-            with open(path, "rb") as handle:
-                json.loads(handle.read())
+            from docker_credential_ecr import files
+
+            found = files.read_regular(path)  # never blocks on a FIFO, never reads a device
+            if found is not None:
+                json.loads(found[0])
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         report.problem(
             f"delivery {delivery.name}: {path}: {exc}",

@@ -72,20 +72,25 @@ def _provider(report: Report, path: str) -> dict[str, object] | None:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from docker_credential_ecr import files
+
     fix = "docker-credential-ecr configure --kubelet"
     try:
-        with open(path, encoding="utf-8") as handle:
-            document = YAML(typ="safe").load(handle)
+        read = files.read_regular(path)  # never blocks on a FIFO, never reads a device
+        if read is None:
+            raise FileNotFoundError(f"{path}: no such file")
+        document = YAML(typ="safe").load(read[0].decode("utf-8"))
     except (OSError, YAMLError, UnicodeDecodeError) as exc:
         report.problem(f"kubelet: cannot read {path}: {exc}", fix)
         return None
     providers = document.get("providers") if isinstance(document, dict) else None
-    found = [p for p in providers or [] if isinstance(p, dict) and p.get("name") == kubelet.PROGRAM]
-    if not found:
+    ours = [p for p in providers or [] if isinstance(p, dict) and p.get("name") == kubelet.PROGRAM]
+    if not ours:
         report.problem(f"kubelet: {path} names no provider {kubelet.PROGRAM}", fix)
         return None
     report.ok(f"kubelet: {path} names the provider {kubelet.PROGRAM}")
-    return found[0]
+    found: dict[str, object] = ours[0]
+    return found
 
 
 def environment(files: Sequence[str], entries: Sequence[object]) -> dict[str, str]:
@@ -110,18 +115,23 @@ def read_environment_file(path: str) -> dict[str, str]:
     ...     read_environment_file(f.name)
     {'A': '1', 'B': 'two words'}
     """
-    if trust.check_file(path, os.geteuid()) is not None or not os.path.isfile(path):
+    from docker_credential_ecr import files
+
+    if trust.check_file(path, os.geteuid()) is not None:
+        return {}
+    try:
+        read = files.read_regular(path)
+    except OSError:
         return {}
     found = {}
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for raw in handle:
-            line = raw.strip().removeprefix("export ")
-            key, equals, value = line.partition("=")
-            if not equals or line.startswith(("#", ";")):
-                continue
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-                value = value[1:-1]
-            found[key.strip()] = value
+    for raw in (read[0] if read else b"").decode("utf-8", "replace").splitlines():
+        line = raw.strip().removeprefix("export ")
+        key, equals, value = line.partition("=")
+        if not equals or line.startswith(("#", ";")):
+            continue
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        found[key.strip()] = value
     return found
 
 
