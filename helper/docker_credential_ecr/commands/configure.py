@@ -38,11 +38,7 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
         action="store_true",
         help="the kubelet's credential provider instead of Docker (docs/kubernetes.md)",
     )
-    parser.add_argument(
-        "--kubelet-dir",
-        default=kubeletsetup.DEFAULT_DIR,
-        help="holds bin/ and config.yaml (default: RKE2's and K3s's, %(default)s)",
-    )
+    kubeletsetup.dir_argument(parser)
     parser.add_argument("--executable", help="the helper to link (default: this one)")
     parser.add_argument(
         "--containers",

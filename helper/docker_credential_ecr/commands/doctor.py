@@ -61,11 +61,7 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
         action="store_true",
         help="look through the kubelet's eyes: its provider config, program and environment",
     )
-    parser.add_argument(
-        "--kubelet-dir",
-        default=kubeletsetup.DEFAULT_DIR,
-        help="holds bin/ and config.yaml (default: RKE2's and K3s's, %(default)s)",
-    )
+    kubeletsetup.dir_argument(parser)
     parser.add_argument(
         "--kubelet-env-file",
         action="append",

@@ -51,6 +51,15 @@ def render(aliases: Iterable[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
+def dir_argument(parser: argparse.ArgumentParser) -> None:
+    """``--kubelet-dir``, as configure and doctor both take it."""
+    parser.add_argument(
+        "--kubelet-dir",
+        default=DEFAULT_DIR,
+        help="holds bin/ and config.yaml (default: RKE2's and K3s's, %(default)s)",
+    )
+
+
 def paths(directory: str) -> tuple[str, str]:
     """The provider's link and the configuration file under ``directory``."""
     return os.path.join(directory, "bin", kubelet.PROGRAM), os.path.join(directory, "config.yaml")
