@@ -187,33 +187,14 @@ def test_kubelet_sets_up_the_kubelet_and_leaves_dockers_config_alone(
     path = docker_config(tmp_path)
     program = tmp_path / "opt" / "docker-credential-ecr"
     directory = tmp_path / "credentialprovider"
+    kubelet_args = ["--kubelet", "--docker-config", str(path), "--kubelet-dir", str(directory)]
+    kubelet_args += ["--executable", str(program)]
     ctx = context(w, tmp_path)
-    args = parse(
-        "configure",
-        "--kubelet",
-        "--dry-run",
-        "--docker-config",
-        str(path),
-        "--kubelet-dir",
-        str(directory),
-        "--executable",
-        str(program),
-    )
-    assert configure.main(args, ctx) == 0
+    assert configure.main(parse("configure", *kubelet_args, "--dry-run"), ctx) == 0
     link = directory / "bin" / kubelet.PROGRAM
     assert output(ctx).startswith(f"# {link} -> {program}\n# {directory / 'config.yaml'}:\n")
     ctx = context(w, tmp_path)
-    args = parse(
-        "unconfigure",
-        "--kubelet",
-        "--docker-config",
-        str(path),
-        "--kubelet-dir",
-        str(directory),
-        "--executable",
-        str(program),
-    )
-    assert configure.main(args, ctx) == 0
+    assert configure.main(parse("unconfigure", *kubelet_args), ctx) == 0
     assert output(ctx) == "nothing of ours found\n"
     assert not path.parent.exists()
     assert not directory.exists()
