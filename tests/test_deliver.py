@@ -133,3 +133,13 @@ def test_a_delivery_naming_a_host_not_ecrs_fails_alone(tmp_path: Path) -> None:
         output(ctx)
     )
     assert (tmp_path / "good.json").exists()
+
+
+def test_a_file_its_format_cannot_merge_into_fails_and_is_left_as_it_was(tmp_path: Path) -> None:
+    target = tmp_path / "registries.yaml"
+    target.write_text("- not a mapping\n")
+    section = f'\n[deliveries.rke2]\nformat = "registries-yaml"\nfile = "{target}"\n'
+    w, ctx = configured(tmp_path, section)
+    assert Deliverer(ctx, refreshed(ctx), lambda n: 7.0).tick(w.now) == (w.now + 7.0, 1)
+    assert f"delivery rke2: failed: {target}: the file is not a mapping" in output(ctx)
+    assert target.read_text() == "- not a mapping\n"

@@ -186,7 +186,9 @@ def test_the_digest_changes_with_what_is_carried_and_holds_no_token() -> None:
     assert first == deliveries.digest(Delivery("d", "kubernetes-secret"), dict(auths))
     renewed = {HOST: {**auths[HOST], "password": "another"}}
     assert deliveries.digest(secret, renewed) != first
-    other_namespace = Delivery("d", "kubernetes-secret", options=formats.Options(namespaces=("x",)))
+    other_namespace = Delivery(
+        "d", "kubernetes-secret", options=formats.Metadata(namespaces=("x",))
+    )
     assert deliveries.digest(other_namespace, auths) != first
     assert "the-token" not in first
 

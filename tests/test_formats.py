@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 
 from docker_credential_ecr import formats
-from docker_credential_ecr.formats import FORMATS, Options
+from docker_credential_ecr.formats import FORMATS, Metadata
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 EU = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
@@ -23,20 +23,20 @@ AUTHS = {
 }  # fmt: skip
 
 
-def render(name: str, options: Options | None = None, current: str | None = None) -> str:
-    return formats.listing(FORMATS[name].render(AUTHS, options or Options(), current))
+def render(name: str, options: Metadata | None = None, current: str | None = None) -> str:
+    return formats.listing(FORMATS[name].render(AUTHS, options or Metadata(), current))
 
 
 @pytest.mark.parametrize(
     "options",
     [
-        Options(),
-        Options("pull", ("ci",)),
-        Options("pull", ("ci", "web"), {"app.kubernetes.io/managed-by": "ecr"}, {"note": "x"}),
+        Metadata(),
+        Metadata("pull", ("ci",)),
+        Metadata("pull", ("ci", "web"), {"app.kubernetes.io/managed-by": "ecr"}, {"note": "x"}),
     ],
     ids=["bare", "one-namespace", "list-with-metadata"],
 )
-def test_kubernetes_secrets_pass_kubernetes_schema(options: Options) -> None:
+def test_kubernetes_secrets_pass_kubernetes_schema(options: Metadata) -> None:
     document = json.loads(render("kubernetes-secret", options))
     version = kubernetes_validate.latest_version()
     if document["kind"] == "List":  # kubectl's v1 List, which has no schema of its own
@@ -119,7 +119,7 @@ def test_a_registries_yaml_it_cannot_merge_into_is_refused(current: str, message
 
 
 def test_containerd_hosts_are_one_toml_per_registry_with_its_authorization() -> None:
-    made = FORMATS["containerd-hosts"].render(AUTHS, Options(), None)
+    made = FORMATS["containerd-hosts"].render(AUTHS, Metadata(), None)
     assert sorted(made) == sorted([f"{HOST}/hosts.toml", f"{EU}/hosts.toml"])
     hosts = tomllib.loads(made[f"{HOST}/hosts.toml"])
     url = f"https://{HOST}"

@@ -51,7 +51,7 @@ class Delivery:
         file: str | None = None,
         command: tuple[str, ...] = (),
         timeout: float = DEFAULT_TIMEOUT,
-        options: formats.Options | None = None,
+        options: formats.Metadata | None = None,
         directory: str | None = None,
     ) -> None:
         self.name = name
@@ -61,7 +61,7 @@ class Delivery:
         self.directory = directory  # a format of one file per registry writes under it
         self.command = command
         self.timeout = timeout
-        self.options = options or formats.Options()
+        self.options = options or formats.Metadata()
 
     def carries(self, known: Sequence[str]) -> list[str]:
         """The registries this delivery carries: those it names, and the known ones its
@@ -186,11 +186,11 @@ def _timeout(section: Mapping[str, object], wrong: Callable[[str, str], None]) -
     return float(value)
 
 
-def _options(section: Mapping[str, object], wrong: Callable[[str, str], None]) -> formats.Options:
+def _options(section: Mapping[str, object], wrong: Callable[[str, str], None]) -> formats.Metadata:
     name = section.get("name", "ecr-pull")
     if not isinstance(name, str) or not name:
         wrong("name", "name must be a non-empty string")
-    return formats.Options(
+    return formats.Metadata(
         str(name),
         _strings(section, "namespaces", wrong),
         _table(section, "labels", wrong),

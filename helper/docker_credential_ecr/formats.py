@@ -25,7 +25,7 @@ Auths = dict[str, dict[str, str]]
 Files = dict[str, str]
 
 
-class Options:
+class Metadata:
     """What a format may be told besides the credentials (Kubernetes' metadata, so far)."""
 
     __slots__ = ("annotations", "labels", "name", "namespaces")
@@ -49,12 +49,12 @@ def auth_of(token: AuthToken) -> dict[str, str]:
     return {"username": token.user, "password": token.secret, "auth": auth}
 
 
-def dockerconfigjson(auths: Auths, options: Options) -> str:
+def dockerconfigjson(auths: Auths, options: Metadata) -> str:
     """The ``.dockerconfigjson`` document: ``{"auths": {host: {username, password, auth}}}``."""
     return json.dumps({"auths": auths}, indent=2) + "\n"
 
 
-def kubernetes_secret(auths: Auths, options: Options) -> str:
+def kubernetes_secret(auths: Auths, options: Metadata) -> str:
     """``kubernetes.io/dockerconfigjson`` Secrets for ``kubectl apply -f``: one, or a ``List``
     of one per namespace."""
     encoded = base64.b64encode(dockerconfigjson(auths, options).encode()).decode()
@@ -64,7 +64,7 @@ def kubernetes_secret(auths: Auths, options: Options) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": secrets}, indent=2) + "\n"
 
 
-def _secret(options: Options, namespace: str | None, encoded: str) -> dict[str, object]:
+def _secret(options: Metadata, namespace: str | None, encoded: str) -> dict[str, object]:
     metadata: dict[str, object] = {"name": options.name}
     if namespace:
         metadata["namespace"] = namespace
@@ -81,7 +81,7 @@ def _secret(options: Options, namespace: str | None, encoded: str) -> dict[str, 
     }
 
 
-def containerd_hosts(auths: Auths, options: Options, current: str | None) -> Files:
+def containerd_hosts(auths: Auths, options: Metadata, current: str | None) -> Files:
     """A ``hosts.toml`` per registry for containerd's ``config_path`` (``certs.d``): the
     registry as its own host, with an ``Authorization`` header, for ``ctr``, ``crictl``
     and every pull containerd makes without the kubelet."""
@@ -107,7 +107,7 @@ def toml_string(text: str) -> str:
     return json.dumps(text)
 
 
-def registries_yaml(auths: Auths, options: Options, current: str | None) -> Files:
+def registries_yaml(auths: Auths, options: Metadata, current: str | None) -> Files:
     """RKE2's and K3s' ``registries.yaml`` with ``configs.<host>.auth`` set for each
     registry, merged into the file as it is: every other key and comment kept."""
     import io
@@ -144,7 +144,7 @@ class Format:
 
     def __init__(
         self,
-        render: Callable[[Auths, Options, str | None], Files],
+        render: Callable[[Auths, Metadata, str | None], Files],
         *,
         per_registry: bool = False,
         merges: bool = False,
@@ -154,7 +154,7 @@ class Format:
         self.merges = merges  # it is rendered into the file as it is
 
 
-def _document(render: Callable[[Auths, Options], str]) -> Format:
+def _document(render: Callable[[Auths, Metadata], str]) -> Format:
     return Format(lambda auths, options, current: {"": render(auths, options)})
 
 

@@ -50,7 +50,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         args.format,
         file=None if per_registry else output,
         directory=output if per_registry else None,
-        options=formats.Options(args.name, tuple(args.namespace)),
+        options=formats.Metadata(args.name, tuple(args.namespace)),
     )
     try:
         made = delivery.render(auths)
