@@ -143,3 +143,16 @@ def test_a_file_its_format_cannot_merge_into_fails_and_is_left_as_it_was(tmp_pat
     assert Deliverer(ctx, refreshed(ctx), lambda n: 7.0).tick(w.now) == (w.now + 7.0, 1)
     assert f"delivery rke2: failed: {target}: the file is not a mapping" in output(ctx)
     assert target.read_text() == "- not a mapping\n"
+
+
+def test_a_file_too_large_to_read_whole_is_not_merged_into(tmp_path: Path) -> None:
+    from docker_credential_ecr import files
+
+    target = tmp_path / "registries.yaml"
+    original = "# " + "x" * files.READ_LIMIT + "\nmirrors: {}\n"
+    target.write_text(original)
+    section = f'\n[deliveries.rke2]\nformat = "registries-yaml"\nfile = "{target}"\n'
+    w, ctx = configured(tmp_path, section)
+    assert Deliverer(ctx, refreshed(ctx), lambda n: 7.0).tick(w.now)[1] == 1
+    assert "not merging into it" in output(ctx)
+    assert target.read_text() == original  # nothing of it lost

@@ -87,6 +87,9 @@ class Delivery:
             from docker_credential_ecr import files
 
             found = files.read_regular(self.file)
+            if found is not None and found[1].st_size > files.READ_LIMIT:
+                # What is read is cut at the limit: merging into it would lose the rest.
+                raise ValueError(f"larger than {files.READ_LIMIT} bytes; not merging into it")
             current = None if found is None else found[0].decode("utf-8")
         return kind.render(auths, self.options, current)
 
