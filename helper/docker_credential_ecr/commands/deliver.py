@@ -58,17 +58,15 @@ class Deliverer:
     def tick(self, now: float, *, force: bool = False) -> tuple[float | None, int]:
         """Send every delivery due; return when a failed one is to be retried (or None), and
         how many failed."""
-        failed, wake = 0, None
+        failed = 0
         for delivery in self.all:
-            if self.retry_at.get(delivery.name, 0.0) > now:
-                wake = min(wake or now + 1e9, self.retry_at[delivery.name])
-                continue
-            if not self._send(delivery, now, force=force):
+            due = self.retry_at.get(delivery.name, 0.0) <= now
+            if due and not self._send(delivery, now, force=force):
                 failed += 1
-                wake = min(wake or now + 1e9, self.retry_at[delivery.name])
         if self.all:
             self._keep()
-        return wake, failed
+        # A delivery waits in retry_at only while it is failing.
+        return min(self.retry_at.values(), default=None), failed
 
     def _send(self, delivery: Delivery, now: float, *, force: bool) -> bool:
         record = self.records.setdefault(delivery.name, deliveries.Record())
