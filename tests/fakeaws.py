@@ -5,7 +5,8 @@ ECR Public, and ``AssumeRole``/``AssumeRoleWithWebIdentity``/``GetCallerIdentity
 (query protocol) for STS, over HTTP or HTTPS.  Tests control token lifetime and
 latency, inject faults and count calls.  It checks that every request but
 ``AssumeRoleWithWebIdentity`` (which AWS takes unsigned) is SigV4-signed, but
-does not verify signatures.
+does not verify signatures; with ``signature_window`` set it refuses, as AWS does,
+a signature dated too far from its own clock.
 
 It is also each place credentials come from that is not a file: the SSO portal's
 ``GetRoleCredentials`` (``AWS_ENDPOINT_URL_SSO``), the instance metadata service with
@@ -128,6 +129,11 @@ class FakeAWS:
         self.imds_silent = False
         # The Authorization header the container endpoint wants ("": none).
         self.container_authorization = ""
+        # Refuse signatures dated more than this many seconds off (AWS: 300); None: any.
+        self.signature_window: float | None = None
+        # Seconds this endpoint's clock is ahead of the machine's: its Date, expiries and
+        # signature check, as AWS's clock would be seen from a host whose clock is off.
+        self.clock_offset = 0.0
         # Called with each request's record as it arrives, before any delay or fault.
         self.on_request: Callable[[dict[str, Any]], None] | None = None
         self._lock = threading.Lock()
@@ -169,6 +175,10 @@ class FakeAWS:
             self.requests.clear()
             self.issued.clear()
             self.role_of_key.clear()
+
+    def now(self) -> float:
+        """The time on this endpoint's clock."""
+        return time.time() + self.clock_offset
 
     def total_calls(self) -> int:
         """All API calls seen, whatever the answer."""
@@ -252,7 +262,34 @@ class _Handler(BaseHTTPRequestHandler):
                 400, {"__type": "MissingAuthenticationTokenException", "message": "unsigned"}
             )
             return
+        if not unsigned_ok and self._skewed(name, fake.signature_window):
+            return
         self._answer(name, body, fake.next_fault())
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, by this endpoint's clock."""
+        return super().date_time_string(self.fake.now() if timestamp is None else timestamp)
+
+    def _skewed(self, name: str, window: float | None) -> bool:
+        """Refuse a signature dated outside the window, with AWS's error and message."""
+        stamp = self.headers.get("X-Amz-Date", "")
+        if window is None or not stamp:
+            return False
+        signed = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
+        now = datetime.datetime.fromtimestamp(self.fake.now(), datetime.UTC)
+        if abs((now - signed).total_seconds()) <= window:
+            return False
+        margin = datetime.timedelta(seconds=window)
+        message = (
+            f"Signature not yet current: {stamp} is still later than {now + margin:%Y%m%dT%H%M%SZ}"
+            if signed > now
+            else f"Signature expired: {stamp} is now earlier than {now - margin:%Y%m%dT%H%M%SZ}"
+        )
+        if name.startswith("sts:"):
+            self._raw(403, _sts_error("SignatureDoesNotMatch", message), "text/xml")
+        else:
+            self._json(403, {"__type": "InvalidSignatureException", "message": message})
+        return True
 
     def do_PUT(self) -> None:
         """IMDSv2: a session token for the metadata service's later GETs."""
@@ -357,7 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _token(self, name: str, body: bytes) -> None:
         fake = self.fake
-        expires = time.time() + fake.lifetime
+        expires = fake.now() + fake.lifetime
         request = json.loads(body or b"{}")
         account = (request.get("registryIds") or ["000000000000"])[0]
         password = fake.password_for.get(account) or make_password(expires)

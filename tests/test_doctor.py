@@ -45,11 +45,36 @@ def test_every_check_passes_in_order(configured: dict[str, str], fake_aws: FakeA
     assert status == 0, lines
     ours = [line.split(": ", 1)[1] for line in lines if ECR_HOST in line]
     checks = [line.split(" ", 1)[0] for line in ours]
-    assert checks == ["Docker", "credentials", "caller", "ECR", "GetAuthorizationToken"]
+    assert checks == ["Docker", "credentials", "caller", "ECR", "GetAuthorizationToken", "clock"]
     # The endpoint in effect, the variable that chose it, and the way there.
     assert ours[3].startswith(f"ECR API {fake_aws.url} (AWS_ENDPOINT_URL_ECR), directly: ")
     assert lines[-1] == "all is well"
     assert [r["api"] for r in fake_aws.requests] == ["sts:GetCallerIdentity", "ecr"]
+
+
+@pytest.mark.parametrize("window", [None, 300.0])
+def test_a_clock_far_off_is_named_with_its_fix(
+    configured: dict[str, str], fake_aws: FakeAWS, window: float | None
+) -> None:
+    """Whether AWS refuses the signature (it does) or answers anyway, doctor names the clock."""
+    fake_aws.clock_offset, fake_aws.signature_window = -13 * 3600.0, window
+    status, lines = doctor(configured, ECR_HOST)
+    assert status == 1
+    (line,) = [line for line in lines if f"{ECR_HOST}: clock" in line]
+    assert line.endswith(
+        f"{ECR_HOST}: clock: this host's clock is 13h00m ahead of AWS's, by the Date of its "
+        "answer; AWS refuses requests signed more than 5 minutes off"
+    )
+    assert any("timedatectl set-ntp true" in line for line in lines)
+    assert not any("credentials may be expired" in line for line in lines)
+
+
+def test_a_clock_a_little_off_passes(configured: dict[str, str], fake_aws: FakeAWS) -> None:
+    """Within AWS's five minutes the clock is no problem, and doctor says by how much."""
+    fake_aws.clock_offset, fake_aws.signature_window = 120.0, 300.0
+    status, lines = doctor(configured, ECR_HOST)
+    assert status == 0, lines
+    assert f"{ECR_HOST}: clock within 120s of AWS's" in "\n".join(lines)
 
 
 def test_a_denied_caller_stops_before_ecr(configured: dict[str, str], fake_aws: FakeAWS) -> None:

@@ -409,8 +409,7 @@ def faketime_library() -> str | None:
     return None
 
 
-@pytest.fixture
-def faketime(runner: Runner) -> Callable[[str], list[str]]:
+def faketime_prefix(offset: str) -> list[str]:
     """A command prefix running the helper with its clock shifted by an offset ("+13h").
 
     libfaketime keeps state in /dev/shm; a private mount namespace with its own
@@ -419,18 +418,20 @@ def faketime(runner: Runner) -> Callable[[str], list[str]]:
     library = faketime_library()
     if library is None:
         pytest.skip("libfaketime is not installed (Debian package faketime)")
+    script = 'mount --make-rprivate / && mount -t tmpfs tmpfs /dev/shm && exec env "$@"'
+    return ["unshare", "--mount", "sh", "-c", script, "sh",
+            f"LD_PRELOAD={library}", f"FAKETIME={offset}"]  # fmt: skip
+
+
+@pytest.fixture
+def faketime(runner: Runner) -> Callable[[str], list[str]]:
+    """faketime_prefix, for the tests of a cache hit: the package only."""
     if runner.name == "binary":
         pytest.skip(
             "the static launcher cannot be faked; the native path's clock rule is "
             "covered by tests/test_fastpath.py with tokens of every age"
         )
-    script = 'mount --make-rprivate / && mount -t tmpfs tmpfs /dev/shm && exec env "$@"'
-
-    def prefix(offset: str) -> list[str]:
-        return ["unshare", "--mount", "sh", "-c", script, "sh",
-                f"LD_PRELOAD={library}", f"FAKETIME={offset}"]  # fmt: skip
-
-    return prefix
+    return faketime_prefix
 
 
 def shifted_get(
@@ -451,16 +452,50 @@ def test_clock_jumped_past_expiry_never_serves_the_cached_token(
     assert proc.stdout.startswith(FAILED)
 
 
-def test_clock_far_ahead_passes_a_fresh_token_once_with_a_warning(
-    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, faketime: Callable[[str], list[str]]
+@pytest.mark.parametrize(("offset", "says"), [("+13h", "13h00m ahead of"), ("-6h", "6h00m behind")])
+def test_a_skewed_host_fetches_once_per_token_lifetime(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, offset: str, says: str
 ) -> None:
-    for n in (1, 2):
-        proc = shifted_get(runner, env, faketime("+13h"))
-        assert proc.returncode == 0, proc.stdout
-        assert json.loads(proc.stdout)["Secret"] == fake_aws.issued[n - 1]
-        (line,) = proc.stderr.splitlines()
-        assert "check the clock" in line
-    assert not cache_entry(env).exists()  # never cached, so each call fetches afresh
+    """The lifetime is measured on AWS's clock and cached on the host's: one call, not five.
+
+    With the executable, the fake clock reaches the frozen program (where the token is
+    fetched and timed) but not the static launcher, which reads the cache by the real
+    clock: the token it finds must be fresh by that clock too.
+    """
+    prefix = faketime_prefix(offset)
+    answers = [shifted_get(runner, env, prefix) for _ in range(5)]
+    assert [a.returncode for a in answers] == [0] * 5, answers[0].stderr
+    assert {json.loads(a.stdout)["Secret"] for a in answers} == {fake_aws.issued[0]}
+    assert fake_aws.total_calls() == 1
+    (warning,) = answers[0].stderr.splitlines()
+    assert warning.startswith(f"{WARNING}this host's clock is {says} AWS's")
+    assert "NTP" in warning
+    assert [a.stderr for a in answers[1:]] == [""] * 4  # a cache hit does not measure
+    cached = decode(cache_entry(env).read_bytes())
+    assert cached is not None
+    assert abs(cached.expires_at - cached.requested_at - fake_aws.lifetime) < 60
+
+
+def test_an_endpoint_refusing_a_skewed_signature_is_answered_with_the_clock(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    """AWS's refusal names no clock; the failure says which is off, by how much, and the fix."""
+    fake_aws.signature_window = 300.0
+    proc = shifted_get(runner, env, faketime_prefix("+13h"))
+    assert proc.returncode == 1
+    (line,) = proc.stdout.splitlines()
+    assert line.startswith(f"{FAILED}InvalidSignatureException: Signature not yet current")
+    assert line.endswith("(this host's clock is 13h00m ahead of AWS's: set the clock, with NTP)")
+    assert not cache_entry(env).exists()
+
+
+def test_an_endpoint_checking_signatures_accepts_a_right_clock(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS
+) -> None:
+    """The refusal above comes from the clock: the same endpoint answers an unshifted get."""
+    fake_aws.signature_window = 300.0
+    proc = get(runner, env)
+    assert (proc.returncode, proc.stderr) == (0, "")
 
 
 def test_clock_jumped_back_still_serves_a_valid_token(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.utils
 import threading
 import time
 from typing import cast
@@ -28,7 +29,7 @@ import botocore.session
 
 from docker_credential_ecr import __version__, log
 from docker_credential_ecr.errors import NAME, DeadlineExceeded, TokenError, one_line
-from docker_credential_ecr.token import AuthToken
+from docker_credential_ecr.token import CLOCK_SKEW, AuthToken, describe_offset, local_expiry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,8 +45,9 @@ if TYPE_CHECKING:
     from docker_credential_ecr.fileconfig import RegistryConfig, WebIdentity
     from docker_credential_ecr.registry import Registry
 
-    # What GetAuthorizationToken answered: the encoded token, its expiry, the endpoint.
-    Answer = tuple[str, datetime | None, str]
+    # What GetAuthorizationToken answered: the encoded token, its expiry, the endpoint,
+    # and the time on AWS's clock when it answered (its Date header).
+    Answer = tuple[str, datetime | None, str, float | None]
 
 NO_CREDENTIALS = (
     "no AWS credentials found; provide them with AWS_PROFILE, AWS_ACCESS_KEY_ID and "
@@ -110,8 +112,10 @@ def _fetch(
         session.get_credentials()  # here rather than in the client, to time it apart
         resolved = time.perf_counter()
         client = client_for(session, registry, config, identity.region)
-        built = time.perf_counter()
-        encoded, expires, endpoint = ask(client, registry)
+        built, sent = time.perf_counter(), clock()
+        encoded, expires, endpoint, served = ask(client, registry)
+        # AWS's Date was read somewhere in the round trip: its middle is the best guess.
+        received = (sent + clock()) / 2
         log.debug(
             "fetched %s: credentials %.1f ms, client %.1f ms, request %.1f ms",
             registry.host,
@@ -122,10 +126,32 @@ def _fetch(
     except botocore.exceptions.NoCredentialsError:
         raise TokenError(registry.host, NO_CREDENTIALS) from None
     except botocore.exceptions.ClientError as exc:
-        raise TokenError(registry.host, aws_error(exc)) from None
+        raise TokenError(registry.host, aws_error(exc) + skew_hint(exc.response, clock())) from None
     except botocore.exceptions.BotoCoreError as exc:
         raise TokenError(registry.host, one_line(str(exc))) from None
-    return _token(registry.host, encoded, expires, endpoint, requested_at)
+    return _token(registry.host, encoded, expires, endpoint, requested_at, served, received)
+
+
+def server_time(response: Mapping[str, Any]) -> float | None:
+    """The time on AWS's clock when it answered, from the response's Date header."""
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        # A Date names the second it fell in: its middle is the best guess.
+        return email.utils.parsedate_to_datetime(date).timestamp() + 0.5 if date else None
+    except (TypeError, ValueError):
+        return None
+
+
+def skew_hint(response: Mapping[str, Any], now: float) -> str:
+    """For a refused call: the clock's offset and its fix, when that is likely the cause.
+
+    AWS refuses a request signed more than 5 minutes from its own clock, with an error
+    that names neither clock; the answer's Date tells how far off this host is.
+    """
+    served = server_time(response)
+    if served is None or abs(served - now) <= CLOCK_SKEW:
+        return ""
+    return f" ({describe_offset(served - now)}: set the clock, with NTP)"
 
 
 def aws_error(exc: botocore.exceptions.ClientError) -> str:
@@ -137,8 +163,14 @@ def aws_error(exc: botocore.exceptions.ClientError) -> str:
 def ask(client: ECRClient | ECRPublicClient, registry: Registry) -> Answer:
     """Call GetAuthorizationToken on the registry's service; ECR Public has no registry ids."""
     if registry.public:
-        data = cast("ECRPublicClient", client).get_authorization_token()["authorizationData"]
-        return data.get("authorizationToken", ""), data.get("expiresAt"), f"https://{registry.host}"
+        public = cast("ECRPublicClient", client).get_authorization_token()
+        data = public["authorizationData"]
+        return (
+            data.get("authorizationToken", ""),
+            data.get("expiresAt"),
+            f"https://{registry.host}",
+            server_time(cast("Mapping[str, Any]", public)),
+        )
     log.debug("GetAuthorizationToken for %s in %s", registry.account, registry.region)
     answer = cast("ECRClient", client).get_authorization_token(registryIds=[registry.account])
     item = (answer.get("authorizationData") or [{}])[0]
@@ -146,6 +178,7 @@ def ask(client: ECRClient | ECRPublicClient, registry: Registry) -> Answer:
         item.get("authorizationToken", ""),
         item.get("expiresAt"),
         item.get("proxyEndpoint") or f"https://{registry.host}",
+        server_time(cast("Mapping[str, Any]", answer)),
     )
 
 
@@ -252,7 +285,13 @@ def client_region(registry: Registry, configured: str | None) -> str:
 
 
 def _token(
-    host: str, encoded: str, expires: datetime | None, endpoint: str, requested_at: float
+    host: str,
+    encoded: str,
+    expires: datetime | None,
+    endpoint: str,
+    requested_at: float,
+    served: float | None = None,
+    received: float = 0.0,
 ) -> AuthToken:
     try:
         user, sep, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
@@ -262,4 +301,5 @@ def _token(
         raise TokenError(host, "AWS returned a malformed authorization token")
     if expires is None:
         raise TokenError(host, "AWS returned a token without an expiry")
-    return AuthToken(user, secret, endpoint, requested_at, expires.timestamp())
+    expires_at, offset = local_expiry(expires.timestamp(), served, received)
+    return AuthToken(user, secret, endpoint, requested_at, expires_at, offset)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from docker_credential_ecr import log
 from docker_credential_ecr.cache import NullCache
 from docker_credential_ecr.errors import TokenError
+from docker_credential_ecr.token import CLOCK_SKEW, describe_offset
 
 TYPE_CHECKING = False  # the idiom: see seams.py
 if TYPE_CHECKING:
@@ -159,7 +160,15 @@ class Resolver:
 
     def _fetch_checked(self, registry: Registry, config: RegistryConfig) -> AuthToken:
         token = self._fetch(registry, config)
-        if token.expired(self._clock()):
+        offset = token.clock_offset
+        if offset is not None and abs(offset) > CLOCK_SKEW:
+            # The token is timed by AWS's clock and cached; the warning is for the clock.
+            self._warn(
+                f"{describe_offset(offset)} (by the Date of its answer for {registry.host}); "
+                "tokens are timed by AWS's clock, but AWS refuses requests signed more than "
+                "5 minutes off: set the clock, with NTP"
+            )
+        elif token.expired(self._clock()):
             self._warn(
                 f"the token for {registry.host} expires at {token.expires_at:.0f}, which is past "
                 "by this host's clock; check the clock. Using it once without caching it"

@@ -18,6 +18,7 @@ from docker_credential_ecr.commands import deliverycheck
 from docker_credential_ecr.commands.context import known_hosts
 from docker_credential_ecr.errors import one_line
 from docker_credential_ecr.registry import Registry, host_of
+from docker_credential_ecr.token import CLOCK_SKEW, describe_offset
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -241,6 +242,11 @@ def _check_caller(
         sts = ecr.sts_client(session, registry, config, bconfig)
         report.ok(f"{registry.host}: caller {sts.get_caller_identity()['Arn']}")
     except _AWS_ERRORS as exc:
+        response = getattr(exc, "response", {})
+        if ecr.skew_hint(response, time.time()):
+            # AWS refused the signature's time, not the credentials.
+            _check_clock(report, registry.host, ecr.server_time(response), time.time())
+            return False
         report.problem(
             f"{registry.host}: STS GetCallerIdentity failed: {one_line(str(exc))}",
             "the credentials may be expired or revoked; renew them",
@@ -250,10 +256,13 @@ def _check_caller(
 
 
 def _check_token(report: Report, registry: Registry, client: ECRClient | ECRPublicClient) -> None:
-    started = time.monotonic()
+    started, sent = time.monotonic(), time.time()
     try:
-        ecr.ask(client, registry)
+        served = ecr.ask(client, registry)[3]
     except botocore.exceptions.ClientError as exc:
+        if ecr.skew_hint(exc.response, time.time()):
+            _check_clock(report, registry.host, ecr.server_time(exc.response), time.time())
+            return
         report.problem(
             f"{registry.host}: GetAuthorizationToken: {ecr.aws_error(exc)}",
             "allow it for this identity: docker-credential-ecr policy (and, across accounts, "
@@ -269,6 +278,22 @@ def _check_token(report: Report, registry: Registry, client: ECRClient | ECRPubl
     # The token itself is never shown.
     took = (time.monotonic() - started) * 1000
     report.ok(f"{registry.host}: GetAuthorizationToken works ({took:.0f} ms)")
+    _check_clock(report, registry.host, served, (sent + time.time()) / 2)
+
+
+def _check_clock(report: Report, host: str, served: float | None, local: float) -> None:
+    """This host's clock against AWS's, by the Date of its answer."""
+    if served is None:
+        return
+    offset = served - local
+    if abs(offset) <= CLOCK_SKEW:
+        report.ok(f"{host}: clock within {max(1, round(abs(offset)))}s of AWS's")
+        return
+    report.problem(
+        f"{host}: clock: {describe_offset(offset)}, by the Date of its answer; "
+        "AWS refuses requests signed more than 5 minutes off",
+        "set the clock and keep it set: timedatectl set-ntp true (or chrony, or ntpd)",
+    )
 
 
 def _check_reachable(report: Report, host: str, url: str, ctx: Context) -> None:
