@@ -122,20 +122,21 @@ def test_watch_backs_off_then_refreshes_in_each_refresh_window(tmp_path: Path) -
 
 
 def test_watch_stops_when_the_wait_says_so(tmp_path: Path) -> None:
-    from docker_credential_ecr.commands.refresh import watch
+    from docker_credential_ecr.commands.refresh import Signals, watch
 
     clock = [10_000.0]
     tokens = FakeTokens(clock, failures=0)
     ctx = command_context(tokens, None, lambda: clock[0], tmp_path)  # type: ignore[arg-type]
     waits: list[float] = []
 
-    def wait(seconds: float) -> bool:
-        waits.append(seconds)
-        clock[0] += seconds
-        return len(waits) == 3
+    class Scripted(Signals):
+        def wait(self, seconds: float) -> str | None:
+            waits.append(seconds)
+            clock[0] += seconds
+            return "stop" if len(waits) == 3 else None
 
     args = argparse.Namespace(interval=300.0, hosts=[ECR_HOST])
-    assert watch(args, ctx, wait) == 0
+    assert watch(args, ctx, Scripted()) == 0
     assert output(ctx).splitlines()[0] == "docker-credential-ecr refresh --watch: started"
     assert output(ctx).splitlines()[-1] == "docker-credential-ecr refresh --watch: stopped"
     assert len(tokens.calls) == 2  # at start, then once in the token's refresh window

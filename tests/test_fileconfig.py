@@ -191,3 +191,36 @@ def test_an_explicit_file_that_fails_the_trusted_path_rule_is_an_error(tmp_path:
     assert found.files == []
     assert found.refused == [f"not reading {user} ({user} is writable by group and others "
                              "(mode 666))"]  # fmt: skip
+
+
+def test_the_example_names_the_node_exporter_textfile() -> None:
+    """[metrics] textfile is where the watch writes; nothing else is a metrics setting."""
+    config = parse(EXAMPLE, "/etc/x.toml")
+    assert config.metrics_file == "/var/lib/prometheus/node-exporter/docker_credential_ecr.prom"
+    assert parse("", "/etc/x.toml").metrics_file is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[metrics]\ntextfile = "m.prom"\n', "2: metrics.textfile must be an absolute path"),
+        ('[metrics]\ntextfile = "/m.txt"\n', "2: metrics.textfile must be an absolute path"),
+        ("[metrics]\ntextfile = 1\n", "2: metrics.textfile must be an absolute path"),
+        ("[metrics]\nport = 9100\n", "2: unknown setting 'port' in [metrics]"),
+        ('metrics = "/m.prom"\n', "1: metrics must be a table of metrics settings"),
+    ],
+)
+def test_a_wrong_metrics_setting_is_named_with_its_line(text: str, message: str) -> None:
+    """Each mistake in [metrics] is refused with the file and line it is on."""
+    with pytest.raises(InputError, match=r"^docker-credential-ecr: /etc/x\.toml:") as caught:
+        parse(text, "/etc/x.toml")
+    assert message in str(caught.value)
+
+
+def test_the_users_textfile_replaces_the_systems() -> None:
+    """An overlay keeps the system's textfile unless the user's file names one."""
+    system = parse('[metrics]\ntextfile = "/s.prom"\n', "s")
+    system.overlay(parse("", "u"))
+    assert system.metrics_file == "/s.prom"
+    system.overlay(parse('[metrics]\ntextfile = "/u.prom"\n', "u"))
+    assert system.metrics_file == "/u.prom"

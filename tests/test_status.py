@@ -33,7 +33,7 @@ def test_json_names_tokens_and_logins_and_never_a_secret(w: World, tmp_path: Pat
     w.put(HOST, age=0)
     w.logins.put("quay.io", "robot", "login-secret")
     ctx = context(w, tmp_path)
-    assert status.main(argparse.Namespace(json=True), ctx) == 0
+    assert status.main(argparse.Namespace(json=True, format="table"), ctx) == 0
     document = json.loads(output(ctx))
     assert document["logins"] == [{"server": "quay.io", "user": "robot"}]
     assert [t["registry"] for t in document["tokens"]] == [HOST]
@@ -43,7 +43,7 @@ def test_json_names_tokens_and_logins_and_never_a_secret(w: World, tmp_path: Pat
 def test_the_table_says_which_cache_and_marks_another_identity(w: World, tmp_path: Path) -> None:
     w.put(HOST, age=0, tag="0123456789abcdef")
     ctx = context(w, tmp_path)
-    assert status.main(argparse.Namespace(json=False), ctx) == 0
+    assert status.main(argparse.Namespace(json=False, format="table"), ctx) == 0
     lines = output(ctx).splitlines()
     assert lines[0] == f"cache: {ctx.cache.directory}"
     assert lines[2].split() == ["REGISTRY", "IDENTITY", "AGE", "EXPIRES", "REFRESH", "AT", "STATE"]

@@ -261,27 +261,34 @@ def _command(
         # What Docker shows of a helper's failure is its stdout: an action it may send
         # one day is answered there, as docker-credential-helpers answers it.
         return _command_error(InputError(f"{NAME}: unknown action: {name}"), out)
-    try:
+
+    def context() -> Context:
+        """The command's context from the configuration as it is now; raises HelperError."""
         boot = bootstrap(environ)
+        # No background refreshes from here: this may be one, and must not start another.
+        services = _build(boot, _Fetcher(boot), background=False)
+        # The command sees the environment it was given; botocore (doctor's) only what passed.
+        settings = boot.settings
+        made = Context(
+            file=settings.file,
+            cache=settings.cache,
+            aws=settings.aws,
+            tokens=services.tokens,
+            logins=services.logins,
+            environ=dict(environ),
+            out=out,
+            err=err,
+            clock=time.time,
+            reload=context,
+        )
+        boot.aws_environment()
+        return made
+
+    try:
+        ctx = context()
     except HelperError as exc:
         return _command_error(exc, err)
-    # No background refreshes from here: this may be one, and must not start another.
-    services = _build(boot, _Fetcher(boot), background=False)
-    # The command sees the environment it was given; botocore (doctor's) only what passed.
-    settings = boot.settings
-    context = Context(
-        file=settings.file,
-        cache=settings.cache,
-        aws=settings.aws,
-        tokens=services.tokens,
-        logins=services.logins,
-        environ=dict(environ),
-        out=out,
-        err=err,
-        clock=time.time,
-    )
-    boot.aws_environment()
-    return commands.run(command, argv, context)
+    return commands.run(command, argv, ctx)
 
 
 def _command_error(exc: HelperError, err: TextIO) -> int:
@@ -300,7 +307,7 @@ def _log_heavy(action: str, status: int) -> None:
         log.debug("%s exited %d; heavy modules loaded: %s", action, status, heavy)
 
 
-_HEAVY_MODULES = ("boto3", "botocore", "filelock", "platformdirs", "urllib3")
+_HEAVY_MODULES = ("boto3", "botocore", "filelock", "platformdirs", "urllib3", "prometheus_client")
 
 
 class _Services:
@@ -417,6 +424,8 @@ def _configure_logging(settings: Settings) -> None:
         return
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
     logger = logging.getLogger("docker_credential_ecr")
+    for before in logger.handlers[:]:  # a watch's reload configures logging again
+        logger.removeHandler(before)
     logger.addHandler(handler)
     logger.setLevel(settings.log_level or "INFO")
     log.enabled = logger.isEnabledFor(logging.DEBUG)

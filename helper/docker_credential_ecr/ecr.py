@@ -124,11 +124,12 @@ def _fetch(
             1000 * (time.perf_counter() - built),
         )
     except botocore.exceptions.NoCredentialsError:
-        raise TokenError(registry.host, NO_CREDENTIALS) from None
+        raise TokenError(registry.host, NO_CREDENTIALS, "NoCredentials") from None
     except botocore.exceptions.ClientError as exc:
-        raise TokenError(registry.host, aws_error(exc) + skew_hint(exc.response, clock())) from None
+        reason = aws_error(exc) + skew_hint(exc.response, clock())
+        raise TokenError(registry.host, reason, aws_code(exc)) from None
     except botocore.exceptions.BotoCoreError as exc:
-        raise TokenError(registry.host, one_line(str(exc))) from None
+        raise TokenError(registry.host, one_line(str(exc)), type(exc).__name__) from None
     return _token(registry.host, encoded, expires, endpoint, requested_at, served, received)
 
 
@@ -152,6 +153,12 @@ def skew_hint(response: Mapping[str, Any], now: float) -> str:
     if served is None or abs(served - now) <= CLOCK_SKEW:
         return ""
     return f" ({describe_offset(served - now)}: set the clock, with NTP)"
+
+
+def aws_code(exc: botocore.exceptions.ClientError) -> str:
+    """AWS's error code, kept to a label's worth: a word of at most 64 characters."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code if code.isidentifier() and len(code) <= 64 else "Other"
 
 
 def aws_error(exc: botocore.exceptions.ClientError) -> str:

@@ -39,14 +39,19 @@ class InputError(HelperError, ValueError):
 class TokenError(HelperError, RuntimeError):
     """An ECR token could not be had for a registry that is ours."""
 
-    def __init__(self, host: str, reason: str) -> None:
+    def __init__(self, host: str, reason: str, code: str = "Other") -> None:
         self.host = host
         self.reason = reason
+        # AWS's error code, or the kind of failure: a metric's bounded label, never shown.
+        self.code = code
         super().__init__(f"{NAME}: cannot get an ECR token for {host}: {reason}")
 
 
 class DeadlineExceeded(TokenError, TimeoutError):
     """The AWS call did not finish within the ``get`` deadline."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(host, reason, "DeadlineExceeded")
 
 
 class CacheError(HelperError, OSError):

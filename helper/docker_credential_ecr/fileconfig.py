@@ -10,6 +10,9 @@ Example (``/etc/docker-credential-ecr/config.toml``)::
     external_id = "fleet"
     refresh_before = 3600
 
+    [metrics]
+    textfile = "/var/lib/prometheus/node-exporter/docker_credential_ecr.prom"
+
     [aliases]
     "registry.internal.example" = "111111111111.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -118,9 +121,12 @@ class FileConfig:
         self.deliveries: dict[str, tuple[object, str, str]] = {}
         self.files: list[str] = []
         self.refused: list[str] = []  # files not read, each with the reason
+        # Where refresh --watch writes its metrics after each pass (None: nowhere).
+        self.metrics_file: str | None = None
 
     def overlay(self, other: FileConfig) -> None:
         """Let ``other``'s sections and aliases replace this one's."""
+        self.metrics_file = other.metrics_file or self.metrics_file
         self.registries.update(other.registries)
         self.aliases.update(other.aliases)
         self.deliveries.update(other.deliveries)
@@ -164,10 +170,11 @@ def parse(text: str, path: str) -> FileConfig:
     config = FileConfig()
     config.files.append(path)
     for key in document:
-        if key not in ("registries", "aliases", "deliveries"):
-            expected = "expected registries, aliases, deliveries"
+        if key not in _TABLES:
+            expected = f"expected {', '.join(_TABLES)}"
             fail(path, text, key, f"unknown section {key!r} ({expected})")
-    tables = {k: _table(path, text, document, k) for k in ("registries", "aliases", "deliveries")}
+    tables = {k: _table(path, text, document, k) for k in _TABLES}
+    config.metrics_file = _metrics_file(path, text, tables["metrics"])
     for host, section in tables["registries"].items():
         config.registries[host.lower()] = _section(path, text, host, section)
     config.deliveries = {name: (s, path, text) for name, s in tables["deliveries"].items()}
@@ -184,13 +191,27 @@ _TABLES = {
     "registries": "must be a table of registry sections",
     "aliases": "must be a table of alias = registry host",
     "deliveries": "must be a table of delivery sections",
+    "metrics": "must be a table of metrics settings",
 }
+
+
+def _metrics_file(path: str, text: str, section: dict[str, object]) -> str | None:
+    """The [metrics] table's textfile: absolute, and named *.prom as node_exporter reads."""
+    for key in section:
+        if key != "textfile":
+            fail(path, text, key, f"unknown setting {key!r} in [metrics] (expected textfile)")
+    value = section.get("textfile")
+    if value is None:
+        return None
+    if not (isinstance(value, str) and value.startswith("/") and value.endswith(".prom")):
+        fail(path, text, "textfile", "metrics.textfile must be an absolute path ending in .prom")
+    return value
 
 
 def _table(path: str, text: str, document: dict[str, object], key: str) -> dict[str, object]:
     found = document.get(key, {})
     if not isinstance(found, dict):
-        fail(path, text, key, _TABLES[key])
+        fail(path, text, key, f"{key} {_TABLES[key]}")
     return found
 
 

@@ -62,6 +62,9 @@ missing_test() {
   have systemd-analyze || echo systemd
   # The forwarding proxy the proxy tests tunnel through (tests/test_proxy.py).
   { [ -x /usr/bin/tinyproxy ] || [ -x /usr/sbin/tinyproxy ]; } || echo tinyproxy
+  # promtool checks the metrics and unit-tests the shipped alert rules; node_exporter scrapes them.
+  have promtool || echo prometheus
+  [ -x /usr/bin/prometheus-node-exporter ] || echo prometheus-node-exporter
   # The end-to-end tests (pytest -m e2e) need these; they skip without root.
   if [ "$(id -u)" = 0 ]; then
     { [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; } || echo docker.io

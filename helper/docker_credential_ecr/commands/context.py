@@ -36,6 +36,7 @@ class Context:
         out: TextIO,
         err: TextIO,
         clock: Callable[[], float],
+        reload: Callable[[], Context] | None = None,
     ) -> None:
         self.file = file
         self.cache = cache
@@ -46,6 +47,8 @@ class Context:
         self.out = out
         self.err = err  # a command's failure: one line here, as every CLI reports it
         self.clock = clock
+        # A new context from the configuration as it is now (refresh --watch on SIGHUP).
+        self.reload = reload
 
 
 class Parser(argparse.ArgumentParser):

@@ -53,6 +53,7 @@ class Deliverer:
         self.ledger = ledger(ctx)
         self.records = self.ledger.read()
         self.failures: dict[str, int] = {}
+        self.failed_total: dict[str, int] = {}  # every failure since start: a metric's counter
         self.retry_at: dict[str, float] = {}
 
     def tick(self, now: float, *, force: bool = False) -> tuple[float | None, int]:
@@ -108,6 +109,7 @@ class Deliverer:
     def _failed(self, delivery: Delivery, record: Record, now: float, reason: str) -> bool:
         record.last_failure, record.reason = now, reason
         count = self.failures[delivery.name] = self.failures.get(delivery.name, 0) + 1
+        self.failed_total[delivery.name] = self.failed_total.get(delivery.name, 0) + 1
         delay = self.backoff(count)
         self.retry_at[delivery.name] = now + delay
         self._say(delivery, f"failed: {reason}; retrying in {delay:.0f}s")

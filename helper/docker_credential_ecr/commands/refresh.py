@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
 from docker_credential_ecr.commands.context import known_hosts, targets, when
-from docker_credential_ecr.errors import NAME, InputError, TokenError
+from docker_credential_ecr.errors import NAME, HelperError, InputError, TokenError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     import random
-    from collections.abc import Callable
 
     from docker_credential_ecr.commands.context import Context
     from docker_credential_ecr.commands.deliver import Deliverer
     from docker_credential_ecr.fileconfig import RegistryConfig
+    from docker_credential_ecr.metrics import Recorder
     from docker_credential_ecr.resolver import Target
     from docker_credential_ecr.token import AuthToken
 
@@ -140,6 +142,7 @@ class Watch:
         self.retry_at: dict[str, float] = {}
         self.failures: dict[str, int] = {}
         self.jitter: dict[str, float] = {}
+        self.recorder: Recorder | None = None  # set when the metrics are kept
 
     def tick(self) -> float:
         """Refresh every registry that is due, then deliver what changed; return when the
@@ -173,15 +176,20 @@ class Watch:
     def _refresh(self, target: Target, now: float) -> float:
         """Refresh one registry; return when to look at it again (the interval if it worked)."""
         out, host = self.ctx.out, target.host
+        started = time.monotonic()
         try:
             token = self.ctx.tokens.token(target)
         except TokenError as exc:
+            if self.recorder is not None:
+                self.recorder.failed(host, time.monotonic() - started, exc.code)
             self.failures[host] = self.failures.get(host, 0) + 1
             delay = backoff(self.failures[host], self.interval, self.rng.uniform(0.5, 1.0))
             self.retry_at[host] = now + delay
             out.write(f"{host}: failed: {exc.reason}; retrying in {delay:.0f}s\n")
             out.flush()
             return self.retry_at[host]
+        if self.recorder is not None:
+            self.recorder.refreshed(host, time.monotonic() - started, token)
         self.failures.pop(host, None)
         self.retry_at.pop(host, None)
         out.write(f"{host}: refreshed, expires {when(token.expires_at)}\n")
@@ -192,38 +200,134 @@ class Watch:
 def watch(
     args: argparse.Namespace,
     ctx: Context,
-    wait: Callable[[float], bool] | None = None,
+    signals: Signals | None = None,
 ) -> int:
     """Refresh each registry a little after it enters its refresh window, until SIGTERM.
 
-    ``wait(seconds)`` sleeps and says whether to stop; by default it is a wait on an
-    event that SIGTERM and SIGINT set.
+    SIGHUP reads the configuration again; one with errors is refused, and the
+    running one kept.  ``signals`` sleeps and says what arrived; by default it
+    waits on SIGTERM, SIGINT and SIGHUP.
     """
     import random
 
     if args.interval <= 0:
         raise InputError(f"{NAME} refresh: --interval must be positive")
-    from docker_credential_ecr.commands.deliver import Deliverer, usable
-
-    wait = wait or _stop_on_signals()
+    signals = signals or _on_signals()
     rng = random.Random()  # noqa: S311 - jitter, not secrets
-    deliverer = Deliverer(
-        ctx, usable(ctx), lambda failures: backoff(failures, args.interval, rng.uniform(0.5, 1))
-    )
-    scheduler = Watch(ctx, args.hosts, args.interval, rng, deliverer if deliverer.all else None)
+    scheduler = _scheduler(args, ctx, rng)
+    output = Output(ctx)
     ctx.out.write(f"{NAME} refresh --watch: started\n")
     ctx.out.flush()
-    while not wait(max(0.5, scheduler.tick() - ctx.clock())):
-        pass
+    while True:
+        scheduler.recorder = output.recorder
+        wake = scheduler.tick()
+        output.write(scheduler)
+        what = signals.wait(max(0.5, wake - scheduler.ctx.clock()))
+        if what == "stop":
+            break
+        if what == "reload":
+            scheduler = _reloaded(args, scheduler, rng, output)
     ctx.out.write(f"{NAME} refresh --watch: stopped\n")
     return 0
 
 
-def _stop_on_signals() -> Callable[[float], bool]:
-    import signal
-    import threading
+def _scheduler(args: argparse.Namespace, ctx: Context, rng: random.Random) -> Watch:
+    """The watch's scheduler for a configuration, with its deliveries if it has any."""
+    from docker_credential_ecr.commands.deliver import Deliverer, usable
 
-    stop = threading.Event()
+    deliverer = Deliverer(
+        ctx, usable(ctx), lambda failures: backoff(failures, args.interval, rng.uniform(0.5, 1))
+    )
+    return Watch(ctx, args.hosts, args.interval, rng, deliverer if deliverer.all else None)
+
+
+def _reloaded(
+    args: argparse.Namespace, running: Watch, rng: random.Random, output: Output
+) -> Watch:
+    """The scheduler for the configuration as it is now, or the running one if that is broken."""
+    old = running.ctx
+    try:
+        if old.reload is None:
+            raise InputError(f"{NAME} refresh --watch: this watch cannot reload")
+        ctx = old.reload()
+        scheduler = _scheduler(args, ctx, rng)
+    except HelperError as exc:
+        old.err.write(f"{exc}; keeping the running configuration\n")
+        old.err.flush()
+        return running
+    # What is known of each registry's failures carries over; a new one starts afresh.
+    scheduler.failures, scheduler.retry_at = running.failures, running.retry_at
+    scheduler.jitter = running.jitter
+    ctx.out.write(f"{NAME} refresh --watch: configuration reloaded\n")
+    ctx.out.flush()
+    output.reloaded(ctx)
+    return scheduler
+
+
+class Output:
+    """Where the watch's metrics go after each pass (the [metrics] textfile), if anywhere."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.recorder: Recorder | None = None
+        self.path: str | None = None
+        self.ctx = ctx
+        self.reloaded(ctx)
+
+    def reloaded(self, ctx: Context) -> None:
+        """Take the textfile of the configuration now in force (keeping what was recorded)."""
+        self.ctx, self.path = ctx, ctx.file.metrics_file
+        if self.path is not None and self.recorder is None:
+            from docker_credential_ecr import metrics
+            from docker_credential_ecr.commands.status import facts
+
+            self.registry, self.recorder = metrics.registry_of(
+                lambda: facts(self.ctx), watching=True
+            )
+
+    def write(self, scheduler: Watch) -> None:
+        """Write the metrics file atomically; a failure is said on stderr, and the watch goes on."""
+        if self.path is None or self.recorder is None:
+            return
+        from docker_credential_ecr import files, metrics
+
+        self.recorder.last_tick = self.ctx.clock()
+        if scheduler.deliverer is not None:
+            self.recorder.delivery_failures.update(scheduler.deliverer.failed_total)
+        try:
+            # Read by node_exporter's own user: 0644, and nothing in it is secret.
+            files.replace_file(self.path, metrics.exposition(self.registry), 0o644)
+        except OSError as exc:
+            self.ctx.err.write(f"{NAME} refresh --watch: cannot write {self.path}: {exc}\n")
+            self.ctx.err.flush()
+
+
+class Signals:
+    """The signals the watch obeys: SIGTERM and SIGINT stop it, SIGHUP reloads."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.event = threading.Event()
+        self.arrived: list[str] = []
+
+    def post(self, what: str) -> None:
+        """Record a signal and wake the wait (from a signal handler)."""
+        self.arrived.append(what)
+        self.event.set()
+
+    def wait(self, seconds: float) -> str | None:
+        """Sleep up to ``seconds``; return "stop", "reload" or None (time is up)."""
+        self.event.wait(seconds)
+        self.event.clear()
+        arrived, self.arrived = self.arrived, []
+        return "stop" if "stop" in arrived else "reload" if arrived else None
+
+
+def _on_signals() -> Signals:
+    import signal
+
+    signals = Signals()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop.wait
+        signal.signal(signum, lambda *_: signals.post("stop"))
+    signal.signal(signal.SIGHUP, lambda *_: signals.post("reload"))
+    return signals

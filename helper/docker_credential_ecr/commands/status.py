@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any
 
+    from docker_credential_ecr import metrics
     from docker_credential_ecr.commands.context import Context
 
 Row = dict[str, "Any"]
@@ -18,11 +19,24 @@ Row = dict[str, "Any"]
 
 def arguments(parser: argparse.ArgumentParser, name: str) -> None:
     """Declare status's options."""
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json", "prometheus"),
+        default="table",
+        help="prometheus: the metrics refresh --watch writes, from what the disk holds",
+    )
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
 
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
-    """Print the rows as a table, or as JSON with ``--json``."""
+    """Print the rows as a table, as JSON, or as Prometheus metrics."""
+    if args.format == "prometheus":
+        from docker_credential_ecr import metrics
+
+        registry, _none = metrics.registry_of(lambda: facts(ctx))
+        ctx.out.write(metrics.exposition(registry).decode())
+        return 0
+    args.json = args.json or args.format == "json"
     rows = token_rows(ctx)
     logins = [{"server": s, "user": u} for s, u in ctx.logins.entries()]
     sent = delivery_rows(ctx)
@@ -55,6 +69,17 @@ def delivery_rows(ctx: Context) -> list[Row]:
             }
         )
     return rows
+
+
+def facts(ctx: Context) -> metrics.Facts:
+    """What the disk says of each registry's current token and each configured delivery."""
+    from docker_credential_ecr import deliveries, metrics
+    from docker_credential_ecr.commands.deliver import ledger
+
+    tokens = {e.host: e.token for e in ctx.tokens.cached_entries() if e.current}
+    records = ledger(ctx).read()
+    named = {d.name: records.get(d.name, deliveries.Record()) for d in deliveries.of(ctx.file)}
+    return metrics.Facts(tokens, named)
 
 
 def _moment(moment: float | None) -> str | None:
