@@ -55,12 +55,15 @@ CONFFILES = (CONFIG, DEFAULTS)
 MANPAGE = f"usr/share/man/man1/{NAME}.1.gz"
 DOCDIR = f"usr/share/doc/{NAME}"
 LICENSEDIR = f"usr/share/licenses/{NAME}"
+# Files for other programs to read: the Prometheus alert rules.
+DATADIR = f"usr/share/{NAME}"
+ALERTS = f"{DATADIR}/alerts.yml"
 UNITS = tuple(sorted(p.name for p in (PACKAGING / "systemd").iterdir()))
 # The installed units run the packaged program, not the one scripts/install puts here.
 UNIT_PROGRAM = (f"/usr/local/bin/{NAME}", f"/{BIN}")
 # The folders the .rpm owns, and so removes on erase: its own, not the distribution's
 # (/usr/bin, the systemd unit folder, ...).
-RPM_OWNED = (LIBDIR, f"usr/libexec/{NAME}", os.path.dirname(CONFIG), DOCDIR, LICENSEDIR)
+RPM_OWNED = (LIBDIR, f"usr/libexec/{NAME}", os.path.dirname(CONFIG), DOCDIR, LICENSEDIR, DATADIR)
 # Restarted after an upgrade if it is running, so that it runs the new program.
 LONG_RUNNING = f"{NAME}-watch.service"
 
@@ -111,6 +114,7 @@ COMPONENTS = (
     ("platformdirs", "MIT", ("_internal/platformdirs/*",)),
     ("filelock", "MIT", ("_internal/filelock/*",)),
     ("ruamel.yaml", "MIT", ("_internal/ruamel/*",)),
+    ("prometheus-client", "Apache-2.0", ("_internal/prometheus_client/*",)),
 )  # fmt: skip
 
 
@@ -200,9 +204,10 @@ def stage(tarball: Path, into: Path, date: str) -> None:
     for name in UNITS:
         (into / UNITDIR).mkdir(parents=True, exist_ok=True)
         (into / UNITDIR / name).write_text(unit_text(name))
-    for target, source in ((CONFIG, "config.toml"), (DEFAULTS, "default")):
+    for target, source in ((CONFIG, "package/config.toml"), (DEFAULTS, "package/default"),
+                           (ALERTS, "alerts.yml")):  # fmt: skip
         (into / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PACKAGING / "package" / source, into / target)
+        shutil.copyfile(PACKAGING / source, into / target)
     import manpage
 
     os.environ["COLUMNS"] = "80"

@@ -19,7 +19,17 @@ from pathlib import Path
 
 import pytest
 from pack import ARCHES, debian_arch
-from package import BIN, CONFFILES, CONFIG, KUBELET_BIN, LONG_RUNNING, MANPAGE, UNITDIR, UNITS
+from package import (
+    ALERTS,
+    BIN,
+    CONFFILES,
+    CONFIG,
+    KUBELET_BIN,
+    LONG_RUNNING,
+    MANPAGE,
+    UNITDIR,
+    UNITS,
+)
 
 from docker_credential_ecr import __version__
 from fakeaws import FakeAWS
@@ -106,7 +116,7 @@ def test_deb_files_modes_and_conffiles(arch: str, tmp_path: Path) -> None:
     assert listing[BIN][2] == f"../lib/{NAME}/{NAME}"
     assert listing[KUBELET_BIN][2] == f"../../lib/{NAME}/{NAME}"
     assert listing[f"usr/lib/{NAME}/{NAME}"][0] == "-rwxr-xr-x"
-    for path in (*CONFFILES, MANPAGE, *(f"{UNITDIR}/{unit}" for unit in UNITS)):
+    for path in (*CONFFILES, MANPAGE, ALERTS, *(f"{UNITDIR}/{unit}" for unit in UNITS)):
         assert listing[path][0] == "-rw-r--r--", path
     for path in (f"usr/share/doc/{NAME}/copyright", f"usr/share/doc/{NAME}/changelog.gz"):
         assert path in listing
