@@ -7,13 +7,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from e2e.conftest import Client
-from e2e.world import ECR_HOST, ECR_IMAGE, PLAIN_HOST, PLAIN_IMAGE, PLAIN_PASSWORD, PLAIN_USER
+from e2e.conftest import Client, install_helper
+from e2e.world import (
+    ECR_HOST,
+    ECR_IMAGE,
+    PLAIN_HOST,
+    PLAIN_IMAGE,
+    PLAIN_PASSWORD,
+    PLAIN_USER,
+    SYSTEM_PATH,
+)
+from support.users import AS_OTHER, OTHER
 
 pytestmark = pytest.mark.e2e
 
@@ -126,3 +137,60 @@ def test_podman_falls_back_to_dockers_cred_helpers_where_they_are(logged_in: Cli
     (docker / "config.json").write_text(json.dumps({"credHelpers": {ECR_HOST: "ecr"}}))
     pulled = client.run([tool("podman"), *containers(client), "pull", "--quiet", ECR_IMAGE])
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+
+
+# ---- a user's own auth.json: skopeo as uid 54321 ----
+
+
+def as_user(client: Client, home: Path) -> tuple[list[str], dict[str, str]]:
+    """The command prefix and environment of uid 54321 in the world: its own HOME and
+    XDG_RUNTIME_DIR (both 0700, its own), the helper and the CA where it can read them."""
+    shared = home.parent
+    runtime = shared / "run"
+    for own in (home, runtime):
+        own.mkdir(mode=0o700)
+        os.chown(own, OTHER, OTHER)
+    (shared / "bin").mkdir(mode=0o755)
+    ca = shutil.copy(client.world.ca, shared / "ca.pem")
+    env = {**client.env, "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime),
+           "PATH": f"{shared / 'bin'}:{SYSTEM_PATH}", "TMPDIR": str(shared),
+           "AWS_CA_BUNDLE": str(ca), "SSL_CERT_FILE": str(ca)}  # fmt: skip
+    del env["DOCKER_CONFIG"]
+    return AS_OTHER, env
+
+
+def test_a_user_configures_the_auth_json_skopeo_reads_for_them(
+    client: Client, helper: list[str], other_user_dir: Path
+) -> None:
+    """For a user (not root), configure --containers edits their runtime auth.json: the
+    file stays theirs, 0600, with their login; their skopeo then pulls through our helper."""
+    prefix, env = as_user(client, other_user_dir / "home")
+    install_helper(helper, other_user_dir / "bin")
+    # As skopeo runs it: found on PATH, from another directory than the checkout.
+    probe = client.run([*prefix, "sh", "-c", "cd / && exec docker-credential-ecr version"], env=env)
+    if probe.returncode != 0:
+        pytest.skip(f"uid 54321 cannot run {helper[0]} (a checkout it cannot read)")
+    skopeo = [*prefix, tool("skopeo")]
+    login = client.run([*skopeo, "login", "-u", PLAIN_USER, "--password-stdin", PLAIN_HOST],
+                       stdin=PLAIN_PASSWORD, env=env)  # fmt: skip
+    assert login.returncode == 0, login.stdout + login.stderr
+    auth = other_user_dir / "run" / "containers" / "auth.json"
+    refused = client.run([*skopeo, "inspect", f"docker://{ECR_IMAGE}"], env=env)
+    assert refused.returncode != 0  # no credentials for ECR yet
+    configure = [*prefix, "docker-credential-ecr", "configure", "--containers",
+                 "--registry", ECR_HOST]  # fmt: skip
+    done = client.run(configure, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads(auth.read_text())
+    assert document["credHelpers"] == {ECR_HOST: "ecr"}
+    assert PLAIN_HOST in document["auths"]
+    info = auth.stat()
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (OTHER, OTHER, 0o600)
+    pulled = client.run([*skopeo, "inspect", f"docker://{ECR_IMAGE}"], env=env)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert json.loads(pulled.stdout)["Name"] == f"{ECR_HOST}/e2e/hello"
+    # The token is cached in the user's own cache, not root's.
+    assert list((other_user_dir / "home" / ".cache" / "docker-credential-ecr").iterdir())
+    undone = client.run([*prefix, "docker-credential-ecr", "unconfigure", "--containers"], env=env)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert sorted(json.loads(auth.read_text())) == ["auths"]
