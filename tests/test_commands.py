@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecr import cli, commands
-from docker_credential_ecr.commands.refresh import Watch
-from docker_credential_ecr.errors import TokenError
+from docker_credential_ecr.commands.context import Context
+from docker_credential_ecr.commands.refresh import Signals, Watch, watch
+from docker_credential_ecr.errors import InputError, TokenError
 from docker_credential_ecr.fileconfig import RegistryConfig
 from docker_credential_ecr.registry import parse
 from docker_credential_ecr.resolver import Target
@@ -26,7 +27,7 @@ from fakeaws import FakeAWS
 from support.environ import clean_env
 from support.hosts import ECR_HOST
 from support.inprocess import run_main
-from support.services import command_context, output
+from support.services import command_context, errors, output
 
 
 def call(argv: list[str], environ: dict[str, str], stdin: bytes = b"") -> tuple[int, str]:
@@ -92,6 +93,9 @@ class FakeTokens:
     def cached(self, target: Target) -> AuthToken | None:
         return self.issued
 
+    def cached_entries(self) -> list[object]:
+        return []
+
     def token(self, target: Target) -> AuthToken:
         self.calls.append(self.clock[0])
         if self.failures:
@@ -121,9 +125,68 @@ def test_watch_backs_off_then_refreshes_in_each_refresh_window(tmp_path: Path) -
     assert output(ctx).count("failed: ThrottlingException") == 3
 
 
-def test_watch_stops_when_the_wait_says_so(tmp_path: Path) -> None:
-    from docker_credential_ecr.commands.refresh import Signals, watch
+class ScriptedSignals(Signals):
+    """The signals a test scripts: one answer per wait, each wait moving the clock on."""
 
+    def __init__(self, clock: list[float], answers: list[str | None]) -> None:
+        super().__init__()
+        self.clock, self.answers = clock, answers
+
+    def wait(self, seconds: float) -> str | None:
+        self.clock[0] += seconds
+        return self.answers.pop(0)
+
+
+def delays(ctx_out: str) -> list[float]:
+    """The retry delays a watch announced, in order."""
+    return [float(line.rsplit(" ", 1)[1].rstrip("s")) for line in ctx_out.splitlines()
+            if "retrying in" in line]  # fmt: skip
+
+
+def test_a_reload_carries_each_registrys_backoff_over(tmp_path: Path) -> None:
+    """Failures before a SIGHUP count after it: the backoff goes on doubling, not afresh."""
+    clock = [10_000.0]
+    tokens = FakeTokens(clock, failures=3)
+    ctx = command_context(tokens, None, lambda: clock[0], tmp_path)  # type: ignore[arg-type]
+    reloaded = command_context(tokens, None, lambda: clock[0], tmp_path)  # type: ignore[arg-type]
+    ctx.reload = lambda: reloaded
+    args = argparse.Namespace(interval=300.0, hosts=[ECR_HOST])
+    assert watch(args, ctx, ScriptedSignals(clock, ["reload", None, "stop"])) == 0
+    assert output(reloaded).startswith(
+        "docker-credential-ecr refresh --watch: configuration reloaded\n"
+    )
+    first, second, third = delays(output(ctx) + output(reloaded))
+    assert (first <= 2, 2 <= second <= 4, 4 <= third <= 8) == (True, True, True)
+
+
+@pytest.mark.parametrize(
+    ("reload", "said"),
+    [
+        (None, "docker-credential-ecr refresh --watch: this watch cannot reload"),
+        ("broken", "docker-credential-ecr: /etc/x.toml:3: unknown section 'x'"),
+    ],
+)
+def test_a_reload_that_cannot_be_done_keeps_the_running_watch(
+    tmp_path: Path, reload: str | None, said: str
+) -> None:
+    """No way to reload, or a configuration with errors: said once, and the watch goes on."""
+    clock = [10_000.0]
+    tokens = FakeTokens(clock, failures=0)
+    ctx = command_context(tokens, None, lambda: clock[0], tmp_path)  # type: ignore[arg-type]
+    if reload == "broken":
+
+        def refuse() -> Context:
+            raise InputError("docker-credential-ecr: /etc/x.toml:3: unknown section 'x'")
+
+        ctx.reload = refuse
+    args = argparse.Namespace(interval=300.0, hosts=[ECR_HOST])
+    assert watch(args, ctx, ScriptedSignals(clock, ["reload", None, "stop"])) == 0
+    assert errors(ctx) == f"{said}; keeping the running configuration\n"
+    assert "configuration reloaded" not in output(ctx)
+    assert len(tokens.calls) == 2  # still refreshing, on the configuration it had
+
+
+def test_watch_stops_when_the_wait_says_so(tmp_path: Path) -> None:
     clock = [10_000.0]
     tokens = FakeTokens(clock, failures=0)
     ctx = command_context(tokens, None, lambda: clock[0], tmp_path)  # type: ignore[arg-type]
@@ -140,3 +203,27 @@ def test_watch_stops_when_the_wait_says_so(tmp_path: Path) -> None:
     assert output(ctx).splitlines()[0] == "docker-credential-ecr refresh --watch: started"
     assert output(ctx).splitlines()[-1] == "docker-credential-ecr refresh --watch: stopped"
     assert len(tokens.calls) == 2  # at start, then once in the token's refresh window
+
+
+def test_the_delivery_failure_tally_outlives_a_reload(tmp_path: Path) -> None:
+    """A reload makes new Deliverers; they count into the watch's one tally, so that the
+    failures counter of the metrics never goes back."""
+    from docker_credential_ecr.commands.refresh import Output, _scheduler
+    from docker_credential_ecr.fileconfig import parse as parse_file
+
+    file = parse_file(
+        f'[metrics]\ntextfile = "{tmp_path}/m.prom"\n[registries."{ECR_HOST}"]\n'
+        f'[deliveries.f]\nformat = "dockerconfigjson"\nfile = "{tmp_path}/out.json"\n',
+        "/etc/x.toml",
+    )
+    clock = [10_000.0]
+    tokens = FakeTokens(clock, failures=0)  # it has issued nothing: every delivery fails
+    ctx = command_context(tokens, None, lambda: clock[0], tmp_path, file)  # type: ignore[arg-type]
+    args = argparse.Namespace(interval=300.0, hosts=[])
+    output = Output(ctx)
+    for _reload in range(2):
+        deliverer = _scheduler(args, ctx, random.Random(1), output).deliverer
+        assert deliverer is not None
+        assert deliverer.tick(clock[0])[1] == 1
+    assert output.recorder is not None
+    assert output.recorder.delivery_failures == {"f": 2}

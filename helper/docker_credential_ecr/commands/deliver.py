@@ -45,6 +45,7 @@ class Deliverer:
         ctx: Context,
         token: Callable[[Target], AuthToken | None],
         backoff: Callable[[int], float],
+        failed_total: dict[str, int] | None = None,
     ) -> None:
         self.ctx = ctx
         self.token = token
@@ -53,7 +54,8 @@ class Deliverer:
         self.ledger = ledger(ctx)
         self.records = self.ledger.read()
         self.failures: dict[str, int] = {}
-        self.failed_total: dict[str, int] = {}  # every failure since start: a metric's counter
+        # Every failure, by delivery: a metric's counter (the watch's, kept across reloads).
+        self.failed_total = {} if failed_total is None else failed_total
         self.retry_at: dict[str, float] = {}
 
     def tick(self, now: float, *, force: bool = False) -> tuple[float | None, int]:

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     import argparse
     import random
 
+    from prometheus_client import CollectorRegistry
+
     from docker_credential_ecr.commands.context import Context
     from docker_credential_ecr.commands.deliver import Deliverer
     from docker_credential_ecr.fileconfig import RegistryConfig
@@ -214,14 +216,13 @@ def watch(
         raise InputError(f"{NAME} refresh: --interval must be positive")
     signals = signals or _on_signals()
     rng = random.Random()  # noqa: S311 - jitter, not secrets
-    scheduler = _scheduler(args, ctx, rng)
     output = Output(ctx)
+    scheduler = _scheduler(args, ctx, rng, output)
     ctx.out.write(f"{NAME} refresh --watch: started\n")
     ctx.out.flush()
     while True:
-        scheduler.recorder = output.recorder
         wake = scheduler.tick()
-        output.write(scheduler)
+        output.write()
         what = signals.wait(max(0.5, wake - scheduler.ctx.clock()))
         if what == "stop":
             break
@@ -231,14 +232,21 @@ def watch(
     return 0
 
 
-def _scheduler(args: argparse.Namespace, ctx: Context, rng: random.Random) -> Watch:
-    """The watch's scheduler for a configuration, with its deliveries if it has any."""
+def _scheduler(args: argparse.Namespace, ctx: Context, rng: random.Random, output: Output) -> Watch:
+    """The watch's scheduler for a configuration, with its deliveries if it has any, and
+    the metrics recorder if they are kept."""
     from docker_credential_ecr.commands.deliver import Deliverer, usable
 
     deliverer = Deliverer(
-        ctx, usable(ctx), lambda failures: backoff(failures, args.interval, rng.uniform(0.5, 1))
+        ctx,
+        usable(ctx),
+        lambda failures: backoff(failures, args.interval, rng.uniform(0.5, 1)),
+        # One tally for the watch's life, so that the counter never goes back on a reload.
+        failed_total=output.delivery_failures,
     )
-    return Watch(ctx, args.hosts, args.interval, rng, deliverer if deliverer.all else None)
+    scheduler = Watch(ctx, args.hosts, args.interval, rng, deliverer if deliverer.all else None)
+    scheduler.recorder = output.recorder
+    return scheduler
 
 
 def _reloaded(
@@ -250,17 +258,21 @@ def _reloaded(
         if old.reload is None:
             raise InputError(f"{NAME} refresh --watch: this watch cannot reload")
         ctx = old.reload()
-        scheduler = _scheduler(args, ctx, rng)
+        output.reloaded(ctx)
+        scheduler = _scheduler(args, ctx, rng, output)
     except HelperError as exc:
         old.err.write(f"{exc}; keeping the running configuration\n")
         old.err.flush()
         return running
-    # What is known of each registry's failures carries over; a new one starts afresh.
+    # What is known of each registry's and delivery's failures carries over (so does
+    # its backoff); a new one starts afresh.
     scheduler.failures, scheduler.retry_at = running.failures, running.retry_at
     scheduler.jitter = running.jitter
+    if scheduler.deliverer is not None and running.deliverer is not None:
+        scheduler.deliverer.failures = running.deliverer.failures
+        scheduler.deliverer.retry_at = running.deliverer.retry_at
     ctx.out.write(f"{NAME} refresh --watch: configuration reloaded\n")
     ctx.out.flush()
-    output.reloaded(ctx)
     return scheduler
 
 
@@ -268,36 +280,38 @@ class Output:
     """Where the watch's metrics go after each pass (the [metrics] textfile), if anywhere."""
 
     def __init__(self, ctx: Context) -> None:
-        self.recorder: Recorder | None = None
-        self.path: str | None = None
         self.ctx = ctx
+        self.registry: CollectorRegistry | None = None
+        self.recorder: Recorder | None = None
+        self.delivery_failures: dict[str, int] = {}  # every Deliverer's, for the life of the watch
         self.reloaded(ctx)
 
     def reloaded(self, ctx: Context) -> None:
-        """Take the textfile of the configuration now in force (keeping what was recorded)."""
-        self.ctx, self.path = ctx, ctx.file.metrics_file
-        if self.path is not None and self.recorder is None:
+        """Take the configuration now in force; the recorder is made when first needed, then
+        kept, so that its counters never go back."""
+        self.ctx = ctx
+        if ctx.file.metrics_file is not None and self.recorder is None:
             from docker_credential_ecr import metrics
             from docker_credential_ecr.commands.status import facts
 
-            self.registry, self.recorder = metrics.registry_of(
-                lambda: facts(self.ctx), watching=True
-            )
+            self.registry, recorder = metrics.registry_of(lambda: facts(self.ctx), watching=True)
+            if recorder is not None:
+                recorder.delivery_failures = self.delivery_failures
+            self.recorder = recorder
 
-    def write(self, scheduler: Watch) -> None:
+    def write(self) -> None:
         """Write the metrics file atomically; a failure is said on stderr, and the watch goes on."""
-        if self.path is None or self.recorder is None:
+        path = self.ctx.file.metrics_file
+        if path is None or self.registry is None or self.recorder is None:
             return
         from docker_credential_ecr import files, metrics
 
         self.recorder.last_tick = self.ctx.clock()
-        if scheduler.deliverer is not None:
-            self.recorder.delivery_failures.update(scheduler.deliverer.failed_total)
         try:
             # Read by node_exporter's own user: 0644, and nothing in it is secret.
-            files.replace_file(self.path, metrics.exposition(self.registry), 0o644)
+            files.replace_file(path, metrics.exposition(self.registry), 0o644)
         except OSError as exc:
-            self.ctx.err.write(f"{NAME} refresh --watch: cannot write {self.path}: {exc}\n")
+            self.ctx.err.write(f"{NAME} refresh --watch: cannot write {path}: {exc}\n")
             self.ctx.err.flush()
 
 
