@@ -143,16 +143,23 @@ def server_time(response: Mapping[str, Any]) -> float | None:
         return None
 
 
-def skew_hint(response: Mapping[str, Any], now: float) -> str:
-    """For a refused call: the clock's offset and its fix, when that is likely the cause.
+def refused_offset(response: Mapping[str, Any], now: float) -> float | None:
+    """For a refused call: AWS's clock's offset from this host's when it is far enough off
+    (over CLOCK_SKEW) to be the likely cause, else None.
 
     AWS refuses a request signed more than 5 minutes from its own clock, with an error
     that names neither clock; the answer's Date tells how far off this host is.
     """
     served = server_time(response)
     if served is None or abs(served - now) <= CLOCK_SKEW:
-        return ""
-    return f" ({describe_offset(served - now)}: set the clock, with NTP)"
+        return None
+    return served - now
+
+
+def skew_hint(response: Mapping[str, Any], now: float) -> str:
+    """For a refused call: the clock's offset and its fix, when that is likely the cause."""
+    offset = refused_offset(response, now)
+    return "" if offset is None else f" ({describe_offset(offset)}: set the clock, with NTP)"
 
 
 def aws_code(exc: botocore.exceptions.ClientError) -> str:
@@ -297,8 +304,8 @@ def _token(
     expires: datetime | None,
     endpoint: str,
     requested_at: float,
-    served: float | None = None,
-    received: float = 0.0,
+    served: float | None,
+    received: float,
 ) -> AuthToken:
     try:
         user, sep, secret = base64.b64decode(encoded, validate=True).decode().partition(":")

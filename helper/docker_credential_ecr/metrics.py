@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from docker_credential_ecr.token import AuthToken
 
 PREFIX = "docker_credential_ecr_"
-# Node_exporter's convention: one file per agent, named for it, in its textfile directory.
-TEXTFILE = "docker_credential_ecr.prom"
 # A refresh is one STS call at most and one ECR call: tens of milliseconds to the
 # deadline's tens of seconds.
 DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -65,7 +63,7 @@ class Recorder:
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
-        self.delivery_failures: dict[str, int] = {}  # the Deliverer's own count, copied
+        self.delivery_failures: dict[str, int] = {}  # the watch's Deliverers count into it
         self.consecutive: dict[str, int] = {}
         self.offsets: dict[str, float] = {}
         self.last_tick: float | None = None

@@ -242,10 +242,9 @@ def _check_caller(
         sts = ecr.sts_client(session, registry, config, bconfig)
         report.ok(f"{registry.host}: caller {sts.get_caller_identity()['Arn']}")
     except _AWS_ERRORS as exc:
-        response = getattr(exc, "response", {})
-        if ecr.skew_hint(response, time.time()):
-            # AWS refused the signature's time, not the credentials.
-            _check_clock(report, registry.host, ecr.server_time(response), time.time())
+        offset = ecr.refused_offset(getattr(exc, "response", {}), time.time())
+        if offset is not None:
+            _clock_problem(report, registry.host, offset)  # the signature's time, not the key
             return False
         report.problem(
             f"{registry.host}: STS GetCallerIdentity failed: {one_line(str(exc))}",
@@ -260,8 +259,9 @@ def _check_token(report: Report, registry: Registry, client: ECRClient | ECRPubl
     try:
         served = ecr.ask(client, registry)[3]
     except botocore.exceptions.ClientError as exc:
-        if ecr.skew_hint(exc.response, time.time()):
-            _check_clock(report, registry.host, ecr.server_time(exc.response), time.time())
+        offset = ecr.refused_offset(exc.response, time.time())
+        if offset is not None:
+            _clock_problem(report, registry.host, offset)
             return
         report.problem(
             f"{registry.host}: GetAuthorizationToken: {ecr.aws_error(exc)}",
@@ -288,7 +288,11 @@ def _check_clock(report: Report, host: str, served: float | None, local: float) 
     offset = served - local
     if abs(offset) <= CLOCK_SKEW:
         report.ok(f"{host}: clock within {max(1, round(abs(offset)))}s of AWS's")
-        return
+    else:
+        _clock_problem(report, host, offset)
+
+
+def _clock_problem(report: Report, host: str, offset: float) -> None:
     report.problem(
         f"{host}: clock: {describe_offset(offset)}, by the Date of its answer; "
         "AWS refuses requests signed more than 5 minutes off",

@@ -36,11 +36,10 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         registry, _none = metrics.registry_of(lambda: facts(ctx))
         ctx.out.write(metrics.exposition(registry).decode())
         return 0
-    args.json = args.json or args.format == "json"
     rows = token_rows(ctx)
     logins = [{"server": s, "user": u} for s, u in ctx.logins.entries()]
     sent = delivery_rows(ctx)
-    if args.json:
+    if args.json or args.format == "json":
         document = {"tokens": rows, "logins": logins, "deliveries": sent}
         ctx.out.write(json.dumps(document, indent=2) + "\n")
     else:
