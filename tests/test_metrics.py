@@ -83,12 +83,18 @@ def registries(*hosts: str) -> str:
     return "".join(f'[registries."{h}"]\nregion = "us-east-1"\n' for h in hosts)
 
 
+Watch = Callable[[Path | None], subprocess.Popen[str]]
+
+
 @pytest.fixture
-def watch(runner: Runner, env: dict[str, str]) -> Iterator[Callable[[], subprocess.Popen[str]]]:
-    """Start ``refresh --watch --interval 1``; each is SIGTERMed and reaped after the test."""
+def watch(runner: Runner, env: dict[str, str], tmp_path: Path) -> Iterator[Watch]:
+    """Start ``refresh --watch --interval 1`` for ECR_HOST, writing metrics to the textfile
+    given (if any); each is SIGTERMed and reaped after the test."""
     started: list[subprocess.Popen[str]] = []
 
-    def start() -> subprocess.Popen[str]:
+    def start(textfile: Path | None) -> subprocess.Popen[str]:
+        metrics = f'[metrics]\ntextfile = "{textfile}"\n' if textfile else ""
+        configure(env, tmp_path, metrics + registries(ECR_HOST))
         proc = subprocess.Popen(
             [*runner.command, "refresh", "--watch", "--interval", "1"],
             stdin=subprocess.DEVNULL,
@@ -107,6 +113,14 @@ def watch(runner: Runner, env: dict[str, str]) -> Iterator[Callable[[], subproce
             proc.communicate(timeout=20)
         finally:
             proc.kill()
+
+
+def refused_write(proc: subprocess.Popen[str], textfile: Path) -> str:
+    """The watch's first line on stderr, which must say that it cannot write the textfile."""
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert line.startswith(f"docker-credential-ecr refresh --watch: cannot write {textfile}: ")
+    return line
 
 
 # ---- what the disk holds: status --format prometheus ----
@@ -191,17 +205,14 @@ def test_the_recorder_counts_by_registry_and_code(tmp_path: Path) -> None:
 
 
 def test_the_watch_writes_its_textfile_after_each_pass(
-    runner: Runner,
-    env: dict[str, str],
     fake_aws: FakeAWS,
     tmp_path: Path,
-    watch: Callable[[], subprocess.Popen[str]],
+    watch: Watch,
 ) -> None:
     """The file appears after the first pass, whole (written aside and renamed), 0644."""
     textfile = tmp_path / "textfile" / "docker_credential_ecr.prom"
     textfile.parent.mkdir()
-    configure(env, tmp_path, f'[metrics]\ntextfile = "{textfile}"\n' + registries(ECR_HOST))
-    proc = watch()
+    proc = watch(textfile)
     wait_until(textfile.exists, "the textfile", proc)
     text = textfile.read_text()
     found = samples(text)
@@ -216,16 +227,13 @@ def test_the_watch_writes_its_textfile_after_each_pass(
 
 
 def test_a_textfile_that_cannot_be_written_is_said_and_the_watch_goes_on(
-    runner: Runner,
-    env: dict[str, str],
     fake_aws: FakeAWS,
     tmp_path: Path,
-    watch: Callable[[], subprocess.Popen[str]],
+    watch: Watch,
 ) -> None:
     """A missing directory fails the write, not the watch: it still refreshes."""
     textfile = tmp_path / "missing" / "docker_credential_ecr.prom"
-    configure(env, tmp_path, f'[metrics]\ntextfile = "{textfile}"\n' + registries(ECR_HOST))
-    proc = watch()
+    proc = watch(textfile)
     assert proc.stderr is not None
     line = proc.stderr.readline()
     assert line.startswith(f"docker-credential-ecr refresh --watch: cannot write {textfile}: ")
@@ -275,19 +283,15 @@ def scrape(url: str) -> Samples | None:
 
 
 def test_node_exporter_serves_a_refresh_a_failure_and_the_recovery(
-    runner: Runner,
-    env: dict[str, str],
     fake_aws: FakeAWS,
-    tmp_path: Path,
-    watch: Callable[[], subprocess.Popen[str]],
+    watch: Watch,
     node_exporter: tuple[Path, str],
 ) -> None:
     """The series an alert reads change as ECR answers, refuses, then answers again."""
     directory, url = node_exporter
     textfile = directory / "docker_credential_ecr.prom"
-    configure(env, tmp_path, f'[metrics]\ntextfile = "{textfile}"\n' + registries(ECR_HOST))
     fake_aws.lifetime = 4.0  # the refresh window opens 2 s after each token
-    proc = watch()
+    proc = watch(textfile)
 
     def scraped(name: str, **labels: str) -> float | None:
         return value(scrape(url) or {}, name, **labels)
@@ -322,16 +326,14 @@ def exec_reload() -> list[str]:
 
 
 def test_sighup_takes_a_new_registry_and_refuses_a_broken_file(
-    runner: Runner,
     env: dict[str, str],
     fake_aws: FakeAWS,
-    tmp_path: Path,
-    watch: Callable[[], subprocess.Popen[str]],
+    watch: Watch,
 ) -> None:
     """A registry added to the file is refreshed without a restart; a broken file is
     refused with its line, and the watch keeps running on what it had."""
-    config = configure(env, tmp_path, registries(ECR_HOST))
-    proc = watch()
+    proc = watch(None)
+    config = Path(env["DOCKER_CREDENTIAL_ECR_CONFIG"])
     assert proc.stdout is not None
     assert proc.stderr is not None
     assert proc.stdout.readline() == "docker-credential-ecr refresh --watch: started\n"
@@ -364,19 +366,15 @@ def test_sighup_takes_a_new_registry_and_refuses_a_broken_file(
 
 
 def test_a_textfile_directory_others_can_write_is_refused(
-    runner: Runner,
-    env: dict[str, str],
-    fake_aws: FakeAWS,
     tmp_path: Path,
-    watch: Callable[[], subprocess.Popen[str]],
+    watch: Watch,
 ) -> None:
     """Another user could swap names in a 0777 directory under root's write: no write."""
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
     textfile = shared / "docker_credential_ecr.prom"
-    configure(env, tmp_path, f'[metrics]\ntextfile = "{textfile}"\n' + registries(ECR_HOST))
-    proc = watch()
+    proc = watch(textfile)
     assert proc.stderr is not None
     line = proc.stderr.readline()
     assert line.startswith(f"docker-credential-ecr refresh --watch: cannot write {textfile}: ")
@@ -385,11 +383,8 @@ def test_a_textfile_directory_others_can_write_is_refused(
 
 
 def test_a_symlink_planted_at_the_textfile_is_replaced_not_followed(
-    runner: Runner,
-    env: dict[str, str],
-    fake_aws: FakeAWS,
     tmp_path: Path,
-    watch: Callable[[], subprocess.Popen[str]],
+    watch: Watch,
 ) -> None:
     """The file is written aside and renamed over the name: a link there is not a way out."""
     directory = tmp_path / "textfile"
@@ -398,8 +393,7 @@ def test_a_symlink_planted_at_the_textfile_is_replaced_not_followed(
     victim.write_text("keep\n")
     textfile = directory / "docker_credential_ecr.prom"
     textfile.symlink_to(victim)
-    configure(env, tmp_path, f'[metrics]\ntextfile = "{textfile}"\n' + registries(ECR_HOST))
-    proc = watch()
+    proc = watch(textfile)
     wait_until(lambda: not textfile.is_symlink(), "the textfile", proc)
     assert victim.read_text() == "keep\n"
     assert f"{P}build_info" in textfile.read_text()
