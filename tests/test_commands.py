@@ -129,7 +129,7 @@ class ScriptedSignals(Signals):
     """The signals a test scripts: one answer per wait, each wait moving the clock on."""
 
     def __init__(self, clock: list[float], answers: list[str | None]) -> None:
-        super().__init__()
+        super().__init__(-1)
         self.clock, self.answers = clock, answers
 
     def wait(self, seconds: float) -> str | None:
@@ -199,7 +199,7 @@ def test_watch_stops_when_the_wait_says_so(tmp_path: Path) -> None:
             return "stop" if len(waits) == 3 else None
 
     args = argparse.Namespace(interval=300.0, hosts=[ECR_HOST])
-    assert watch(args, ctx, Scripted()) == 0
+    assert watch(args, ctx, Scripted(-1)) == 0
     assert output(ctx).splitlines()[0] == "docker-credential-ecr refresh --watch: started"
     assert output(ctx).splitlines()[-1] == "docker-credential-ecr refresh --watch: stopped"
     assert len(tokens.calls) == 2  # at start, then once in the token's refresh window
@@ -227,3 +227,29 @@ def test_the_delivery_failure_tally_outlives_a_reload(tmp_path: Path) -> None:
         assert deliverer.tick(clock[0])[1] == 1
     assert output.recorder is not None
     assert output.recorder.delivery_failures == {"f": 2}
+
+
+def test_the_watchs_signals_reach_its_wait() -> None:
+    """Each signal is a byte on the wakeup pipe: SIGHUP reloads, SIGTERM wins over it, and
+    a wait with none ends when its time is up.  This process's handlers are put back."""
+    import os
+    import signal
+
+    from docker_credential_ecr.commands.refresh import _on_signals
+
+    names = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    before = {n: signal.getsignal(n) for n in names}
+    signals = _on_signals()
+    try:
+        assert signals.wait(0.01) is None
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert signals.wait(5) == "reload"
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert signals.wait(5) == "stop"
+        assert signals.wait(0.01) is None  # each signal is answered once
+    finally:
+        os.close(signal.set_wakeup_fd(-1))
+        os.close(signals.wakeup)
+        for number, handler in before.items():
+            signal.signal(number, handler)

@@ -397,3 +397,24 @@ def test_a_symlink_planted_at_the_textfile_is_replaced_not_followed(
     wait_until(lambda: not textfile.is_symlink(), "the textfile", proc)
     assert victim.read_text() == "keep\n"
     assert f"{P}build_info" in textfile.read_text()
+
+
+def test_a_burst_of_sighups_never_wedges_the_watch(watch: Watch) -> None:
+    """Hundreds of reloads in a row, then SIGTERM: it still stops, at once.  (A handler
+    that set a threading.Event deadlocked here: it interrupted the wait holding its lock.)"""
+    proc = watch(None)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "docker-credential-ecr refresh --watch: started\n"
+    for _ in range(300):
+        proc.send_signal(signal.SIGHUP)
+    assert proc.stdout.readline().startswith(f"{ECR_HOST}: refreshed, expires ")
+    # Signals that arrive together are answered together: at least one reload.
+    assert (
+        proc.stdout.readline() == "docker-credential-ecr refresh --watch: configuration reloaded\n"
+    )
+    for _ in range(300):
+        proc.send_signal(signal.SIGHUP)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (0, "")
+    assert out.endswith("docker-credential-ecr refresh --watch: stopped\n")

@@ -316,32 +316,38 @@ class Output:
 
 
 class Signals:
-    """The signals the watch obeys: SIGTERM and SIGINT stop it, SIGHUP reloads."""
+    """The signals the watch obeys: SIGTERM and SIGINT stop it, SIGHUP reloads.
 
-    def __init__(self) -> None:
-        import threading
+    Their handlers do nothing but let them through; the interpreter's wakeup descriptor
+    carries each one's number to the wait.  A handler that set a threading.Event could
+    deadlock: it runs in the main thread, which may hold that Event's lock inside the
+    very wait it interrupts.
+    """
 
-        self.event = threading.Event()
-        self.arrived: list[str] = []
-
-    def post(self, what: str) -> None:
-        """Record a signal and wake the wait (from a signal handler)."""
-        self.arrived.append(what)
-        self.event.set()
+    def __init__(self, wakeup: int) -> None:
+        self.wakeup = wakeup  # the read end of signal.set_wakeup_fd's pipe
 
     def wait(self, seconds: float) -> str | None:
         """Sleep up to ``seconds``; return "stop", "reload" or None (time is up)."""
-        self.event.wait(seconds)
-        self.event.clear()
-        arrived, self.arrived = self.arrived, []
-        return "stop" if "stop" in arrived else "reload" if arrived else None
+        import os
+        import select
+        import signal
+
+        ready, _, _ = select.select([self.wakeup], [], [], seconds)
+        if not ready:
+            return None
+        arrived = set(os.read(self.wakeup, 512))
+        if arrived & {signal.SIGTERM, signal.SIGINT}:
+            return "stop"
+        return "reload" if signal.SIGHUP in arrived else None
 
 
 def _on_signals() -> Signals:
+    import os
     import signal
 
-    signals = Signals()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: signals.post("stop"))
-    signal.signal(signal.SIGHUP, lambda *_: signals.post("reload"))
-    return signals
+    wakeup, written = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(written)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda *_: None)
+    return Signals(wakeup)
