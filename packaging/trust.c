@@ -59,6 +59,9 @@ static int follow(struct walk *w, const char *part, const struct stat *st, const
 static int enter(struct walk *w, const char *part);
 static int check_fd(struct walk *w, int fd, const char *path);
 static int why_not(struct walk *w, const struct stat *st, const char *path);
+static int trusted_owner(uid_t uid, uid_t euid);
+static long unmapped_root(void);
+static long read_unmapped_root(void);
 
 /* Twin of trust.py's UntrustedPath: C has no exceptions, so each caller passes the -1 on. */
 static int refuse(struct walk *w, const char *fmt, ...)
@@ -208,7 +211,7 @@ static int follow(struct walk *w, const char *part, const struct stat *st, const
     char target[PATH_MAX], rest[sizeof w->todo];
     if (++w->links > MAX_SYMLINKS)
         return refuse(w, "%s: too many levels of symbolic links", at);
-    if (st->st_uid != 0 && st->st_uid != w->euid)
+    if (!trusted_owner(st->st_uid, w->euid))
         return refuse(w, "%s is a symlink owned by uid %u", at, (unsigned)st->st_uid);
     ssize_t n = readlinkat(w->fd[w->depth], part, target, sizeof target - 1);
     if (n < 0)
@@ -253,7 +256,7 @@ static int check_fd(struct walk *w, int fd, const char *path)
 /* Twin of trust.py's _why_not, with sticky_ok always true: only directories are checked here. */
 static int why_not(struct walk *w, const struct stat *st, const char *path)
 {
-    if (st->st_uid != 0 && st->st_uid != w->euid)
+    if (!trusted_owner(st->st_uid, w->euid))
         return refuse(w, "%s is owned by uid %u", path, (unsigned)st->st_uid);
     mode_t loose = st->st_mode & 022;
     if (loose && !(st->st_mode & S_ISVTX)) {
@@ -261,4 +264,46 @@ static int why_not(struct walk *w, const struct stat *st, const char *path)
         return refuse(w, "%s is writable by %s (mode %o)", path, who, (unsigned)(st->st_mode & 07777));
     }
     return 0;
+}
+
+/* Twin of trust.py's _trusted_owner. */
+static int trusted_owner(uid_t uid, uid_t euid)
+{
+    return uid == 0 || uid == euid || (long)uid == unmapped_root();
+}
+
+/* Twin of trust.py's unmapped_root: -1 for None.  The launcher has one thread. */
+static long unmapped_root(void)
+{
+    static int known;
+    static long cached;
+    if (!known) {
+        cached = read_unmapped_root();
+        known = 1;
+    }
+    return cached;
+}
+
+/* Twin of trust.py's _read_unmapped_root. */
+static long read_unmapped_root(void)
+{
+    char line[128];
+    unsigned long inside, outside, count;
+    long overflow = -1;
+    int mapped = 0;
+    FILE *map = fopen("/proc/self/uid_map", "re");
+    if (map == NULL)
+        return -1;
+    while (!mapped && fgets(line, sizeof line, map) != NULL)
+        mapped = sscanf(line, "%lu %lu %lu", &inside, &outside, &count) == 3 && outside == 0;
+    fclose(map);
+    if (mapped)
+        return -1; /* root is mapped: its files show as its uid here */
+    FILE *uid = fopen("/proc/sys/kernel/overflowuid", "re");
+    if (uid == NULL)
+        return -1;
+    if (fscanf(uid, "%ld", &overflow) != 1)
+        overflow = -1;
+    fclose(uid);
+    return overflow;
 }

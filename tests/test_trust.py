@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from docker_credential_ecr.trust import UntrustedPath, check_dir, first_trusted
+from support.users import AS_OTHER, their_python
 
 ROOT = Path(__file__).resolve().parent.parent
 OTHER = 54321
@@ -190,3 +191,82 @@ def test_a_resolved_path_too_long_for_its_buffer_is_refused_with_a_reason(
     tail = "/".join(["t" * 250] * 4)
     path = f"{deep}/link/{tail}"
     assert c_answers(c_rule, [path]) == [f"refused {path}: path too long"]
+
+
+# ---- in a user namespace: root's files show as the overflow uid ----
+
+ASKER = """
+import os, sys
+from trust import UntrustedPath, check_dir
+for path in sys.argv[1:]:
+    try:
+        print("ok", check_dir(path, os.geteuid()))
+    except UntrustedPath as exc:
+        print("refused", exc)
+"""
+
+
+def in_namespace(
+    c_rule: Path, shared: Path, prefix: list[str], paths: list[str]
+) -> tuple[list[str], list[str]]:
+    """Both rules' answers for ``paths``, asked by commands run behind ``prefix``."""
+    module = ROOT / "helper" / "docker_credential_ecr" / "trust.py"
+    shutil.copy(module, shared / "trust.py")
+    driver = str(shutil.copy(c_rule, shared / "trust_driver"))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(shared), "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def ask(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*prefix, *argv, *paths], capture_output=True, text=True,
+                              env=env, cwd="/", check=False, timeout=60)  # fmt: skip
+
+    asked = [ask([their_python(), "-c", ASKER]), ask([driver])]
+    for proc in asked:
+        assert proc.returncode == 0, proc.stderr
+    return asked[0].stdout.splitlines(), asked[1].stdout.splitlines()
+
+
+@as_root
+def test_rootless_namespaces_trust_roots_files_under_the_overflow_uid(
+    c_rule: Path, other_user_dir: Path
+) -> None:
+    """As rootless podman runs the helper: uid 54321 mapped to 0, host root unmapped."""
+    for name, mode in (("a", 0o755), ("a/b", 0o755), ("loose", 0o777), ("mine", 0o700)):
+        (other_user_dir / name).mkdir(mode=mode)
+        (other_user_dir / name).chmod(mode)
+    os.chown(other_user_dir / "mine", OTHER, OTHER)
+    (other_user_dir / "link").symlink_to("a")
+    shared = str(other_user_dir)
+    paths = [f"{shared}/a/b/new", f"{shared}/link/b", f"{shared}/loose/x", f"{shared}/mine"]
+    rootless = [*AS_OTHER, "unshare", "--user", "--map-root-user", "--"]
+    python, c = in_namespace(c_rule, other_user_dir, rootless, paths)
+    assert python == [
+        f"ok {shared}/a/b/new",
+        f"ok {shared}/a/b",
+        f"refused {shared}/loose is writable by group and others (mode 777)",
+        f"ok {shared}/mine",
+    ]
+    assert c == python
+
+
+@as_root
+def test_the_overflow_uid_is_nobody_where_root_is_mapped(
+    c_rule: Path, other_user_dir: Path
+) -> None:
+    """In a namespace that maps root (here root's own, 0 to 0) 65534 is anyone unmapped:
+    uid 54321's directory shows as 65534 and is refused; so is nobody's on the host."""
+    theirs = other_user_dir / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, OTHER, OTHER)
+    nobody = other_user_dir / "nobody"
+    nobody.mkdir(mode=0o755)
+    os.chown(nobody, 65534, 65534)
+    paths = [f"{theirs}/x", f"{nobody}/x"]
+    mapped = ["unshare", "--user", "--map-root-user", "--"]
+    python, c = in_namespace(c_rule, other_user_dir, mapped, paths)
+    assert python == [
+        f"refused {theirs} is owned by uid 65534",
+        f"refused {nobody} is owned by uid 65534",
+    ]
+    assert c == python
+    host_python, host_c = in_namespace(c_rule, other_user_dir, [], paths[1:])
+    assert host_python == host_c == [f"refused {nobody} is owned by uid 65534"]

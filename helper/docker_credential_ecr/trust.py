@@ -14,6 +14,15 @@ sits in a verified directory, so no one else can change it).  So every directory
 resolution passes through is verified, including those that only a symlink leads
 through, and a component swapped during the walk is caught, not followed.
 
+Inside a user namespace that does not map its parent's uid 0 (rootless podman and buildah
+run credential helpers in one: uid 0 there is the user), the kernel shows root's files
+as owned by the overflow uid (``/proc/sys/kernel/overflowuid``, 65534), as it shows
+every other owner it cannot map.  There, and only there, that uid counts as root's
+(``unmapped_root``): the process is not root on the host and cannot become it, and a
+directory above a user's home or runtime directory that another user owned would
+already give that user the account.  Everywhere else 65534 is ``nobody``, trusted no
+more than anyone.
+
 Components that do not exist yet are fine: the helper creates them itself, 0700.  A
 component that is not a directory ends the walk without a verdict: using the path
 then fails with its own clear error.  ``packaging/trust.c`` applies the same rule in
@@ -88,7 +97,7 @@ def check_file(path: str, euid: int) -> str | None:
         except OSError as exc:
             return str(exc) if isinstance(exc, UntrustedPath) else f"{path}: {exc.strerror}"
         if stat.S_ISLNK(info.st_mode):
-            if info.st_uid not in (0, euid):
+            if not _trusted_owner(info.st_uid, euid):
                 return f"{path} is a symlink owned by uid {info.st_uid}"
             link = os.path.join(directory, os.path.basename(path))
             path = os.path.join(directory, os.readlink(link))
@@ -185,7 +194,7 @@ class _Walk:
         self.links += 1
         if self.links > MAX_SYMLINKS:
             raise UntrustedPath(f"{here}: too many levels of symbolic links")
-        if info.st_uid not in (0, self.euid):
+        if not _trusted_owner(info.st_uid, self.euid):
             raise UntrustedPath(f"{here} is a symlink owned by uid {info.st_uid}")
         try:
             target = os.readlink(part, dir_fd=self.done[-1][1])
@@ -221,12 +230,48 @@ def _why_not(info: os.stat_result, path: str, euid: int, *, sticky_ok: bool) -> 
 
     C twin: packaging/trust.c's why_not (directories only, so always ``sticky_ok``).
     """
-    if info.st_uid not in (0, euid):
+    if not _trusted_owner(info.st_uid, euid):
         return f"{path} is owned by uid {info.st_uid}"
     if info.st_mode & 0o022 and not (sticky_ok and info.st_mode & stat.S_ISVTX):
         who = {0o020: "group", 0o002: "others"}.get(info.st_mode & 0o022, "group and others")
         return f"{path} is writable by {who} (mode {stat.S_IMODE(info.st_mode):o})"
     return None
+
+
+def _trusted_owner(uid: int, euid: int) -> bool:
+    """Root, the user, or root as a user namespace that does not map it shows it.
+
+    C twin: packaging/trust.c's trusted_owner.
+    """
+    return uid in (0, euid) or uid == unmapped_root()
+
+
+_unmapped_root: list[int | None] = []  # read once: a process does not leave its namespace
+
+
+def unmapped_root() -> int | None:
+    """The overflow uid, in a user namespace that maps no uid 0 of its parent; else None.
+
+    Read from ``/proc`` only when an owner is neither root nor the user, so a trusted
+    path costs nothing more.  Anything unreadable means None: the stricter rule.
+
+    C twin: packaging/trust.c's unmapped_root.
+    """
+    if not _unmapped_root:
+        _unmapped_root.append(_read_unmapped_root())
+    return _unmapped_root[0]
+
+
+def _read_unmapped_root() -> int | None:
+    """C twin: packaging/trust.c's read_unmapped_root."""
+    try:
+        with open("/proc/self/uid_map", encoding="ascii") as lines:
+            if any(line.split()[1:2] == ["0"] for line in lines):
+                return None  # root is mapped: its files show as its uid here
+        with open("/proc/sys/kernel/overflowuid", encoding="ascii") as overflow:
+            return int(overflow.read())
+    except (OSError, ValueError):
+        return None
 
 
 def first_trusted(candidates: Iterable[str], euid: int) -> tuple[str | None, list[str]]:

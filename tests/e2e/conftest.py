@@ -111,12 +111,16 @@ class Client:
         stdin: str | None = None,
         env: dict[str, str] | None = None,
         passwd: Path | None = None,
+        etc: Mapping[str, Path] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a client program in the world, optionally with ``passwd`` as /etc/passwd."""
-        if passwd is not None:
-            bind = 'mount --bind "$0" /etc/passwd && exec "$@"'
+        """Run a client program in the world, optionally with ``passwd`` as /etc/passwd
+        and each file of ``etc`` over /etc's of that name, in a mount namespace of its own."""
+        files = {**({"passwd": passwd} if passwd else {}), **(etc or {})}
+        if files:
+            binds = [f'mount --bind "$1" /etc/{name} && shift && ' for name in files]
             nested = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c"]
-            argv = [*nested, bind, str(passwd), *argv]
+            sources = [str(source) for source in files.values()]
+            argv = [*nested, "".join(binds) + 'exec "$@"', "sh", *sources, *argv]
         return self.world.run(argv, self.env if env is None else env, stdin=stdin)
 
     def docker(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -5,10 +5,13 @@ credHelpers there serve it, and the login keeps working."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,3 +197,80 @@ def test_a_user_configures_the_auth_json_skopeo_reads_for_them(
     undone = client.run([*prefix, "docker-credential-ecr", "unconfigure", "--containers"], env=env)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert sorted(json.loads(auth.read_text())) == ["auths"]
+
+
+# ---- rootless podman and buildah, as uid 54321 with its own subordinate ids ----
+
+USER = "ecr-user"
+
+
+class Rootless:
+    """uid 54321 as a rootless podman user: a passwd entry, /etc/subuid and /etc/subgid
+    ranges (bound over the world's, for its commands only), vfs storage in its home."""
+
+    def __init__(self, client: Client, shared: Path) -> None:
+        self.client = client
+        self.home = shared / "home"
+        self.prefix, self.env = as_user(client, self.home)
+        etc = shared / "etc"
+        etc.mkdir()
+        self.etc = {name: etc / name for name in ("passwd", "group", "subuid", "subgid")}
+        account = f"{USER}:x:{OTHER}:{OTHER}::{self.home}:/bin/sh\n"
+        self.etc["passwd"].write_text(Path("/etc/passwd").read_text() + account)
+        self.etc["group"].write_text(Path("/etc/group").read_text() + f"{USER}:x:{OTHER}:\n")
+        for name in ("subuid", "subgid"):
+            self.etc[name].write_text(f"{USER}:200000:65536\n")
+        (etc / "storage.conf").write_text('[storage]\ndriver = "vfs"\n')
+        (etc / "containers.conf").write_text(
+            '[engine]\nlock_type = "file"\nevents_logger = "none"\n'
+        )
+        self.env.update(CONTAINERS_STORAGE_CONF=str(etc / "storage.conf"),
+                        CONTAINERS_CONF=str(etc / "containers.conf"), USER=USER,
+                        LOGNAME=USER)  # fmt: skip
+
+    def run(self, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a command as the user, in the world."""
+        return self.client.run([*self.prefix, *argv], stdin=stdin, env=self.env, etc=self.etc)
+
+    def stop(self) -> None:
+        """End the pause process rootless podman leaves to hold its user namespace."""
+        pause = self.home.parent / "run" / "libpod" / "tmp" / "pause.pid"
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pause.read_text()), signal.SIGKILL)
+
+
+@pytest.fixture
+def rootless(client: Client, helper: list[str], other_user_dir: Path) -> Iterator[Rootless]:
+    """A rootless podman user in the world, logged in to the plain registry with podman."""
+    user = Rootless(client, other_user_dir)
+    install_helper(helper, other_user_dir / "bin")
+    probe = user.run("sh", "-c", "cd / && exec docker-credential-ecr version")
+    if probe.returncode != 0:
+        pytest.skip(f"uid 54321 cannot run {helper[0]} (a checkout it cannot read)")
+    try:
+        login = user.run(tool("podman"), "login", "-u", PLAIN_USER, "--password-stdin",
+                         PLAIN_HOST, stdin=PLAIN_PASSWORD)  # fmt: skip
+        assert login.returncode == 0, login.stdout + login.stderr
+        yield user
+    finally:
+        user.stop()
+
+
+def test_rootless_podman_pulls_through_the_users_own_configuration(rootless: Rootless) -> None:
+    podman = tool("podman")
+    refused = rootless.run(podman, "pull", "--quiet", ECR_IMAGE)
+    assert refused.returncode != 0
+    done = rootless.run("docker-credential-ecr", "configure", "--containers", "--registry",
+                        ECR_HOST)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    pulled = rootless.run(podman, "pull", "--quiet", ECR_IMAGE)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert "docker-credential-ecr" not in pulled.stderr  # no directory refused on the way
+    other = rootless.run(podman, "pull", "--quiet", PLAIN_IMAGE)
+    assert other.returncode == 0, other.stdout + other.stderr
+    made = rootless.run(tool("buildah"), "from", "--quiet", ECR_IMAGE)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert made.stdout.strip().endswith("working-container")
+    assert rootless.client.world.fake is not None
+    assert rootless.client.world.fake.calls["ecr"] == 1
+    assert list((rootless.home / ".cache" / "docker-credential-ecr").iterdir())
