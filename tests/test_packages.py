@@ -15,6 +15,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -387,3 +389,57 @@ def test_rpm_scripts_install_and_erase_on_a_real_userland(tmp_path: Path) -> Non
     shutil.rmtree(root / "var/lib/rpm")
     shutil.rmtree(root / "run/systemd")
     assert files_of(root) == before
+
+
+# --- the linters cannot pass by accident -----------------------------------------------
+
+
+def planted(tmp_path: Path, plant: Callable[[Path], None]) -> tuple[Path, Path]:
+    """This machine's packages made again from its folder tarball after ``plant`` changed
+    the folder's ``_internal``: (deb, rpm)."""
+    arch = debian_arch()
+    tarball = DIST / f"{NAME}-{__version__}-linux-{arch}.tar.gz"
+    if not tarball.exists():
+        missing(str(tarball))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    succeeds(["tar", "-xzf", str(tarball), "-C", str(tree)])
+    plant(tree / NAME / "_internal")
+    changed = tmp_path / tarball.name
+    succeeds(["tar", "-czf", str(changed), "-C", str(tree), NAME])
+    made = output(sys.executable, str(ROOT / "packaging" / "package.py"), str(changed), arch,
+                  str(tmp_path / "out")).split()  # fmt: skip
+    return Path(made[0]), Path(made[1])
+
+
+def lint(deb: Path, rpm: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(ROOT / "scripts" / "package"), "--check", str(deb), str(rpm)],
+                          capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+
+
+def a_script_without_an_interpreter(internal: Path) -> None:
+    module = internal / "__future__.pyc"
+    module.write_text("echo planted\n")
+    module.chmod(0o755)
+
+
+def a_duplicate(internal: Path) -> None:
+    shutil.copyfile(internal / "abc.pyc", internal / "__future__.pyc")
+
+
+def test_a_planted_lintian_warning_fails_packaging(tmp_path: Path) -> None:
+    deb, _ = planted(tmp_path, a_script_without_an_interpreter)
+    proc = lint(deb, rpm_of(debian_arch()))
+    assert proc.returncode != 0
+    assert "W: docker-credential-ecr: executable-not-elf-or-script" in proc.stderr
+    assert f"lintian found problems in {deb}" in proc.stderr
+
+
+def test_a_planted_rpmlint_warning_fails_packaging(tmp_path: Path) -> None:
+    deb, rpm = planted(tmp_path, a_duplicate)
+    assert lint(deb, rpm_of(debian_arch())).returncode == 0  # lintian has nothing to say
+    proc = lint(deb, rpm)
+    assert proc.returncode != 0
+    assert "W: files-duplicate /usr/lib/docker-credential-ecr/_internal/abc.pyc" in proc.stderr
+    assert " 0 errors, 1 warnings" in proc.stderr
+    assert f"rpmlint found problems in {rpm}" in proc.stderr

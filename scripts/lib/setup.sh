@@ -48,6 +48,15 @@ sys.exit(not os.path.exists(os.path.join(s.get_config_var("LIBDIR"), s.get_confi
   fi
 }
 
+# Signed repositories (scripts/release, scripts/lib/repos) and what tests them.
+missing_repos() {
+  have reprepro || echo reprepro
+  have createrepo_c || echo createrepo-c
+  have rpmsign || echo rpm
+  have gpg || echo gpg
+  have dnf || echo dnf
+}
+
 missing_test() {
   have openssl || echo openssl
   # The gates: pre-commit reads the files git tracks; shellcheck, clang-tidy and clang-format are Debian's.
