@@ -155,6 +155,21 @@ build_venv() {
   pip_install .venv-build -q --no-deps --no-build-isolation --force-reinstall .
 }
 
+# .venv-sbom: what makes the bill of materials (packaging/requirements-sbom.txt).
+sbom_venv() {
+  make_venv .venv-sbom
+  step "installing the pinned SBOM tools (packaging/requirements-sbom.txt) from PyPI"
+  pip_install .venv-sbom -r packaging/requirements-sbom.txt -c packaging/requirements-build.txt
+}
+
+# Run packaging/sbom.py ($@) in .venv-sbom, reading the distributions' metadata (and
+# PyInstaller's archive reader) from .venv-build: the build's own, found first.
+sbom() {
+  local site
+  site=$(.venv-build/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+  PYTHONPATH=$site .venv-sbom/bin/python packaging/sbom.py "$@"
+}
+
 # The version being built, read (not imported: a fresh host may not have python3 yet).
 project_version() {
   local version
