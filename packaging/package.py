@@ -2,6 +2,10 @@
 
 Usage: python packaging/package.py TARBALL ARCH OUTDIR     (ARCH: amd64 or arm64)
 
+The packages' time (their files' times, the changelog's and the manual page's dates, the
+.rpm's build time) is $SOURCE_DATE_EPOCH, which scripts/package sets to the commit's, so
+that two builds of one commit give the same bytes; a fixed time without it.
+
 Both packages hold the same files, laid out once by ``stage``: the folder form in
 /usr/lib/docker-credential-ecr, /usr/bin/docker-credential-ecr and the kubelet's name
 /usr/libexec/docker-credential-ecr/ecr-credential-provider linked to it, the systemd

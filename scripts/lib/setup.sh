@@ -178,6 +178,20 @@ project_version() {
   echo "$version"
 }
 
+# The time the artifacts carry (their files' times, the dates of the manual page and the
+# changelogs, the .rpm's build time): $SOURCE_DATE_EPOCH if set, else the time of the
+# commit being built, so that two builds of one commit give the same bytes whenever they
+# run.  Without git history of this folder's own (a copy of the source), a fixed time.
+source_date_epoch() {
+  local epoch=${SOURCE_DATE_EPOCH:-}
+  if [ -z "$epoch" ] && have git &&
+    [ "$(git rev-parse --show-toplevel 2>/dev/null)" = "$(pwd -P)" ]; then
+    epoch=$(git log -1 --format=%ct 2>/dev/null || true)
+  fi
+  [[ "$epoch" =~ ^[0-9]+$ ]] || epoch=1700000000
+  echo "$epoch"
+}
+
 # .venv: this package, editable, and the test tools (versions in tests/constraints.txt).
 test_venv() {
   make_venv .venv
