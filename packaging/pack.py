@@ -109,6 +109,19 @@ def add_glibc(tree: Path) -> list[str]:
     return sorted(libs)
 
 
+def normalise_modes(tree: Path) -> None:
+    """0755 for folders and programs, 0644 for the rest, whatever the build's umask.
+
+    The folder tarball and the single file record each file's mode, and PyInstaller,
+    pip and git create files under the umask of whoever builds.
+    """
+    for path in [tree, *tree.rglob("*")]:
+        if path.is_symlink():
+            continue
+        executable = path.is_dir() or bool(path.stat().st_mode & 0o111)
+        path.chmod(0o755 if executable else 0o644)
+
+
 def entries(tree: Path) -> bytes:
     chunks: list[bytes] = []
     for path in sorted(tree.rglob("*")):
@@ -135,7 +148,7 @@ def make_tree(bundle: Path, launcher: Path, tree: Path) -> None:
     (tree / bootloader.name).rename(tree / PROGRAM)
     libs = add_glibc(tree)
     shutil.copy2(launcher, tree / NAME)
-    (tree / NAME).chmod(0o755)
+    normalise_modes(tree)
     print(f"pack: {tree} (glibc: {' '.join(libs)})")
 
 
