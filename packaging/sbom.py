@@ -131,12 +131,18 @@ def normalize(name: str) -> str:
 class BuildInfo:
     """What a .buildinfo records of the build."""
 
+    source: str = ""  # the commit built
     arch: str = ""
     python: str = ""
     glibc: str = ""
     glibc_build: str = ""  # ldd's words for it, e.g. "Debian GLIBC 2.36-9+deb12u14"
     pins: dict[str, str] = field(default_factory=dict)  # normalized name -> version
     debian: dict[str, str] = field(default_factory=dict)  # package -> version
+
+
+def _source(info: BuildInfo, value: str) -> bool:
+    info.source = value
+    return re.fullmatch(r"[0-9a-f]{40}|unknown", value) is not None
 
 
 def _architecture(info: BuildInfo, value: str) -> bool:
@@ -171,6 +177,7 @@ def _debian(info: BuildInfo, value: str) -> bool:
 
 
 BUILDINFO_LINES: dict[str, Callable[[BuildInfo, str], bool]] = {
+    "source": _source,
     "architecture": _architecture,
     "python": _python,
     "glibc (carried)": _glibc,

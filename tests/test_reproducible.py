@@ -1,9 +1,10 @@
 """Two builds of one commit give the same bytes (scripts/build-binary, scripts/package).
 
-The checkout's HEAD is cloned twice, at paths of different lengths, and built and
-packaged in each for this machine; the second build runs under another umask and time
-zone.  The single file, the folder tarball, the .deb and the .rpm must be the same,
-byte for byte.  Uncommitted changes are not in the clones, so commit first.
+The checkout's HEAD is cloned twice, at paths of different lengths, and built (in the
+pinned Debian build root, as scripts/release builds) and packaged in each for this
+machine; the second build runs under another umask and time zone.  The single file, the
+folder tarball, the .deb and the .rpm must be the same, byte for byte.  Uncommitted
+changes are not in the clones, so commit first.
 
 Building twice takes a few minutes, so these tests run only when
 DOCKER_CREDENTIAL_ECR_REPRO_TESTS is set; they need what scripts/build-binary and
@@ -25,6 +26,7 @@ from support.paths import ROOT
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("reproducible"),
     pytest.mark.skipif(
         not os.environ.get("DOCKER_CREDENTIAL_ECR_REPRO_TESTS"),
         reason="builds twice, for minutes: set DOCKER_CREDENTIAL_ECR_REPRO_TESTS=1",
@@ -52,7 +54,9 @@ def build(checkout: Path, umask: int, zone: str) -> dict[str, str]:
     # The commit's time, not the caller's: a SOURCE_DATE_EPOCH would be the builds' time.
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"} | {"TZ": zone}
     arch = debian_arch()
-    for command in (["scripts/build-binary", "--arch", arch], ["scripts/package", "--arch", arch]):
+    # As scripts/release builds: in the pinned Debian build root.
+    build = ["scripts/build-binary", "--arch", arch, "--in-root"]
+    for command in (build, ["scripts/package", "--arch", arch]):
         subprocess.run(command, cwd=checkout, env=env, umask=umask, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
     dist = checkout / "dist"
