@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from pack import debian_arch
@@ -295,8 +296,7 @@ def test_the_sbom_lists_the_product_the_runtime_and_the_build_root(
     purls = {c.get("purl") for c in sbom["components"]}
     for line in buildinfo:
         if line.startswith("debian: "):
-            name, version = line.removeprefix("debian: ").split()
-            version = version.replace("+", "%2B")
+            name, version = (quote(part, safe=".-~:") for part in line[8:].split())
             assert f"pkg:deb/debian/{name}@{version}?arch={debian_arch()}" in purls, line
 
 
