@@ -86,9 +86,25 @@ def make_key(directory: Path) -> Key:
     return Key(home, fingerprint, directory / "key")
 
 
+def stop_agents(under: Path) -> None:
+    """End the gpg-agents that gpg (and dnf's gpgme) started for the homes under ``under``
+    (their sockets may be in /run/user, so the homes are found by their keyrings)."""
+    for keyring in under.rglob("pubring.kbx"):
+        subprocess.run(["gpgconf", "--homedir", str(keyring.parent), "--kill", "gpg-agent"],
+                       capture_output=True, check=False)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _agents_stop(tmp_path: Path) -> Iterator[None]:
+    yield
+    stop_agents(tmp_path)
+
+
 @pytest.fixture(scope="module")
-def key(tmp_path_factory: pytest.TempPathFactory) -> Key:
-    return make_key(tmp_path_factory.mktemp("key"))
+def key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Key]:
+    made = make_key(tmp_path_factory.mktemp("key"))
+    yield made
+    stop_agents(made.home)
 
 
 @pytest.fixture(scope="module")
