@@ -138,6 +138,8 @@ class BuildInfo:
     glibc_build: str = ""  # ldd's words for it, e.g. "Debian GLIBC 2.36-9+deb12u14"
     pins: dict[str, str] = field(default_factory=dict)  # normalized name -> version
     debian: dict[str, str] = field(default_factory=dict)  # package -> version
+    packed_with: dict[str, str] = field(default_factory=dict)  # the host's packing tools
+    epoch: str = ""  # SOURCE_DATE_EPOCH of the release
 
 
 def _source(info: BuildInfo, value: str) -> bool:
@@ -176,6 +178,18 @@ def _debian(info: BuildInfo, value: str) -> bool:
     return match is not None
 
 
+def _packed_with(info: BuildInfo, value: str) -> bool:
+    match = re.fullmatch(r"([a-z0-9][a-z0-9+.-]+) (\S+)", value)
+    if match:
+        info.packed_with[match[1]] = match[2]
+    return match is not None
+
+
+def _epoch(info: BuildInfo, value: str) -> bool:
+    info.epoch = value
+    return value.isdigit()
+
+
 BUILDINFO_LINES: dict[str, Callable[[BuildInfo, str], bool]] = {
     "source": _source,
     "architecture": _architecture,
@@ -183,6 +197,8 @@ BUILDINFO_LINES: dict[str, Callable[[BuildInfo, str], bool]] = {
     "glibc (carried)": _glibc,
     "pypi": _pypi,
     "debian": _debian,
+    "packed-with": _packed_with,
+    "source-date-epoch": _epoch,
 }
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 from pack import ARCHES, debian_arch
-from package import CONFIG
+from package import CONFIG, DEFAULTS
 
 from docker_credential_ecr import __version__
 from fakeaws import FakeAWS
@@ -51,6 +51,9 @@ from test_packages import (
 REPOS = ROOT / "scripts" / "lib" / "repos"
 KEYRING = f"/usr/share/keyrings/{NAME}-archive-keyring.gpg"
 SECOND_HOST = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
+# The newer release changes both packaged configuration files, so that an upgrade over
+# a host's edits meets what dpkg and rpm do then: keep the host's, set the new one beside.
+NEWER_LINE = "# a line the newer release added\n"
 NEWER = __version__.rsplit(".", 1)[0] + "." + str(int(__version__.rsplit(".", 1)[1]) + 1)
 HERE = debian_arch()
 
@@ -123,6 +126,9 @@ def newer(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy2(ROOT / name, src / name)
     init = src / "helper" / "docker_credential_ecr" / "__init__.py"
     init.write_text(init.read_text().replace(f'"{__version__}"', f'"{NEWER}"'))
+    for packaged in ("config.toml", "default"):
+        with (src / "packaging" / "package" / packaged).open("a") as file:
+            file.write(NEWER_LINE)
     built = subprocess.run([str(src / "scripts" / "build-binary")], cwd=src, capture_output=True,
                            text=True, timeout=1800, check=False)  # fmt: skip
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
@@ -163,6 +169,9 @@ def apt_host(root: Path, keyring: Path) -> None:
     )
 
 
+KEEP_EDITS = "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+
+
 def apt(root: Path, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """apt-get in the root, non-interactive, with systemd "running" for the scripts."""
     env = "DEBIAN_FRONTEND=noninteractive"
@@ -200,6 +209,22 @@ def a_host(tmp_path: Path, tls_files: tuple[str, str, str], key: Key) -> Path:
     return root
 
 
+def edit_configuration(root: Path) -> dict[str, str]:
+    """Edit both configuration files as an operator would; what each now holds."""
+    config = (root / CONFIG).read_text() + '\n[aliases]\n"registry.example" = "' + ECR_HOST + '"\n'
+    (root / CONFIG).write_text(config)
+    defaults = (root / DEFAULTS).read_text() + "DOCKER_CREDENTIAL_ECR_LOG_LEVEL=debug\n"
+    (root / DEFAULTS).write_text(defaults)
+    return {CONFIG: config, DEFAULTS: defaults}
+
+
+def assert_kept(root: Path, edited: dict[str, str], beside: str) -> None:
+    """Each edited file kept; the newer packaged one written beside it as ``beside``."""
+    for path, text in edited.items():
+        assert (root / path).read_text() == text
+        assert (root / f"{path}{beside}").read_text().endswith(NEWER_LINE)
+
+
 def get(root: Path, fake: FakeAWS, host: str = ECR_HOST) -> str:
     """The secret a ``get`` in the root answers."""
     answer = in_root(root, f"echo {host} | {aws_env(fake)} {NAME} get").stdout
@@ -216,18 +241,18 @@ def test_apt_installs_and_upgrades_from_signed_repositories(
     apt(root, f"install -y {NAME}")
     assert in_root(root, f"{NAME} version").stdout.split()[-1] == __version__
     first = get(root, fake_aws_tls)
-    edited = (root / CONFIG).read_text() + '\n[aliases]\n"registry.example" = "' + ECR_HOST + '"\n'
-    (root / CONFIG).write_text(edited)
+    edited = edit_configuration(root)
 
     publish(apt_repository(key, tmp_path / "second", *newer.glob("*.deb")), root)
     apt(root, "update")
     with held_get(root, fake_aws_tls) as running:
-        apt(root, "upgrade -y </dev/null")
+        # What fleets run unattended: keep the host's edits, never ask (docs/operations.md).
+        apt(root, f"upgrade -y {KEEP_EDITS} </dev/null")
     out, err = running.communicate(timeout=300)
     assert running.returncode == 0, err
     assert json.loads(out)["Secret"] == fake_aws_tls.issued[-1]
 
-    assert (root / CONFIG).read_text() == edited
+    assert_kept(root, edited, ".dpkg-dist")
     assert in_root(root, f"{NAME} version").stdout.split()[-1] == NEWER
     assert get(root, fake_aws_tls) == first  # cached before the upgrade, served after
     assert fake_aws_tls.calls["ecr"] == 2  # the first get and the held one
@@ -292,6 +317,40 @@ def test_the_release_repository_installs_with_the_key_it_ships(
     assert "Good signature" in signed.stderr
 
 
+def test_the_release_lists_checksums_and_signs_everything_it_ships() -> None:
+    keyring = DIST / f"{NAME}-archive-keyring.gpg"
+    release = DIST / "RELEASE.md"
+    if not release.exists() or not keyring.exists():
+        missing(f"{release} and {keyring}")
+    notes = release.read_text()
+    sums: dict[str, str] = {}
+    for line in (DIST / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        sums[name] = digest
+    shipped = sorted(p.name for p in DIST.iterdir() if p.name.startswith(
+        (f"{NAME}-{__version__}", f"{NAME}_{__version__}")))  # fmt: skip
+    assert sorted(sums) == shipped
+    for name, digest in sums.items():
+        assert f"`{name}`" in notes
+        assert hashlib.sha256((DIST / name).read_bytes()).hexdigest() == digest, name
+    for named in ("SHA256SUMS.asc", f"{NAME}-archive-keyring.asc", "`apt/`", "`rpm/x86_64/`"):
+        assert named in notes
+    for arch, rpm_arch in ARCHES.items():
+        info = (DIST / f"{NAME}-{__version__}-linux-{arch}.buildinfo").read_text()
+        assert "\nsource-date-epoch: " in info
+        assert "\npacked-with: dpkg " in info
+        assert "\npacked-with: rpm " in info
+        packages = DIST / "apt" / f"dists/stable/main/binary-{arch}/Packages"
+        assert (
+            f"Filename: pool/main/d/{NAME}/{NAME}_{__version__}_{arch}.deb" in packages.read_text()
+        )
+        repodata = DIST / "rpm" / rpm_arch / "repodata"
+        signed = succeeds(["gpgv", "--keyring", str(keyring), str(repodata / "repomd.xml.asc"),
+                           str(repodata / "repomd.xml")])  # fmt: skip
+        assert "Good signature" in signed.stderr
+        assert (DIST / "rpm" / rpm_arch / f"{NAME}-{__version__}-1.{rpm_arch}.rpm").exists()
+
+
 # ---- RPM hosts ------------------------------------------------------------------------
 
 
@@ -319,15 +378,13 @@ def test_rpm_upgrade_keeps_the_configuration_and_the_token(
     # The root's /bin/sh is dpkg's, which rpm's database does not know of.
     succeeds([*rpm_root, "--nodeps", "-i", str(first)])
     cached = get(root, fake_aws_tls)
-    edited = (root / CONFIG).read_text() + "\n# edited on this host\n"
-    (root / CONFIG).write_text(edited)
+    edited = edit_configuration(root)
     with held_get(root, fake_aws_tls) as running:
         succeeds([*rpm_root, "--nodeps", "-U", str(second)])
     out, err = running.communicate(timeout=300)
     assert running.returncode == 0, err
     assert json.loads(out)["Secret"] == fake_aws_tls.issued[-1]
-    assert (root / CONFIG).read_text() == edited
-    assert not (root / f"{CONFIG}.rpmnew").exists()  # the packaged file did not change
+    assert_kept(root, edited, ".rpmnew")
     assert in_root(root, f"{NAME} version").stdout.split()[-1] == NEWER
     assert get(root, fake_aws_tls) == cached
 
@@ -388,10 +445,12 @@ def test_dnf_installs_and_upgrades_through_the_signed_repository(
            "--installroot", str(root), "--releasever", "1"]  # fmt: skip
     succeeds([*dnf, "install", NAME])
     cached = get(root, fake_aws_tls)
+    edited = edit_configuration(root)
     second = next(newer.glob("*.rpm"))
     shutil.rmtree(repository.parent)
     rpm_repository(key, tmp_path / "repo", second)
     succeeds([*dnf, "--refresh", "upgrade", NAME])
+    assert_kept(root, edited, ".rpmnew")
     assert in_root(root, f"{NAME} version").stdout.split()[-1] == NEWER
     assert get(root, fake_aws_tls) == cached
     # A changed repomd.xml no longer matches its signature: dnf refuses the repository.

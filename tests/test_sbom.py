@@ -346,6 +346,7 @@ BAD_BUILDINFOS: dict[str, tuple[Callable[[str], str | bytes] | None, str]] = {
     "other-arch": (_line(r"^architecture: .*$", "architecture: s390x"), "is for s390x"),
     "wrong-pin": (_line(r"^pypi: six==.*$", "pypi: six==0.0.1"), "six is 0.0.1 in"),
     "unpinned": (_line(r"^pypi: six==.*\n", ""), "carries six, which"),
+    "bad-epoch": (lambda real: real + "source-date-epoch: yesterday\n", "'source-date-epoch: y"),
 }
 
 
