@@ -4,13 +4,18 @@ with the kubelet's environment and not the shell's, against the local AWS endpoi
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from docker_credential_ecr import kubelet
 from docker_credential_ecr.commands import kubeletsetup
+from docker_credential_ecr.errors import NAME
 from fakeaws import FakeAWS
 from support.helper import Runner
 from support.hosts import ECR_HOST
@@ -32,7 +37,11 @@ def kubelet_dir(tmp_path: Path, runner: Runner, aliases: list[str]) -> Path:
 
 
 def doctor(
-    env: dict[str, str], tmp_path: Path, directory: Path, kubelets: dict[str, str]
+    env: dict[str, str],
+    tmp_path: Path,
+    directory: Path,
+    kubelets: dict[str, str],
+    *paths: str,
 ) -> tuple[int, list[str]]:
     """``doctor --kubelet`` in-process with the shell's ``env``, the kubelet's ``kubelets``."""
     config = tmp_path / "config.toml"
@@ -42,7 +51,7 @@ def doctor(
     kubelets = {**kubelets, "DOCKER_CREDENTIAL_ECR_CONFIG": str(config)}
     env_file.write_text("".join(f"{k}={v}\n" for k, v in kubelets.items()))
     shell = {**env, "DOCKER_CREDENTIAL_ECR_CONFIG": str(config)}
-    argv = ["doctor", "--kubelet", "--kubelet-dir", str(directory)]
+    argv = ["doctor", "--kubelet", "--kubelet-dir", str(directory), *paths]
     status, out, err = run_main([*argv, "--kubelet-env-file", str(env_file)], shell)
     assert err == ""
     return status, out.splitlines()
@@ -72,6 +81,46 @@ def test_what_works_from_the_shell_fails_without_the_kubelets_credentials(
     problem = next(line for line in lines if line.startswith(f"PROBLEM  kubelet: {ECR_HOST}: "))
     assert "no AWS credentials found" in problem
     assert fake_aws.calls["ecr"] == 0
+
+
+def own_layout(tmp_path: Path, runner: Runner, env: dict[str, str], give: bool) -> list[str]:
+    """The layout docs/kubernetes.md gives for keeping the files in /etc: the executable
+    under its own name with ``args``, and (if ``give``) the credentials in its ``env:``."""
+    if len(runner.command) != 1:
+        pytest.skip("the provider is a program of its own")
+    bin_dir = tmp_path / "lib"
+    bin_dir.mkdir(exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        (bin_dir / NAME).symlink_to(runner.command[0])
+    config: dict[str, Any] = YAML(typ="safe").load(kubeletsetup.render([ALIAS]))
+    provider = config["providers"][0]
+    provider.update(name=NAME, args=["get-credentials"])
+    if give:
+        provider["env"] = [{"name": k, "value": env[k]} for k in NO_CREDENTIALS]
+    path = tmp_path / "credential-provider.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return ["--kubelet-config", str(path), "--kubelet-bin-dir", str(bin_dir)]
+
+
+def test_the_kubelets_own_paths_args_and_env_are_those_the_provider_runs_with(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    unused = tmp_path / "unused"
+    service = the_kubelets(env, *NO_CREDENTIALS)
+    status, lines = doctor(
+        env, tmp_path, unused, service, *own_layout(tmp_path, runner, env, False)
+    )
+    assert status == 1
+    assert (
+        f"ok       kubelet: {tmp_path / 'credential-provider.yaml'} names the provider {NAME}"
+        in lines
+    )
+    problem = next(line for line in lines if line.startswith(f"PROBLEM  kubelet: {ECR_HOST}: "))
+    assert "no AWS credentials found" in problem
+    assert fake_aws.calls["ecr"] == 0
+    status, lines = doctor(env, tmp_path, unused, service, *own_layout(tmp_path, runner, env, True))
+    assert f"ok       kubelet: {ECR_HOST}: a pod's pull gets a token" in lines, lines
+    assert (status, fake_aws.calls["ecr"]) == (0, 1)
 
 
 def test_a_match_images_without_the_alias_is_named(

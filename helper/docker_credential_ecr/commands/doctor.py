@@ -64,6 +64,16 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
     )
     kubeletsetup.dir_argument(parser)
     parser.add_argument(
+        "--kubelet-config",
+        metavar="FILE",
+        help="the kubelet's --image-credential-provider-config (default: under --kubelet-dir)",
+    )
+    parser.add_argument(
+        "--kubelet-bin-dir",
+        metavar="DIR",
+        help="the kubelet's --image-credential-provider-bin-dir (default: under --kubelet-dir)",
+    )
+    parser.add_argument(
         "--kubelet-env-file",
         action="append",
         default=None,
@@ -107,8 +117,10 @@ def _kubelet(args: argparse.Namespace, ctx: Context, report: Report) -> int:
     from docker_credential_ecr.commands import kubeletcheck, kubeletsetup
 
     _program, config = kubeletsetup.paths(args.kubelet_dir)
+    config = args.kubelet_config or config
+    bin_dir = args.kubelet_bin_dir or os.path.join(args.kubelet_dir, "bin")
     env_files = args.kubelet_env_file or args.default_env_files
-    kubeletcheck.check(report, ctx, config, os.path.join(args.kubelet_dir, "bin"), env_files)
+    kubeletcheck.check(report, ctx, config, bin_dir, env_files)
     ctx.out.write("all is well\n" if not report.problems else f"{report.problems} problem(s)\n")
     return 1 if report.problems else 0
 

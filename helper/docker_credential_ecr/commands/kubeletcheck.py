@@ -14,6 +14,7 @@ import os
 
 from docker_credential_ecr import kubelet, trust
 from docker_credential_ecr.commands.context import known_hosts
+from docker_credential_ecr.errors import NAME
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ ENVIRONMENT_FILES = (
     "/etc/default/k3s", "/etc/default/k3s-agent",
     "/etc/sysconfig/k3s", "/etc/sysconfig/k3s-agent",
 )  # fmt: skip
+# The provider names the kubelet may run us by (docs/kubernetes.md): the link named as
+# AWS's plugin is, or the executable itself with args: ["get-credentials"].
+PROVIDER_NAMES = (kubelet.PROGRAM, NAME)
 # What systemd gives a service before its environment files.
 SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -41,7 +45,7 @@ def check(
     provider = _provider(report, config_path)
     if provider is None:
         return
-    program = os.path.join(bin_dir, kubelet.PROGRAM)
+    program = os.path.join(bin_dir, str(provider["name"]))
     why = trust.check_file(program, os.geteuid())
     if not os.path.isfile(program) or why:
         report.problem(
@@ -84,11 +88,11 @@ def _provider(report: Report, path: str) -> dict[str, object] | None:
         report.problem(f"kubelet: cannot read {path}: {exc}", fix)
         return None
     providers = document.get("providers") if isinstance(document, dict) else None
-    ours = [p for p in providers or [] if isinstance(p, dict) and p.get("name") == kubelet.PROGRAM]
+    ours = [p for p in providers or [] if isinstance(p, dict) and p.get("name") in PROVIDER_NAMES]
     if not ours:
-        report.problem(f"kubelet: {path} names no provider {kubelet.PROGRAM}", fix)
+        report.problem(f"kubelet: {path} names no provider {' or '.join(PROVIDER_NAMES)}", fix)
         return None
-    report.ok(f"kubelet: {path} names the provider {kubelet.PROGRAM}")
+    report.ok(f"kubelet: {path} names the provider {ours[0]['name']}")
     found: dict[str, object] = ours[0]
     return found
 
