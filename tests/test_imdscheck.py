@@ -5,6 +5,8 @@ local endpoint's metadata service."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,13 +29,13 @@ def no_keys(env: dict[str, str], endpoint: str | None) -> dict[str, str]:
     return found
 
 
-def problem(env: dict[str, str]) -> tuple[str, str]:
+def problem(env: dict[str, str], prefix: list[str] | None = None) -> tuple[str, str]:
     """doctor's line about the registry's credentials, and its fix.
 
     In a process of its own: the AWS SDK reads its process's environment, which must be
     ``env`` and nothing of the test runner's.
     """
-    proc = Runner.script().run(["doctor", ECR_HOST], "", env)
+    proc = Runner.script().run(["doctor", ECR_HOST], "", env, prefix=prefix)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if "no AWS credentials found" in line)
@@ -59,6 +61,28 @@ def test_nothing_answers(env: dict[str, str]) -> None:
     line, fix = problem(no_keys(env, CLOSED_ENDPOINT))
     assert f"; no instance metadata service answers at {CLOSED_ENDPOINT}/ (" in line
     assert "Connection refused" in line
+    assert "set AWS_PROFILE or keys" in fix
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not all(map(shutil.which, ("unshare", "ip", "iptables"))),
+    reason="needs root, unshare, ip and iptables",
+)
+def test_a_blocked_endpoint_is_not_taken_for_the_hop_limit(env: dict[str, str]) -> None:
+    # In a network namespace of its own, a firewall that drops every packet to the
+    # endpoint: the connection is never accepted, unlike the hop limit's symptom.
+    firewall = (
+        f"{shutil.which('ip')} link set lo up && {shutil.which('iptables')}"
+        ' -A OUTPUT -d 127.0.0.2 -j DROP && exec "$@"'
+    )
+    endpoint = "http://127.0.0.2:8080"
+    prefix = ["unshare", "--net", "sh", "-c", firewall, "sh"]
+    line, fix = problem(no_keys(env, endpoint), prefix)
+    assert line.endswith(
+        f"; nothing accepts a connection to the metadata service at {endpoint}/ within 1 s"
+        " (a firewall drops it, or this is not EC2)"
+    )
+    assert "hop limit" not in fix
     assert "set AWS_PROFILE or keys" in fix
 
 

@@ -1,10 +1,13 @@
 """Why the instance metadata service gave no credentials, for ``doctor``: turned off, not
-there (or blocked), silent after IMDSv2's token request (a container behind the default
-hop limit of 1), or there with no role.  Each has its own fix."""
+there, blocked (a connection that is never accepted), silent after IMDSv2's token request
+on a connection it accepted (a container behind the default hop limit of 1: the answer's
+packets die on the way), or there with no role.  Each has its own fix."""
 
 from __future__ import annotations
 
+import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 
 TYPE_CHECKING = False
@@ -32,6 +35,9 @@ def explain(environ: Mapping[str, str], timeout: float = 1.0) -> tuple[str, str]
             f"the metadata endpoint {base} is not an http URL",
             "fix AWS_EC2_METADATA_SERVICE_ENDPOINT",
         )
+    blocked = _blocked(base, timeout)
+    if blocked is not None:
+        return blocked
     # The metadata service is link-local: never through a proxy the environment names.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     put = urllib.request.Request(  # noqa: S310 - an http(s) URL, checked above
@@ -49,6 +55,24 @@ def explain(environ: Mapping[str, str], timeout: float = 1.0) -> tuple[str, str]
             "off EC2, or with the metadata endpoint blocked: set AWS_PROFILE or keys instead",
         )
     return _role(opener, base, token, timeout)
+
+
+def _blocked(base: str, timeout: float) -> tuple[str, str] | None:
+    """The line and fix when a connection to ``base`` is never accepted (dropped packets,
+    unlike the hop limit, which lets the connection through and drops only the answer)."""
+    url = urllib.parse.urlsplit(base)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "", port), timeout=timeout).close()
+    except TimeoutError:
+        return (
+            f"nothing accepts a connection to the metadata service at {base} within"
+            f" {timeout:g} s (a firewall drops it, or this is not EC2)",
+            "let this host (or container) reach it, or set AWS_PROFILE or keys instead",
+        )
+    except OSError:
+        return None  # refused, unreachable: the token request below says which
+    return None
 
 
 def _role(
