@@ -48,6 +48,7 @@ def test_every_check_passes_in_order(configured: dict[str, str], fake_aws: FakeA
     assert checks == ["Docker", "credentials", "caller", "ECR", "GetAuthorizationToken", "clock"]
     # The endpoint in effect, the variable that chose it, and the way there.
     assert ours[3].startswith(f"ECR API {fake_aws.url} (AWS_ENDPOINT_URL_ECR), directly: ")
+    assert ours[2].endswith(f" (STS {fake_aws.url} (AWS_ENDPOINT_URL_STS), directly)")
     assert lines[-1] == "all is well"
     assert [r["api"] for r in fake_aws.requests] == ["sts:GetCallerIdentity", "ecr"]
 

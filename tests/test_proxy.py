@@ -20,6 +20,8 @@ from support.helper import Runner, get, secret_of
 from support.hosts import ECR_HOST
 from support.users import AS_OTHER
 
+ROLE = "arn:aws:iam::123456789012:role/puller"
+
 
 class Proxy:
     """A tinyproxy on loopback, run as the second user, logging each connection."""
@@ -94,6 +96,25 @@ def test_every_aws_call_goes_through_the_proxy_as_a_tunnel(
     assert fake_aws_tls.issued[0] not in proxy.log.read_text()
 
 
+def test_a_role_is_assumed_through_the_proxy_and_the_sts_endpoint_named(
+    runner: Runner, tls_env: dict[str, str], fake_aws_tls: FakeAWS, proxy: Proxy, tmp_path: Path
+) -> None:
+    # STS under another name for the same endpoint, so that its tunnel is told apart.
+    port = fake_aws_tls.url.rsplit(":", 1)[1]
+    config = tmp_path / "config.toml"
+    config.write_text(f'[registries."{ECR_HOST}"]\nrole_arn = "{ROLE}"\n')
+    tls_env.update(
+        AWS_ENDPOINT_URL_STS=f"https://127.0.0.1:{port}",
+        DOCKER_CREDENTIAL_ECR_CONFIG=str(config),
+        HTTPS_PROXY=proxy.url,
+    )
+    assert secret_of(get(runner, tls_env)) == fake_aws_tls.issued[0]
+    assert fake_aws_tls.calls == {"sts:AssumeRole": 1, "ecr": 1}
+    tunnels = proxy.tunnels()
+    assert any(f"CONNECT 127.0.0.1:{port} " in line for line in tunnels), tunnels
+    assert any(f"CONNECT localhost:{port} " in line for line in tunnels), tunnels
+
+
 def test_no_proxy_keeps_a_host_off_the_proxy(
     runner: Runner, tls_env: dict[str, str], fake_aws_tls: FakeAWS, proxy: Proxy
 ) -> None:
@@ -121,6 +142,8 @@ def test_doctor_names_the_proxy_it_goes_through(
     line = next(line for line in proc.stdout.splitlines() if "ECR API" in line)
     assert f"through the proxy {proxy.url}: reachable" in line, proc.stdout
     assert "(AWS_ENDPOINT_URL_ECR)" in line
+    caller = next(line for line in proc.stdout.splitlines() if ": caller " in line)
+    assert caller.endswith(f"(AWS_ENDPOINT_URL_STS), through the proxy {proxy.url})"), caller
 
 
 def test_a_profiles_own_endpoint_url_is_honoured(

@@ -204,7 +204,7 @@ def _check_registry(report: Report, ctx: Context, target: Target) -> None:
     registry, config = target.registry, target.config
     bconfig = ecr.botocore_config(ctx.aws, attempts=1)
     session = _check_credentials(report, registry, config, bconfig, ctx.environ)
-    if session is None or not _check_caller(report, registry, session, config, bconfig):
+    if session is None or not _check_caller(report, registry, session, config, bconfig, ctx):
         return
     client = ecr.client_for(session, registry, bconfig, config.region)
     _check_reachable(report, registry.host, client.meta.endpoint_url, ctx)
@@ -249,10 +249,14 @@ def _check_caller(
     session: boto3.session.Session,
     config: RegistryConfig,
     bconfig: botocore.config.Config,
+    ctx: Context,
 ) -> bool:
     try:
         sts = ecr.sts_client(session, registry, config, bconfig)
-        report.ok(f"{registry.host}: caller {sts.get_caller_identity()['Arn']}")
+        caller = sts.get_caller_identity()["Arn"]
+        where, proxy, _ = _route(sts.meta.endpoint_url, ctx.environ, _STS_VARIABLES)
+        way = f"through the proxy {proxy}" if proxy else "directly"
+        report.ok(f"{registry.host}: caller {caller} (STS {where}, {way})")
     except _AWS_ERRORS as exc:
         offset = ecr.refused_offset(getattr(exc, "response", {}), time.time())
         if offset is not None:
@@ -315,7 +319,7 @@ def _clock_problem(report: Report, host: str, offset: float) -> None:
 def _check_reachable(report: Report, host: str, url: str, ctx: Context) -> None:
     """The endpoint in effect and the way to it (direct, or the proxy the environment
     names), and that a connection gets there."""
-    where, proxy, target = _route(url, ctx.environ)
+    where, proxy, target = _route(url, ctx.environ, _ENDPOINT_VARIABLES)
     started = time.monotonic()
     try:
         with socket.create_connection(target, timeout=ctx.aws.connect_timeout):
@@ -332,10 +336,13 @@ def _check_reachable(report: Report, host: str, url: str, ctx: Context) -> None:
     report.ok(f"{host}: ECR API {where}, {way}: reachable in {elapsed:.0f} ms")
 
 
-def _route(url: str, environ: Mapping[str, str]) -> tuple[str, str | None, tuple[str, int]]:
-    """The endpoint as the report names it, the proxy to it (if any), and what to connect to."""
+def _route(
+    url: str, environ: Mapping[str, str], variables: tuple[str, ...]
+) -> tuple[str, str | None, tuple[str, int]]:
+    """The endpoint as the report names it (with the one of ``variables`` that chose it),
+    the proxy to it (if any), and what to connect to."""
     parts = urllib.parse.urlsplit(url)
-    named = next((v for v in _ENDPOINT_VARIABLES if environ.get(v)), None)
+    named = next((v for v in variables if environ.get(v)), None)
     where = f"{url} ({named})" if named else url
     proxy = proxy_for(parts.scheme, parts.hostname or "", environ)
     through = urllib.parse.urlsplit(proxy) if proxy else parts
@@ -344,6 +351,7 @@ def _route(url: str, environ: Mapping[str, str]) -> tuple[str, str | None, tuple
 
 
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL")
+_STS_VARIABLES = ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL")
 
 
 def _bypassed(host: str, no_proxy: str) -> bool:
