@@ -119,6 +119,9 @@ def test_a_credential_process(
     )
     base = {**without_keys(env), "AWS_CONFIG_FILE": str(config)}
     answered(runner, {**base, "AWS_PROFILE": "vault"})
+    # The process hands out new keys (aws-vault's rotation): the same profile, the same
+    # identity, so the cached token serves.
+    process("vault", "AKIDFROMPROCESS00009")
     answered(runner, {**base, "AWS_PROFILE": "vault"})
     answered(runner, {**base, "AWS_PROFILE": "anywhere"})
     assert ecr_sources(fake_aws) == ["AKIDFROMPROCESS00001", "AKIDFROMPROCESS00002"]
@@ -205,7 +208,27 @@ def test_the_instance_metadata_service_with_imdsv2(
     del instance["AWS_EC2_METADATA_DISABLED"]
     instance["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = fake_aws.url + "/"
     answered(runner, instance)
+    first_role = fake_aws.instance_role
+    # The instance's role replaced: an instance has one identity at a time, so the
+    # cached token serves until its refresh (docs/credentials.md) without asking IMDS.
+    fake_aws.instance_role = "replaced-instance-role"
     answered(runner, instance)
-    assert ecr_sources(fake_aws) == [f"imds={fake_aws.instance_role}"]
     assert fake_aws.calls["imds:token"] >= 1  # IMDSv2: a session token first
     assert fake_aws.calls["imds"] == 1
+    # A profile chosen on the instance is another identity, even one whose credentials
+    # come from the same metadata service.
+    config = write(
+        Path(env["HOME"]) / "instance-config",
+        f"""
+        [profile assumed]
+        role_arn = arn:aws:iam::{ACCOUNT}:role/from-instance
+        credential_source = Ec2InstanceMetadata
+        """,
+    )
+    answered(runner, {**instance, "AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "assumed"})
+    (assume,) = [r for r in fake_aws.requests if r["api"] == "sts:AssumeRole"]
+    assert fake_aws.role_of_key.get(assume["key_id"]) == "imds=replaced-instance-role"
+    assert ecr_sources(fake_aws) == [
+        f"imds={first_role}",
+        f"arn:aws:iam::{ACCOUNT}:role/from-instance",
+    ]

@@ -48,6 +48,11 @@ sys.exit(not os.path.exists(os.path.join(s.get_config_var("LIBDIR"), s.get_confi
   fi
 }
 
+# Building from a git checkout: what is copied into a build root is what git tracks.
+missing_checkout() {
+  have git || echo git
+}
+
 # Signed repositories (scripts/release, scripts/lib/repos) and what tests them.
 missing_repos() {
   have reprepro || echo reprepro
