@@ -59,6 +59,8 @@ missing_repos() {
   have createrepo_c || echo createrepo-c
   have rpmsign || echo rpm
   have gpg || echo gpg
+  # gpg makes and uses secret keys only through its agent, which minbase lacks.
+  have gpg-agent || echo gpg-agent
   have dnf || echo dnf
 }
 
