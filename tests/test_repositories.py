@@ -129,8 +129,11 @@ def newer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for packaged in ("config.toml", "default"):
         with (src / "packaging" / "package" / packaged).open("a") as file:
             file.write(NEWER_LINE)
-    built = subprocess.run([str(src / "scripts" / "build-binary")], cwd=src, capture_output=True,
-                           text=True, timeout=1800, check=False)  # fmt: skip
+    # PyInstaller's cache and the new executable's unpacked runtime go under the test's
+    # directory, not this user's ~/.cache.
+    env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache")}
+    built = subprocess.run([str(src / "scripts" / "build-binary")], cwd=src, env=env,
+                           capture_output=True, text=True, timeout=1800, check=False)  # fmt: skip
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     tarball = src / "dist" / f"{NAME}-{NEWER}-linux-{HERE}.tar.gz"
     out = work / "dist"
