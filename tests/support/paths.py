@@ -10,7 +10,17 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 # Tests write only under their temporary directories.  /tmp itself is shared with
 # everything else on the machine, so only the names the helper would use there are watched.
 WATCHED = ("/", "/opt", "/var/lib", "/var/cache", "/var/tmp", "/etc", "/run", "/dev/shm")
-WATCHED_IN_HOME = (".cache", ".config", ".docker", ".aws", ".local/share")
+# The helper's own cache too: building the executable creates it (its first run unpacks
+# there), after which a test's leak into it would go unseen one level up.
+WATCHED_IN_HOME = (
+    ".cache",
+    ".cache/docker-credential-ecr",
+    ".cache/docker-credential-ecr/runtime",
+    ".config",
+    ".docker",
+    ".aws",
+    ".local/share",
+)
 
 
 def _entries(directory: str) -> set[str]:
