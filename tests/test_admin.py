@@ -208,7 +208,7 @@ def test_export_dockerconfigjson(
     assert entry["password"] in fake_aws.issued
     target = tmp_path / "pull-secret.json"
     code, out = cmd(runner, env, "export", ECR_HOST, "--output", str(target))
-    assert (code, out) == (0, f"{target}: written (1 registries)\n")
+    assert (code, out) == (0, f"{target}: written (1 registry)\n")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert json.loads(target.read_text())["auths"][ECR_HOST]["password"] == entry["password"]
     assert fake_aws.calls["ecr"] == 2  # the second export came from the cache

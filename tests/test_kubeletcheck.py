@@ -42,13 +42,16 @@ def doctor(
     directory: Path,
     kubelets: dict[str, str],
     *paths: str,
+    shared: bool = True,
 ) -> tuple[int, list[str]]:
-    """``doctor --kubelet`` in-process with the shell's ``env``, the kubelet's ``kubelets``."""
+    """``doctor --kubelet`` in-process with the shell's ``env``, the kubelet's ``kubelets``
+    (with the shell's configuration file if ``shared``)."""
     config = tmp_path / "config.toml"
     config.write_text(f'[registries."{ECR_HOST}"]\n[aliases]\n"{ALIAS}" = "{ECR_HOST}"\n')
     env_file = tmp_path / "rke2-agent"
     # The configuration is the kubelet's too, as /etc/docker-credential-ecr/config.toml is.
-    kubelets = {**kubelets, "DOCKER_CREDENTIAL_ECR_CONFIG": str(config)}
+    if shared:
+        kubelets = {**kubelets, "DOCKER_CREDENTIAL_ECR_CONFIG": str(config)}
     env_file.write_text("".join(f"{k}={v}\n" for k, v in kubelets.items()))
     shell = {**env, "DOCKER_CREDENTIAL_ECR_CONFIG": str(config)}
     argv = ["doctor", "--kubelet", "--kubelet-dir", str(directory), *paths]
@@ -130,7 +133,40 @@ def test_a_match_images_without_the_alias_is_named(
     status, lines = doctor(env, tmp_path, directory, the_kubelets(env))
     assert status == 1
     config = directory / "config.yaml"
-    assert f"PROBLEM  kubelet: matchImages in {config} does not cover {ALIAS}" in lines
+    at = lines.index(f"PROBLEM  kubelet: matchImages in {config} does not cover {ALIAS}")
+    assert lines[at + 1] == (
+        f"         fix: {NAME} configure --kubelet --kubelet-dir {directory}"
+        " (it lists every form and alias)"
+    )
+    assert f"ok       kubelet: {ECR_HOST}: a pod's pull gets a token" in lines
+    # A file of the operator's own is not rewritten: the fix is an edit of it.
+    config.write_text(config.read_text().replace(kubeletsetup.MARKER, "# ours, by hand"))
+    status, lines = doctor(env, tmp_path, directory, the_kubelets(env))
+    at = lines.index(f"PROBLEM  kubelet: matchImages in {config} does not cover {ALIAS}")
+    assert lines[at + 1] == (
+        f"         fix: add the patterns that '{NAME} configure --kubelet --dry-run' prints to "
+        f"the provider's matchImages in {config} (not written by {NAME}, so not replaced)"
+    )
+
+
+def test_an_alias_the_provider_cannot_see_is_named_with_the_file_it_reads(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    # The alias is in the shell's configuration file, which the kubelet's environment
+    # does not name: the provider reads only the system file.
+    directory = kubelet_dir(tmp_path, runner, [ALIAS])
+    status, lines = doctor(env, tmp_path, directory, the_kubelets(env), shared=False)
+    assert status == 1
+    problem = next(
+        line
+        for line in lines
+        if line.startswith(f"PROBLEM  kubelet: {ALIAS}: the provider does not know this alias")
+    )
+    # It names the files the provider reads, which hold no alias; not the shell's.
+    assert "(/etc/docker-credential-ecr/config.toml" in problem
+    assert str(tmp_path / "config.toml") not in problem
+    at = lines.index(problem)
+    assert "DOCKER_CREDENTIAL_ECR_CONFIG in the provider's env:" in lines[at + 1]
     assert f"ok       kubelet: {ECR_HOST}: a pod's pull gets a token" in lines
 
 

@@ -15,7 +15,7 @@ from docker_credential_ecr.commands.context import Context
 from docker_credential_ecr.errors import InputError
 from support.files import mode
 from support.hosts import every_host_form
-from support.services import ALIAS, World, context, output
+from support.services import ALIAS, World, context, errors, output
 from support.users import OTHER
 
 NOT_ECR = [
@@ -173,6 +173,11 @@ def test_a_config_that_does_not_begin_with_the_marker_is_not_ours(
     assert kubeletsetup.teardown(args(directory, program), ctx) == 0
     assert output(ctx) == "nothing of ours found\n"
     assert config.exists()
+    # The dry run prints the provider to add, and says that the real run would stop.
+    assert kubeletsetup.setup(args(directory, program, dry_run=True), ctx) == 0
+    assert errors(ctx) == f"{refused.value} (a real run would stop here)\n"
+    assert f"  - name: {kubelet.PROGRAM}\n" in output(ctx)
+    assert config.read_text() == f"providers: []\n{kubeletsetup.MARKER}\n"
 
 
 @pytest.mark.parametrize("what", ["missing", "directory"])

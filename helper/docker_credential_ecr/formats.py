@@ -90,7 +90,7 @@ def containerd_hosts(auths: Auths, options: Metadata, current: str | None) -> Fi
         url = toml_string(f"https://{host}")
         header = toml_string(f"Basic {auth['auth']}")
         found[f"{host}/hosts.toml"] = (
-            f"# Written by {NAME} refresh; replaced whenever its token changes.\n"
+            f"# Written by {NAME}; a delivery of refresh replaces it when its token changes.\n"
             f"server = {url}\n\n[host.{url}]\n"
             f'capabilities = ["pull", "resolve"]\n\n[host.{url}.header]\n'
             f"Authorization = [{header}]\n"

@@ -47,7 +47,10 @@ def arguments(parser: argparse.ArgumentParser, name: str) -> None:
     )
     if name == "configure":
         parser.add_argument(
-            "--creds-store", action="store_true", help='also set "credsStore": "ecr"'
+            "--creds-store",
+            action="store_true",
+            help='set "credsStore": "ecr", the store for every registry'
+            " (credHelpers then only for each --registry)",
         )
     parser.set_defaults(apply=configure if name == "configure" else unconfigure, command=name)
 

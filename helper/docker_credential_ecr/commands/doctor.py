@@ -168,7 +168,8 @@ def _docker_config(report: Report, ctx: Context) -> dict[str, object]:
     except (OSError, ValueError) as exc:
         report.problem(f"Docker config {path}: {exc}", f"fix or remove {path}")
         return {}
-    report.ok(f"Docker config: {path}")
+    made = "" if os.path.lexists(path) else " (not there yet: configure makes it)"
+    report.ok(f"Docker config: {path}{made}")
     return document
 
 

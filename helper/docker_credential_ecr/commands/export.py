@@ -69,5 +69,6 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
             f"{NAME} export: not writing {args.output}: {exc}; "
             "write it in a directory only you and root can write"
         ) from None
-    ctx.out.write(f"{args.output}: written ({len(auths)} registries)\n")
+    count = f"{len(auths)} {'registry' if len(auths) == 1 else 'registries'}"
+    ctx.out.write(f"{args.output}: written ({count})\n")
     return 0

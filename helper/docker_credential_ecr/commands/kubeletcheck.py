@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 
-from docker_credential_ecr import kubelet, trust
+from docker_credential_ecr import fileconfig, kubelet, trust
 from docker_credential_ecr.commands.context import known_hosts
 from docker_credential_ecr.errors import NAME
 
@@ -56,14 +56,50 @@ def check(
     environ = environment(env_files, _list(provider, "env"))
     args = [str(a) for a in _list(provider, "args")]
     globs = [str(g) for g in _list(provider, "matchImages")]
+    aliases = _aliases_seen(report, environ)
     for host in sorted({*known_hosts(ctx), *ctx.file.aliases}):
         if not any(kubelet.matches(glob, f"{host}/doctor/check:latest") for glob in globs):
             report.problem(
                 f"kubelet: matchImages in {config_path} does not cover {host}",
-                "docker-credential-ecr configure --kubelet (it lists every ECR form and alias)",
+                _match_fix(config_path),
             )
-            continue
-        _ask(report, host, [program, *args], environ)
+        elif host in ctx.file.aliases and aliases is not None and host not in aliases:
+            report.problem(
+                f"kubelet: {host}: the provider does not know this alias: the configuration "
+                f"it reads ({', '.join(fileconfig.files_for(environ))}) does not name it",
+                f"put the [aliases] in {fileconfig.SYSTEM_FILE}, or name the file that has "
+                "them with DOCKER_CREDENTIAL_ECR_CONFIG in the provider's env:",
+            )
+        else:
+            _ask(report, host, [program, *args], environ)
+
+
+def _match_fix(config_path: str) -> str:
+    """How to cover every registry: ours is rewritten; anyone else's is edited by hand."""
+    from docker_credential_ecr.commands import kubeletsetup
+
+    if kubeletsetup.ours(config_path) and os.path.basename(config_path) == "config.yaml":
+        directory = os.path.dirname(config_path)
+        return (
+            f"{NAME} configure --kubelet --kubelet-dir {directory} (it lists every form and alias)"
+        )
+    return (
+        f"add the patterns that '{NAME} configure --kubelet --dry-run' prints to the "
+        f"provider's matchImages in {config_path} (not written by {NAME}, so not replaced)"
+    )
+
+
+def _aliases_seen(report: Report, environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The aliases of the configuration the provider reads with ``environ``; None (and the
+    problem) if it cannot read it."""
+    from docker_credential_ecr.errors import HelperError
+
+    try:
+        seen = fileconfig.load(environ, fileconfig.read_file, fileconfig.check_with(os.geteuid()))
+    except HelperError as exc:
+        report.problem(f"kubelet: the provider's configuration: {exc}", _ENV_FIX)
+        return None
+    return seen.aliases
 
 
 def _list(provider: dict[str, object], key: str) -> list[object]:

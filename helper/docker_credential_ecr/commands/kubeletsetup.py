@@ -69,10 +69,14 @@ def setup(args: argparse.Namespace, ctx: Context) -> int:
     """Link the provider and write the configuration, or say why not."""
     link, config = paths(args.kubelet_dir)
     executable = os.path.realpath(args.executable or _this_executable(ctx))
+    refused = _foreign(link, config, executable)
     if args.dry_run:
         ctx.out.write(f"# {link} -> {executable}\n# {config}:\n{render(ctx.file.aliases)}")
+        if refused:  # what the real run would say, so that the dry run does not mislead
+            ctx.err.write(f"{refused} (a real run would stop here)\n")
         return 0
-    _refuse_foreign(link, config, executable)
+    if refused:
+        raise InputError(refused)
     _check_executable(executable)
     _make_trusted_dirs(os.path.dirname(link))
     if os.path.realpath(link) != executable:
@@ -93,13 +97,13 @@ def teardown(args: argparse.Namespace, ctx: Context) -> int:
         executable = os.path.realpath(args.executable or _this_executable(ctx))
     except InputError:
         executable = ""
-    found = ((link, _links_to_us(link, executable)), (config, _ours(config)))
-    ours = [path for path, mine in found if mine]
+    found = ((link, _links_to_us(link, executable)), (config, ours(config)))
+    mine = [path for path, is_ours in found if is_ours]
     if not args.dry_run:
-        for path in ours:
+        for path in mine:
             os.unlink(path)
     done = "would be removed" if args.dry_run else "removed"
-    ctx.out.write("".join(f"{path}: {done}\n" for path in ours) or "nothing of ours found\n")
+    ctx.out.write("".join(f"{path}: {done}\n" for path in mine) or "nothing of ours found\n")
     return 0
 
 
@@ -140,17 +144,19 @@ def _make_trusted_dirs(path: str) -> None:
     trust.check_dir(os.path.abspath(path), os.geteuid())
 
 
-def _refuse_foreign(link: str, config: str, executable: str) -> None:
+def _foreign(link: str, config: str, executable: str) -> str | None:
+    """Why ``link`` or ``config`` must not be replaced (another's), or None."""
     if os.path.lexists(link) and not _links_to_us(link, executable):
-        raise InputError(
+        return (
             f"{NAME} configure --kubelet: {link} is another program (AWS's plugin?); "
             "move it away first, then run this again"
         )
-    if os.path.lexists(config) and not _ours(config):
-        raise InputError(
+    if os.path.lexists(config) and not ours(config):
+        return (
             f"{NAME} configure --kubelet: {config} was not written by {NAME}; add the "
             f"provider that '{NAME} configure --kubelet --dry-run' prints to it instead"
         )
+    return None
 
 
 def _links_to_us(path: str, executable: str) -> bool:
@@ -161,7 +167,8 @@ def _links_to_us(path: str, executable: str) -> bool:
     return os.path.basename(target) == NAME or target == executable
 
 
-def _ours(path: str) -> bool:
+def ours(path: str) -> bool:
+    """Whether the file at ``path`` is one ``configure --kubelet`` wrote."""
     found = files.read_regular(path)
     return found is not None and found[0].startswith(MARKER.encode())
 
