@@ -59,6 +59,14 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     if output is None:
         ctx.out.write(formats.listing(made))
         return 0
+    _write(output, made, per_registry, args.output)
+    count = f"{len(auths)} {'registry' if len(auths) == 1 else 'registries'}"
+    ctx.out.write(f"{args.output}: written ({count})\n")
+    return 0
+
+
+def _write(output: str, made: dict[str, str], per_registry: bool, named: str) -> None:
+    """Write the rendered file (or one per registry under ``output``), trusted paths only."""
     try:
         if per_registry:
             deliveries.write_under(output, made)
@@ -66,9 +74,6 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
             deliveries.write(output, made[""].encode())
     except trust.UntrustedPath as exc:
         raise InputError(
-            f"{NAME} export: not writing {args.output}: {exc}; "
+            f"{NAME} export: not writing {named}: {exc}; "
             "write it in a directory only you and root can write"
         ) from None
-    count = f"{len(auths)} {'registry' if len(auths) == 1 else 'registries'}"
-    ctx.out.write(f"{args.output}: written ({count})\n")
-    return 0

@@ -43,8 +43,28 @@ def check(
 ) -> None:
     """Report what a pod's pull from each registry would get from the kubelet's provider."""
     provider = _provider(report, config_path)
-    if provider is None:
+    program = None if provider is None else _program(report, provider, bin_dir)
+    if provider is None or program is None:
         return
+    environ = environment(env_files, _list(provider, "env"))
+    args = [str(a) for a in _list(provider, "args")]
+    globs = [str(g) for g in _list(provider, "matchImages")]
+    seen = _aliases_seen(report, environ)
+    unseen = set() if seen is None else set(ctx.file.aliases) - set(seen)
+    for host in sorted({*known_hosts(ctx), *ctx.file.aliases}):
+        if not _covered(host, globs):
+            report.problem(
+                f"kubelet: matchImages in {config_path} does not cover {host}",
+                _match_fix(config_path),
+            )
+        elif host in unseen:
+            _unseen_alias(report, host, environ)
+        else:
+            _ask(report, host, [program, *args], environ)
+
+
+def _program(report: Report, provider: dict[str, object], bin_dir: str) -> str | None:
+    """The provider's program under ``bin_dir``, if it is there and trusted (else the problem)."""
     program = os.path.join(bin_dir, str(provider["name"]))
     why = trust.check_file(program, os.geteuid())
     if not os.path.isfile(program) or why:
@@ -52,26 +72,23 @@ def check(
             f"kubelet: the provider {program} is {why or 'missing'}",
             "docker-credential-ecr configure --kubelet",
         )
-        return
-    environ = environment(env_files, _list(provider, "env"))
-    args = [str(a) for a in _list(provider, "args")]
-    globs = [str(g) for g in _list(provider, "matchImages")]
-    aliases = _aliases_seen(report, environ)
-    for host in sorted({*known_hosts(ctx), *ctx.file.aliases}):
-        if not any(kubelet.matches(glob, f"{host}/doctor/check:latest") for glob in globs):
-            report.problem(
-                f"kubelet: matchImages in {config_path} does not cover {host}",
-                _match_fix(config_path),
-            )
-        elif host in ctx.file.aliases and aliases is not None and host not in aliases:
-            report.problem(
-                f"kubelet: {host}: the provider does not know this alias: the configuration "
-                f"it reads ({', '.join(fileconfig.files_for(environ))}) does not name it",
-                f"put the [aliases] in {fileconfig.SYSTEM_FILE}, or name the file that has "
-                "them with DOCKER_CREDENTIAL_ECR_CONFIG in the provider's env:",
-            )
-        else:
-            _ask(report, host, [program, *args], environ)
+        return None
+    return program
+
+
+def _covered(host: str, globs: Sequence[str]) -> bool:
+    """Whether the kubelet would ask the provider for an image of ``host``."""
+    return any(kubelet.matches(glob, f"{host}/doctor/check:latest") for glob in globs)
+
+
+def _unseen_alias(report: Report, host: str, environ: Mapping[str, str]) -> None:
+    """The alias is the shell's configuration's, not in the files the provider reads."""
+    report.problem(
+        f"kubelet: {host}: the provider does not know this alias: the configuration "
+        f"it reads ({', '.join(fileconfig.files_for(environ))}) does not name it",
+        f"put the [aliases] in {fileconfig.SYSTEM_FILE}, or name the file that has "
+        "them with DOCKER_CREDENTIAL_ECR_CONFIG in the provider's env:",
+    )
 
 
 def _match_fix(config_path: str) -> str:
