@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecr import commands
-from docker_credential_ecr.commands.context import Parser
 from docker_credential_ecr.errors import NAME, InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,10 +110,7 @@ def check(words: list[str]) -> str | None:
     command = commands.find(name)
     if command is None:
         return f"no command {name!r}"
-    parser = Parser(prog=f"{NAME} {name}")
-    __import__(
-        f"docker_credential_ecr.commands.{command.module}", fromlist=["arguments"]
-    ).arguments(parser, name)
+    parser = commands.parser_for(command)
     try:
         parser.parse_args(argv)
     except InputError as exc:

@@ -206,3 +206,17 @@ def test_a_fifo_where_the_kubelets_files_are_expected_hangs_nothing(
     status, lines = doctor(env, tmp_path, directory, {})
     assert status == 1
     assert "is not a regular file" in lines[1], lines
+
+
+def test_a_configuration_the_provider_cannot_read_is_named(
+    runner: Runner, env: dict[str, str], fake_aws: FakeAWS, tmp_path: Path
+) -> None:
+    directory = kubelet_dir(tmp_path, runner, [ALIAS])
+    missing = tmp_path / "no-such.toml"
+    kubelets = {**the_kubelets(env), "DOCKER_CREDENTIAL_ECR_CONFIG": str(missing)}
+    status, lines = doctor(env, tmp_path, directory, kubelets, shared=False)
+    assert status == 1
+    assert (
+        f"PROBLEM  kubelet: the provider's configuration: {NAME}: "
+        f"DOCKER_CREDENTIAL_ECR_CONFIG={missing}: no such file"
+    ) in lines, lines

@@ -16,7 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from docker_credential_ecr.commands.context import Context
+    from docker_credential_ecr.commands.context import Context, Parser
 
 
 class Command(NamedTuple):
@@ -54,13 +54,20 @@ def table() -> str:
     return "".join(f"  {c.name.ljust(width)}  {c.summary}\n" for c in COMMANDS)
 
 
-def run(command: Command, argv: Sequence[str], ctx: Context) -> int:
-    """Parse ``argv`` for ``command`` and run it; every failure is one line and status 1."""
+def parser_for(command: Command) -> Parser:
+    """The command's own parser, with every option its module declares."""
     from docker_credential_ecr.commands.context import Parser
 
     module = importlib.import_module(f"{__name__}.{command.module}")
     parser = Parser(prog=f"{NAME} {command.name}", description=command.summary)
     module.arguments(parser, command.name)
+    return parser
+
+
+def run(command: Command, argv: Sequence[str], ctx: Context) -> int:
+    """Parse ``argv`` for ``command`` and run it; every failure is one line and status 1."""
+    module = importlib.import_module(f"{__name__}.{command.module}")
+    parser = parser_for(command)
     try:
         try:
             args = parser.parse_args(list(argv))

@@ -14,7 +14,7 @@ import os
 
 from docker_credential_ecr import fileconfig, kubelet, trust
 from docker_credential_ecr.commands.context import known_hosts
-from docker_credential_ecr.errors import NAME
+from docker_credential_ecr.errors import NAME, HelperError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,8 +109,6 @@ def _match_fix(config_path: str) -> str:
 def _aliases_seen(report: Report, environ: Mapping[str, str]) -> dict[str, str] | None:
     """The aliases of the configuration the provider reads with ``environ``; None (and the
     problem) if it cannot read it."""
-    from docker_credential_ecr.errors import HelperError
-
     try:
         seen = fileconfig.load(environ, fileconfig.read_file, fileconfig.check_with(os.geteuid()))
     except HelperError as exc:
